@@ -1,0 +1,35 @@
+# Developer commands, also used by CI (.ci/run calls `make test`).
+# The cargo target directory lives outside the clone so a fresh clone (CI) reuses the slow
+# llama.cpp build; override with CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/quarry/target
+CARGO ?= cargo
+SHELL := /bin/bash
+QUARRY = $(CARGO_TARGET_DIR)/debug/quarry
+
+.PHONY: setup build demo test lint fmt clean-demo
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build
+
+# The main job on the bundled example folder with the default model.
+demo: build
+	$(QUARRY) enqueue examples/research
+	$(QUARRY) run --workers 4
+	@echo "open output/index.md (or: mdbook serve output)"
+
+# The whole test suite, real-model tests included.
+test: setup
+	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; exit $${PIPESTATUS[0]}
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean-demo:
+	rm -rf queue.db queue.db-wal queue.db-shm output output-book

@@ -1,0 +1,65 @@
+//! The typed contexts prompts are rendered with. A template may use exactly these fields.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkCtx {
+    pub file: String,
+    pub kind: String,
+    pub line_start: i64,
+    pub line_end: i64,
+    /// Heading path joined with " > ", empty when none.
+    pub heading: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingCtx {
+    pub pattern: String,
+    pub category: String,
+    pub summary: String,
+    pub evidence: String,
+    pub code: String,
+    pub file: String,
+    pub line_start: i64,
+    pub line_end: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PatternCtx {
+    pub name: String,
+    pub category: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PatternSummaryCtx {
+    pub name: String,
+    pub category: String,
+    pub summary: String,
+}
+
+/// Input of a per-chunk role (extractor, custom reviewers).
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkPrompt {
+    pub chunk: ChunkCtx,
+}
+
+/// Input of the validator: the chunk and one finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingPrompt {
+    pub chunk: ChunkCtx,
+    pub finding: FindingCtx,
+}
+
+/// Input of the writer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PatternPrompt {
+    pub pattern: PatternCtx,
+    pub findings: Vec<FindingCtx>,
+}
+
+/// Input of the synthesizer.
+#[derive(Clone, Debug, Serialize)]
+pub struct KbPrompt {
+    pub patterns: Vec<PatternSummaryCtx>,
+}

@@ -1,0 +1,400 @@
+//! Agent roles as files: a role spec from `agents/*.toml`, its tera prompt from
+//! `prompts/*.tera`, its output schema and the grammar built from it. Built-in roles are
+//! embedded in the binary and overridden by the user's files of the same name, so a user adds
+//! or changes a role without recompiling. This module renders prompts; it does not run them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub mod context;
+
+use crate::llm::grammar;
+use crate::llm::{Message, Sampling};
+
+/// Embedded defaults: (file name, contents).
+pub const DEFAULT_AGENTS: &[(&str, &str)] = &[
+    (
+        "extractor.toml",
+        include_str!("../../agents/extractor.toml"),
+    ),
+    (
+        "validator.toml",
+        include_str!("../../agents/validator.toml"),
+    ),
+    ("writer.toml", include_str!("../../agents/writer.toml")),
+    (
+        "synthesizer.toml",
+        include_str!("../../agents/synthesizer.toml"),
+    ),
+];
+
+pub const DEFAULT_PROMPTS: &[(&str, &str)] = &[
+    ("system.tera", include_str!("../../prompts/system.tera")),
+    ("chunk.tera", include_str!("../../prompts/chunk.tera")),
+    (
+        "extractor.tera",
+        include_str!("../../prompts/extractor.tera"),
+    ),
+    (
+        "validator.tera",
+        include_str!("../../prompts/validator.tera"),
+    ),
+    ("writer.tera", include_str!("../../prompts/writer.tera")),
+    (
+        "synthesizer.tera",
+        include_str!("../../prompts/synthesizer.tera"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("role file {path} is invalid: {message}")]
+    Spec { path: String, message: String },
+    #[error("prompt template {name} is broken: {message}")]
+    Template { name: String, message: String },
+    #[error("role {role}: cannot render prompt {template}: {message}")]
+    Render {
+        role: String,
+        template: String,
+        message: String,
+    },
+    #[error("no role named {0:?} (see agents/*.toml)")]
+    UnknownRole(String),
+}
+
+/// What a role reads: one job per chunk, per chunk's findings, per pattern, or once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Chunk,
+    Findings,
+    Pattern,
+    Kb,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Chunk => "chunk",
+            InputKind::Findings => "findings",
+            InputKind::Pattern => "pattern",
+            InputKind::Kb => "kb",
+        }
+    }
+}
+
+/// What quarry does with a role's reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// A list of findings to validate.
+    Findings,
+    /// A verdict on each finding.
+    Verdicts,
+    /// The prose of a pattern page.
+    Page,
+    /// The overview of the knowledge base.
+    Overview,
+    /// Free-form notes shown on the source page (custom roles).
+    Notes,
+}
+
+/// A role as written in `agents/NAME.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The queue stage its jobs belong to (defaults to the name).
+    #[serde(default)]
+    pub stage: String,
+    pub input: InputKind,
+    #[serde(default = "default_output")]
+    pub output: OutputKind,
+    pub prompt: String,
+    #[serde(default = "default_system")]
+    pub system: String,
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: i64,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default)]
+    pub seed: u32,
+    /// JSON Schema (as JSON text) of the reply.
+    pub schema: String,
+    /// Set on false to switch a built-in role off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn default_output() -> OutputKind {
+    OutputKind::Notes
+}
+fn default_system() -> String {
+    "system.tera".into()
+}
+fn default_model() -> String {
+    "default".into()
+}
+fn default_attempts() -> i64 {
+    3
+}
+fn default_max_tokens() -> u32 {
+    256
+}
+fn default_top_p() -> f32 {
+    0.95
+}
+fn yes() -> bool {
+    true
+}
+
+/// A loaded role: spec, parsed schema and its grammar.
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub spec: RoleSpec,
+    pub schema: serde_json::Value,
+    pub grammar: String,
+    pub source: String,
+}
+
+impl Role {
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.spec.temperature,
+            top_p: self.spec.top_p,
+            seed: self.spec.seed,
+            max_tokens: self.spec.max_tokens,
+        }
+    }
+}
+
+/// All roles and their prompts.
+pub struct Agents {
+    roles: BTreeMap<String, Role>,
+    tera: tera::Tera,
+}
+
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agents")
+            .field("roles", &self.roles.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Agents {
+    /// The built-in roles, overridden and extended by `agents_dir/*.toml` and
+    /// `prompts_dir/*.tera` when those folders exist. Every template is parsed now, so a
+    /// broken one is reported before any job runs.
+    pub fn load(
+        agents_dir: Option<&Path>,
+        prompts_dir: Option<&Path>,
+    ) -> Result<Agents, AgentError> {
+        let mut files: BTreeMap<String, (String, String)> = DEFAULT_AGENTS
+            .iter()
+            .map(|(n, c)| {
+                (
+                    n.to_string(),
+                    (format!("(built-in) agents/{n}"), c.to_string()),
+                )
+            })
+            .collect();
+        for (name, path, text) in read_dir_files(agents_dir, "toml")? {
+            files.insert(name, (path, text));
+        }
+        let mut templates: BTreeMap<String, String> = DEFAULT_PROMPTS
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.to_string()))
+            .collect();
+        for (name, _path, text) in read_dir_files(prompts_dir, "tera")? {
+            templates.insert(name, text);
+        }
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.add_raw_templates(templates.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .map_err(|e| AgentError::Template {
+                name: template_name(&e),
+                message: error_chain(&e),
+            })?;
+        let mut roles = BTreeMap::new();
+        for (_file, (path, text)) in files {
+            let mut spec: RoleSpec = toml::from_str(&text).map_err(|e| AgentError::Spec {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            if !spec.enabled {
+                continue;
+            }
+            if spec.stage.is_empty() {
+                spec.stage = spec.name.clone();
+            }
+            for t in [&spec.prompt, &spec.system] {
+                if !templates.contains_key(t) {
+                    return Err(AgentError::Spec {
+                        path: path.clone(),
+                        message: format!("prompt template {t:?} not found in prompts/"),
+                    });
+                }
+            }
+            let schema: serde_json::Value =
+                serde_json::from_str(&spec.schema).map_err(|e| AgentError::Spec {
+                    path: path.clone(),
+                    message: format!("schema is not valid JSON: {e}"),
+                })?;
+            let grammar = grammar::schema_to_gbnf(&schema).map_err(|e| AgentError::Spec {
+                path: path.clone(),
+                message: format!("schema: {e}"),
+            })?;
+            roles.insert(
+                spec.name.clone(),
+                Role {
+                    spec,
+                    schema,
+                    grammar,
+                    source: path,
+                },
+            );
+        }
+        Ok(Agents { roles, tera })
+    }
+
+    pub fn role(&self, name: &str) -> Result<&Role, AgentError> {
+        self.roles
+            .get(name)
+            .ok_or_else(|| AgentError::UnknownRole(name.to_string()))
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = &Role> {
+        self.roles.values()
+    }
+
+    /// The role that produces the given output, if one is enabled.
+    pub fn by_output(&self, output: OutputKind) -> Option<&Role> {
+        self.roles.values().find(|r| r.spec.output == output)
+    }
+
+    /// Roles that take one job per chunk.
+    pub fn chunk_roles(&self) -> impl Iterator<Item = &Role> {
+        self.roles
+            .values()
+            .filter(|r| r.spec.input == InputKind::Chunk)
+    }
+
+    /// Renders a role's messages: the system template, then the prompt with `context`.
+    pub fn messages(
+        &self,
+        role: &Role,
+        context: &impl Serialize,
+    ) -> Result<Vec<Message>, AgentError> {
+        let ctx = tera::Context::from_serialize(context).map_err(|e| AgentError::Render {
+            role: role.spec.name.clone(),
+            template: role.spec.prompt.clone(),
+            message: error_chain(&e),
+        })?;
+        let render = |t: &str| {
+            self.tera.render(t, &ctx).map_err(|e| AgentError::Render {
+                role: role.spec.name.clone(),
+                template: t.to_string(),
+                message: error_chain(&e),
+            })
+        };
+        Ok(vec![
+            Message::system(render(&role.spec.system)?.trim()),
+            Message::user(render(&role.spec.prompt)?.trim()),
+        ])
+    }
+}
+
+/// Writes the built-in roles and prompts into `dir/agents` and `dir/prompts`, leaving files
+/// that exist alone. Returns the files written.
+pub fn write_defaults(dir: &Path) -> Result<Vec<PathBuf>, AgentError> {
+    let mut written = Vec::new();
+    for (sub, files) in [("agents", DEFAULT_AGENTS), ("prompts", DEFAULT_PROMPTS)] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(|source| AgentError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for (name, text) in files {
+            let p = d.join(name);
+            if !p.exists() {
+                std::fs::write(&p, text).map_err(|source| AgentError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                written.push(p);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn read_dir_files(
+    dir: Option<&Path>,
+    ext: &str,
+) -> Result<Vec<(String, String, String)>, AgentError> {
+    let Some(dir) = dir.filter(|d| d.is_dir()) else {
+        return Ok(Vec::new());
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::Io { path, source }
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(ext) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push((name, path.display().to_string(), text));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn template_name(e: &tera::Error) -> String {
+    match &e.kind {
+        tera::ErrorKind::Msg(m) => m
+            .split('\'')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_else(|| m.clone()),
+        _ => "(unknown)".into(),
+    }
+}
+
+/// Tera puts the useful part (line and column) in the error's sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+use super::context::*;
+use super::*;
+
+fn chunk() -> ChunkCtx {
+    ChunkCtx {
+        file: "notes/errors.md".into(),
+        kind: "markdown".into(),
+        line_start: 3,
+        line_end: 9,
+        heading: "Errors > Propagation".into(),
+        text: "Use `?` to propagate errors.".into(),
+    }
+}
+
+#[test]
+fn built_in_roles_load_with_grammars() {
+    let agents = Agents::load(None, None).unwrap();
+    let names: Vec<&str> = agents.roles().map(|r| r.spec.name.as_str()).collect();
+    assert_eq!(names, ["extractor", "synthesizer", "validator", "writer"]);
+    for r in agents.roles() {
+        assert!(r.grammar.contains("root ::="), "{}", r.spec.name);
+    }
+    assert_eq!(
+        agents.by_output(OutputKind::Findings).unwrap().spec.input,
+        InputKind::Chunk
+    );
+}
+
+#[test]
+fn prompts_put_the_chunk_before_the_instructions() {
+    let agents = Agents::load(None, None).unwrap();
+    let role = agents.role("extractor").unwrap();
+    let msgs = agents
+        .messages(role, &ChunkPrompt { chunk: chunk() })
+        .unwrap();
+    assert_eq!(msgs[0].role, "system");
+    let user = &msgs[1].content;
+    let text_at = user.find("Use `?` to propagate").unwrap();
+    let task_at = user.find("Task:").unwrap();
+    assert!(
+        text_at < task_at,
+        "chunk first, so roles share its KV prefix:\n{user}"
+    );
+    assert!(user.contains("notes/errors.md (lines 3-9)"));
+    assert!(user.contains("Section: Errors > Propagation"));
+}
+
+#[test]
+fn a_role_added_as_a_file_needs_no_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_dir = dir.path().join("agents");
+    let prompts_dir = dir.path().join("prompts");
+    std::fs::create_dir_all(&agents_dir).unwrap();
+    std::fs::create_dir_all(&prompts_dir).unwrap();
+    std::fs::write(
+        agents_dir.join("security.toml"),
+        r#"
+name = "security"
+description = "Flags unsafe code"
+input = "chunk"
+output = "notes"
+prompt = "security.tera"
+schema = '{"type":"object","properties":{"risky":{"type":"boolean"}},"required":["risky"]}'
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        prompts_dir.join("security.tera"),
+        "{{ chunk.text }}\nIs it risky?",
+    )
+    .unwrap();
+    let agents = Agents::load(Some(&agents_dir), Some(&prompts_dir)).unwrap();
+    let role = agents.role("security").unwrap();
+    assert_eq!(role.spec.stage, "security");
+    assert_eq!(agents.chunk_roles().count(), 2);
+    let msgs = agents
+        .messages(role, &ChunkPrompt { chunk: chunk() })
+        .unwrap();
+    assert!(msgs[1].content.ends_with("Is it risky?"));
+}
+
+#[test]
+fn a_broken_template_is_reported_before_any_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("extractor.tera"), "{% for x in %}\nbroken").unwrap();
+    let err = Agents::load(None, Some(dir.path())).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("extractor.tera"), "{msg}");
+    assert!(
+        msg.contains("line 1") || msg.contains("1:"),
+        "names the line: {msg}"
+    );
+}
+
+#[test]
+fn a_role_with_a_bad_schema_or_missing_prompt_names_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("odd.toml"),
+        "name = \"odd\"\ninput = \"chunk\"\nprompt = \"nope.tera\"\nschema = '{}'\n",
+    )
+    .unwrap();
+    let err = Agents::load(Some(dir.path()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("odd.toml") && err.contains("nope.tera"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_writes_the_defaults_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_defaults(dir.path()).unwrap();
+    assert_eq!(first.len(), DEFAULT_AGENTS.len() + DEFAULT_PROMPTS.len());
+    assert!(write_defaults(dir.path()).unwrap().is_empty());
+    Agents::load(
+        Some(&dir.path().join("agents")),
+        Some(&dir.path().join("prompts")),
+    )
+    .unwrap();
+}

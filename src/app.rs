@@ -1,0 +1,726 @@
+//! The commands: turn parsed arguments into a `Config`, wire the modules together and report.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::sync::{mpsc, watch};
+
+use crate::agent::{Agents, InputKind};
+use crate::cli::{BenchCommand, Cli, Command, ProgressArg, RunArgs};
+use crate::config::Config;
+use crate::engine::{self, Backends, RunContext};
+use crate::ingest::{self, Entry, IngestOptions, TokenCounter};
+use crate::kb;
+use crate::llm::fake::FakeBackend;
+use crate::llm::llama::{LlamaEngine, LlamaOptions};
+use crate::llm::{gguf, Backend};
+use crate::progress::{self, Mode};
+use crate::queue::store::{self, NewChunk, NewSource};
+use crate::queue::{insert_jobs, JobId, JobState, NewJob, Queue, QueueOptions};
+
+pub async fn main(cli: Cli) -> Result<u8> {
+    let mut cfg = Config::load(cli.global.config.as_deref())?;
+    if let Some(db) = &cli.global.db {
+        cfg.db = db.clone();
+    }
+    match cli.command {
+        Command::Init { dir } => init(&dir),
+        Command::Enqueue {
+            dir,
+            include,
+            exclude,
+            model,
+        } => {
+            cfg.ingest.include.extend(include);
+            cfg.ingest.exclude.extend(exclude);
+            if let Some(m) = model {
+                set_default_model(&mut cfg, m);
+            }
+            let report = enqueue(&cfg, &dir).await?;
+            println!("{report}");
+            Ok(0)
+        }
+        Command::Run(args) => run(cfg, args).await,
+        Command::Status { json, failed } => status(&cfg, json, failed).await,
+        Command::Watch { progress } => watch_cmd(&cfg, progress).await,
+        Command::Retry { job, dead } => {
+            let q = open_queue(&cfg).await?;
+            if job.is_none() && !dead {
+                bail!("say which job to retry, or --dead for every dead job");
+            }
+            let n = q.retry(job.map(JobId)).await?;
+            println!("{n} job(s) sent back to the queue; `quarry run` picks them up");
+            Ok(0)
+        }
+        Command::Cancel { job } => {
+            let q = open_queue(&cfg).await?;
+            if q.cancel(JobId(job)).await? {
+                println!("job {job} cancelled");
+            } else {
+                println!("job {job} had already finished; nothing to cancel");
+            }
+            Ok(0)
+        }
+        Command::Render { output } => {
+            if let Some(o) = output {
+                cfg.output = o;
+            }
+            let q = open_queue(&cfg).await?;
+            let agents = load_agents(&cfg)?;
+            let r = render(&q, &agents, &cfg.output).await?;
+            println!(
+                "{}: {} page(s) written, {} unchanged, {} removed",
+                cfg.output.join("index.md").display(),
+                r.written,
+                r.unchanged,
+                r.removed
+            );
+            Ok(0)
+        }
+        Command::Models => models(&cfg),
+        Command::Bench { what } => match what {
+            BenchCommand::Queue {
+                jobs,
+                workers,
+                json,
+            } => {
+                crate::bench::queue(jobs, workers, json).await?;
+                Ok(0)
+            }
+            BenchCommand::Engine {
+                model,
+                slots,
+                prompts,
+                requests,
+                max_tokens,
+                json,
+            } => {
+                let model = model.unwrap_or_else(|| {
+                    cfg.model("default")
+                        .map(|m| m.path.clone())
+                        .unwrap_or_default()
+                });
+                crate::bench::engine(
+                    &cfg,
+                    &model,
+                    &slots,
+                    prompts.as_deref(),
+                    requests,
+                    max_tokens,
+                    json,
+                )
+                .await?;
+                Ok(0)
+            }
+            BenchCommand::Ingest { files, json } => {
+                crate::bench::ingest(&cfg, files, json).await?;
+                Ok(0)
+            }
+        },
+    }
+}
+
+fn set_default_model(cfg: &mut Config, path: PathBuf) {
+    cfg.models.entry("default".into()).or_default().path = path;
+}
+
+fn init(dir: &Path) -> Result<u8> {
+    let written = crate::agent::write_defaults(dir)?;
+    let cfg_path = dir.join("quarry.toml");
+    if !cfg_path.exists() {
+        let text = toml::to_string_pretty(&Config::default())?;
+        std::fs::write(
+            &cfg_path,
+            format!("# quarry settings; every key is optional.\n{text}"),
+        )
+        .with_context(|| format!("cannot write {}", cfg_path.display()))?;
+        println!("wrote {}", cfg_path.display());
+    }
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    println!("edit agents/*.toml and prompts/*.tera to change or add roles; no recompiling needed");
+    Ok(0)
+}
+
+pub fn load_agents(cfg: &Config) -> Result<Agents> {
+    Ok(Agents::load(Some(&cfg.agents_dir), Some(&cfg.prompts_dir))?)
+}
+
+async fn open_queue(cfg: &Config) -> Result<Queue> {
+    Ok(Queue::open_with(
+        &cfg.db,
+        false,
+        crate::queue::system_clock(),
+        queue_options(cfg),
+    )
+    .await?)
+}
+
+fn queue_options(cfg: &Config) -> QueueOptions {
+    QueueOptions {
+        lease: cfg.lease(),
+        backoff: crate::queue::Backoff {
+            base: Duration::from_millis(cfg.queue.backoff_base_ms),
+            max: Duration::from_millis(cfg.queue.backoff_max_ms),
+        },
+    }
+}
+
+pub fn ingest_options(cfg: &Config) -> IngestOptions {
+    IngestOptions {
+        extensions: cfg.ingest.extensions.clone(),
+        include: cfg.ingest.include.clone(),
+        exclude: cfg.ingest.exclude.clone(),
+        max_file_bytes: cfg.ingest.max_file_bytes,
+        chunk_tokens: cfg.ingest.chunk_tokens,
+        overlap_tokens: cfg.ingest.overlap_tokens,
+    }
+}
+
+/// What `enqueue` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EnqueueReport {
+    pub root: String,
+    pub files: usize,
+    pub new_or_changed: usize,
+    pub unchanged: usize,
+    pub refused: usize,
+    pub gone: usize,
+    pub chunks: usize,
+    pub jobs: usize,
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for EnqueueReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} files ({} new or changed, {} unchanged, {} refused, {} gone), {} chunks, {} jobs queued",
+            self.root, self.files, self.new_or_changed, self.unchanged, self.refused, self.gone, self.chunks, self.jobs
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  skipped: {p}")?;
+        }
+        if self.refused > 0 {
+            write!(f, "\n  see `quarry status --failed` for the refused files")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a folder into the queue: one new source version per new or changed file, its chunks,
+/// and one job per chunk for every per-chunk role. Unchanged files add nothing.
+pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
+    let agents = load_agents(cfg)?;
+    let opts = ingest_options(cfg);
+    let root = dir.canonicalize().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read folder {}: {e}; give the path of a folder of research files",
+            dir.display()
+        )
+    })?;
+    let walk = ingest::walk_report(&root, &opts)?;
+    if walk.files.is_empty() {
+        bail!(
+            "no research files under {} (looked for {}); nothing was enqueued",
+            root.display(),
+            opts.extensions.join(", ")
+        );
+    }
+    let counter: Arc<dyn TokenCounter> = match tokenizer(cfg) {
+        Some(t) => t,
+        None => Arc::new(ingest::ApproxTokens),
+    };
+    let entries = {
+        let root = root.clone();
+        let files = walk.files.clone();
+        let counter = counter.clone();
+        tokio::task::spawn_blocking(move || {
+            files
+                .iter()
+                .map(|rel| ingest::read_file(&root, rel, &opts, counter.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .await?
+    };
+    let q = Queue::open_with(
+        &cfg.db,
+        true,
+        crate::queue::system_clock(),
+        queue_options(cfg),
+    )
+    .await?;
+    let root_s = root.display().to_string();
+    let mut report = EnqueueReport {
+        root: root_s.clone(),
+        files: entries.len(),
+        problems: walk
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.rel_path, p.message))
+            .collect(),
+        ..EnqueueReport::default()
+    };
+    let chunk_roles: Vec<_> = agents.chunk_roles().cloned().collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in entries {
+        seen.insert(entry.rel_path().to_string());
+        let mut tx = q.begin().await?;
+        let latest = latest_version(&mut tx, &root_s, entry.rel_path()).await?;
+        let now = q.now();
+        match entry {
+            Entry::File(file) => {
+                if latest.as_ref().is_some_and(|(_, status, hash, _)| {
+                    status == "active" && hash.as_deref() == Some(file.content_hash.as_str())
+                }) {
+                    report.unchanged += 1;
+                    tx.rollback().await?;
+                    continue;
+                }
+                let source = NewSource {
+                    root: root_s.clone(),
+                    rel_path: file.rel_path.clone(),
+                    kind: Some(file.kind.as_str().to_string()),
+                    status: "active".into(),
+                    content_hash: Some(file.content_hash.clone()),
+                    bytes: file.bytes as i64,
+                    line_count: file.text.lines().count() as i64,
+                    notes: file.notes.clone(),
+                    metadata: file.metadata.clone(),
+                    ..NewSource::default()
+                };
+                let (source_id, version) = store::insert_source(&mut tx, &source, now).await?;
+                let mut jobs = Vec::new();
+                for c in &file.chunks {
+                    let tokens = counter.count(&c.text) as i64;
+                    let chunk_id = store::insert_chunk(
+                        &mut tx,
+                        source_id,
+                        &NewChunk {
+                            ordinal: c.ordinal as i64,
+                            byte_start: c.byte_start as i64,
+                            byte_end: c.byte_end as i64,
+                            line_start: c.line_start as i64,
+                            line_end: c.line_end as i64,
+                            heading_path: c.heading_path.clone(),
+                            text: c.text.clone(),
+                            tokens,
+                        },
+                    )
+                    .await?;
+                    for role in &chunk_roles {
+                        jobs.push(NewJob {
+                            role: role.spec.name.clone(),
+                            stage: role.spec.stage.clone(),
+                            input_kind: InputKind::Chunk.as_str().into(),
+                            input_id: Some(chunk_id),
+                            dedup: format!(
+                                "{root_s}|{}|v{version}|chunk{}",
+                                file.rel_path, c.ordinal
+                            ),
+                            priority: role.spec.priority,
+                            max_attempts: role.spec.max_attempts,
+                            payload: serde_json::json!({}),
+                            est_tokens: tokens + 200 + role.spec.max_tokens as i64 / 2,
+                            depends_on: Vec::new(),
+                        });
+                    }
+                }
+                report.chunks += file.chunks.len();
+                report.jobs += insert_jobs(&mut tx, &jobs, now).await?.len();
+                report.new_or_changed += 1;
+            }
+            Entry::Refused {
+                rel_path,
+                kind,
+                refusal,
+            } => {
+                report.refused += 1;
+                let message = refusal.to_string();
+                if latest.as_ref().is_some_and(|(_, status, _, msg)| {
+                    status == "refused" && msg.as_deref() == Some(message.as_str())
+                }) {
+                    tx.rollback().await?;
+                    continue;
+                }
+                let source = NewSource {
+                    root: root_s.clone(),
+                    rel_path,
+                    kind: kind.map(|k| k.as_str().to_string()),
+                    status: "refused".into(),
+                    refusal_kind: Some(refusal.kind().to_string()),
+                    refusal_message: Some(message),
+                    ..NewSource::default()
+                };
+                store::insert_source(&mut tx, &source, now).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    // Files that were here before and are not any more.
+    for s in q.latest_sources(&root_s).await? {
+        if !seen.contains(&s.rel_path) && matches!(s.status.as_str(), "active" | "refused") {
+            let mut tx = q.begin().await?;
+            store::mark_gone(&mut tx, s.id).await?;
+            tx.commit().await?;
+            report.gone += 1;
+        }
+    }
+    q.close().await;
+    Ok(report)
+}
+
+async fn latest_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    root: &str,
+    rel: &str,
+) -> Result<Option<(i64, String, Option<String>, Option<String>)>> {
+    use sqlx::Row;
+    let row = sqlx::query(
+        "SELECT id, status, content_hash, refusal_message FROM sources
+         WHERE root = ?1 AND rel_path = ?2 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(root)
+    .bind(rel)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+}
+
+/// The default model's tokenizer, when its file is there and readable.
+fn tokenizer(cfg: &Config) -> Option<Arc<dyn TokenCounter>> {
+    if cfg.backend.kind != "llama" {
+        return None;
+    }
+    let m = cfg.model("default").ok()?;
+    if !m.path.exists() {
+        return None;
+    }
+    crate::llm::llama::Tokenizer::load(&m.path)
+        .map(|t| Arc::new(t) as Arc<dyn TokenCounter>)
+        .map_err(
+            |e| tracing::warn!(error = %e, "cannot load the tokenizer; estimating chunk sizes"),
+        )
+        .ok()
+}
+
+/// Starts one backend per model that an enabled role uses.
+pub fn start_backends(cfg: &Config, agents: &Agents, slots: usize) -> Result<Backends> {
+    let mut backends = Backends::new();
+    let mut names: Vec<String> = agents.roles().map(|r| r.spec.model.clone()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let m = cfg.model(&name)?;
+        let backend: Arc<dyn Backend> = match cfg.backend.kind.as_str() {
+            "fake" => FakeBackend::with_delay(
+                cfg.backend.fake_reply.clone(),
+                Duration::from_millis(cfg.backend.fake_delay_ms[0]),
+                Duration::from_millis(cfg.backend.fake_delay_ms[1]),
+            ),
+            _ => {
+                let mut o = LlamaOptions::new(&m.path);
+                o.slots = slots;
+                o.ctx_per_slot = m.ctx_per_slot;
+                o.batch = m.batch;
+                if m.threads > 0 {
+                    o.threads = m.threads as i32;
+                }
+                o.memory_budget_mb = m.memory_budget_mb;
+                o.fallback_template = m.chat_template.clone();
+                o.prefix_cache = m.prefix_cache;
+                LlamaEngine::start(o).with_context(|| format!("model {name:?}"))?
+            }
+        };
+        backends.insert(name, backend);
+    }
+    Ok(backends)
+}
+
+fn progress_mode(arg: ProgressArg, quiet: bool) -> Mode {
+    use std::io::IsTerminal;
+    if quiet {
+        return Mode::Quiet;
+    }
+    match arg {
+        ProgressArg::Live => Mode::Live,
+        ProgressArg::Plain => Mode::Plain,
+        ProgressArg::Auto => {
+            if std::io::stdout().is_terminal() && std::env::var_os("CI").is_none() {
+                Mode::Live
+            } else {
+                Mode::Plain
+            }
+        }
+    }
+}
+
+async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
+    if let Some(w) = args.workers {
+        cfg.workers = w;
+    }
+    if let Some(m) = args.model {
+        set_default_model(&mut cfg, m);
+    }
+    if let Some(o) = args.output {
+        cfg.output = o;
+    }
+    cfg.validate()?;
+    let agents = Arc::new(load_agents(&cfg)?);
+    let queue = open_queue(&cfg).await?;
+    let backends = start_backends(&cfg, &agents, cfg.workers)?;
+    let mode = progress_mode(args.progress, args.quiet);
+    let (shutdown_tx, shutdown_rx) = watch::channel(0u8);
+    // First Ctrl-C drains (running jobs finish within the grace period, then are put back);
+    // a second one stops at once.
+    let signals = {
+        let shutdown_tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            let _ = shutdown_tx.send(1);
+            eprintln!("\nquarry: draining: running jobs may finish; Ctrl-C again to stop now");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+            let _ = shutdown_tx.send(2);
+        })
+    };
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let view = tokio::spawn(progress::show(
+        queue.clone(),
+        Some(events_rx),
+        mode,
+        cfg.workers,
+        stop_rx,
+        shutdown_rx.clone(),
+    ));
+    let ctx = RunContext {
+        queue: queue.clone(),
+        agents: agents.clone(),
+        backends,
+        workers: cfg.workers,
+        owner: owner_id(),
+        timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
+        events: Some(events_tx),
+    };
+    let summary = engine::run(ctx, shutdown_rx).await;
+    let _ = stop_tx.send(true);
+    let _ = view.await;
+    signals.abort();
+    let summary = summary?;
+    let r = render(&queue, &agents, &cfg.output).await?;
+    let counts = queue.counts().await?;
+    let dead: i64 = counts
+        .iter()
+        .filter(|c| c.state == JobState::Dead)
+        .map(|c| c.jobs)
+        .sum();
+    let kb = kb::Kb::load(&queue, &[]).await?;
+    let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
+    let accepted = kb
+        .findings
+        .iter()
+        .filter(|f| f.status == "accepted")
+        .count();
+    let rejected = kb.findings.len() - accepted;
+    let tps = (summary.prompt_tokens + summary.gen_tokens) as f64 / summary.seconds.max(0.001);
+    println!(
+        "{} {:.1}s · files {} read, {} refused · chunks {} · findings {} accepted, {} rejected · patterns {} · pages {} written · jobs {} done, {} dead · tokens {} prompt + {} generated ({:.0} tok/s)",
+        if summary.interrupted { "interrupted after" } else { "finished in" },
+        summary.seconds,
+        kb.sources.len() - refused,
+        refused,
+        kb.chunks.values().sum::<i64>(),
+        accepted,
+        rejected,
+        kb.patterns.len(),
+        r.written,
+        summary.jobs_done,
+        dead,
+        summary.prompt_tokens,
+        summary.gen_tokens,
+        tps
+    );
+    println!("knowledge base: {}", cfg.output.join("index.md").display());
+    if dead > 0 {
+        println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");
+    }
+    queue.close().await;
+    Ok(if summary.interrupted {
+        130
+    } else if dead > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
+    let note_stages: Vec<String> = agents
+        .chunk_roles()
+        .filter(|r| r.spec.output != crate::agent::OutputKind::Findings)
+        .map(|r| r.spec.stage.clone())
+        .collect();
+    let kb = kb::Kb::load(queue, &note_stages).await?;
+    let pages = kb::render(&kb);
+    Ok(kb::write_pages(output, &pages)?)
+}
+
+async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
+    let q = open_queue(cfg).await?;
+    let counts = q.counts().await?;
+    let lines = progress::stage_lines(&counts);
+    let failures = q.failures().await?;
+    let sources = q.current_sources().await?;
+    let refused: Vec<_> = sources.iter().filter(|s| s.status == "refused").collect();
+    let running = q.running().await?;
+    if json {
+        let v = serde_json::json!({
+            "db": cfg.db,
+            "stages": lines,
+            "running": running,
+            "failed": failures,
+            "refused": refused.iter().map(|s| serde_json::json!({"file": s.rel_path, "kind": s.refusal_kind, "reason": s.refusal_message})).collect::<Vec<_>>(),
+            "remaining_tokens": progress::remaining_tokens(&counts),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "stage", "queued", "running", "done", "retry", "dead", "total"
+    );
+    for l in &lines {
+        println!(
+            "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            l.stage, l.waiting, l.running, l.done, l.failed, l.dead, l.total
+        );
+    }
+    println!(
+        "files: {} read, {} refused{}",
+        sources.len() - refused.len(),
+        refused.len(),
+        if refused.is_empty() || failed {
+            ""
+        } else {
+            " (see --failed)"
+        }
+    );
+    for r in &running {
+        println!(
+            "running: job {} {} {} {}",
+            r.id,
+            r.role,
+            r.file.clone().unwrap_or_default(),
+            r.heading.clone().unwrap_or_default()
+        );
+    }
+    if failed {
+        for s in &refused {
+            println!(
+                "refused  {}  {}: {}",
+                s.rel_path,
+                s.refusal_kind.clone().unwrap_or_default(),
+                s.refusal_message.clone().unwrap_or_default()
+            );
+        }
+        for j in &failures {
+            let place = match (&j.file, j.lines) {
+                (Some(f), Some((a, b))) => format!("{f}:{a}-{b}"),
+                (Some(f), None) => f.clone(),
+                _ => "-".into(),
+            };
+            println!(
+                "{:<9} job {} {} {} attempts {}/{}  {}: {}",
+                j.state.as_str(),
+                j.id,
+                j.role,
+                place,
+                j.attempts,
+                j.max_attempts,
+                j.error_kind,
+                j.error
+            );
+        }
+        if refused.is_empty() && failures.is_empty() {
+            println!("nothing failed");
+        }
+    }
+    Ok(0)
+}
+
+async fn watch_cmd(cfg: &Config, arg: ProgressArg) -> Result<u8> {
+    let q = open_queue(cfg).await?;
+    let mode = progress_mode(arg, false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (_shutdown_tx, shutdown_rx) = watch::channel(0u8);
+    let view = tokio::spawn(progress::show(
+        q.clone(),
+        None,
+        mode,
+        0,
+        stop_rx,
+        shutdown_rx,
+    ));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if q.is_drained().await? { break; }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = view.await;
+    Ok(0)
+}
+
+fn models(cfg: &Config) -> Result<u8> {
+    for (name, m) in &cfg.models {
+        match gguf::read(&m.path) {
+            Ok(info) => {
+                let params = info
+                    .str("general.size_label")
+                    .map(str::to_string)
+                    .or_else(|| {
+                        info.metadata
+                            .get("general.parameter_count")
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .unwrap_or_else(|| "?".into());
+                println!(
+                    "{name}: {} · {} · {} params · {} · context {} · chat template {} · {:.0} MB",
+                    m.path.display(),
+                    info.architecture(),
+                    params,
+                    info.quantisation(),
+                    info.context_length()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    if info.has_chat_template() {
+                        "yes"
+                    } else {
+                        "no (set chat_template)"
+                    },
+                    info.file_bytes as f64 / 1e6
+                );
+            }
+            Err(e) => println!("{name}: {e}"),
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,454 @@
+//! `quarry bench`: benchmarks that print figures (never timed tests). Each prints a table,
+//! or with `--json` one JSON value, and says what machine it ran on.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::llm::llama::{LlamaEngine, LlamaOptions};
+use crate::llm::{Backend, Message, Request};
+use crate::queue::{Done, NewJob, Queue, QueueOptions};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Peak resident memory of this process in MB (VmHWM), resettable between runs.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{} logical CPUs ({} physical cores), {cpu}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        crate::config::physical_cores()
+    )
+}
+
+/// Burns down `jobs` no-op jobs with `workers` concurrent claimers on a fresh database.
+pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let q = Queue::open_with(
+        &db,
+        true,
+        crate::queue::system_clock(),
+        QueueOptions::default(),
+    )
+    .await?;
+    let batch: Vec<NewJob> = (0..jobs)
+        .map(|i| NewJob {
+            role: "noop".into(),
+            stage: "noop".into(),
+            input_kind: "kb".into(),
+            input_id: None,
+            dedup: format!("noop:{i}"),
+            priority: 0,
+            max_attempts: 3,
+            payload: serde_json::json!({}),
+            est_tokens: 0,
+            depends_on: Vec::new(),
+        })
+        .collect();
+    let t0 = Instant::now();
+    for part in batch.chunks(10_000) {
+        q.enqueue(part).await?;
+    }
+    let enqueue_s = t0.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let q = q.clone();
+        handles.push(tokio::spawn(async move {
+            let owner = format!("bench#{w}");
+            let mut lat = Vec::new();
+            loop {
+                let t = Instant::now();
+                let Some(lease) = q.claim(&owner, &[]).await? else {
+                    break;
+                };
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                q.complete(&lease, &Done::default()).await?;
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let done = lat.len();
+    let rate = done as f64 / secs;
+    let p50 = percentile(&lat, 0.5);
+    let p99 = percentile(&lat, 0.99);
+    let integrity = q.integrity_check().await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "jobs": done, "workers": workers, "seconds": secs, "jobs_per_s": rate,
+                "claim_p50_ms": p50, "claim_p99_ms": p99, "enqueue_s": enqueue_s,
+                "integrity": integrity, "machine": machine(),
+            })
+        );
+    } else {
+        println!("queue bench on {}", machine());
+        println!("enqueued {jobs} jobs in {enqueue_s:.2}s");
+        println!(
+            "{done} jobs by {workers} workers in {secs:.2}s: {rate:.0} jobs/s · claim p50 {p50:.3} ms · p99 {p99:.3} ms · integrity {integrity}"
+        );
+    }
+    Ok(())
+}
+
+const BENCH_PROMPTS: &str = include_str!("../bench/prompts.txt");
+
+fn bench_prompts(path: Option<&Path>) -> Result<(String, Vec<String>)> {
+    let text = match path {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        None => BENCH_PROMPTS.to_string(),
+    };
+    // The file: a shared preamble, then prompts separated by lines of "---".
+    let mut parts = text
+        .split("\n---\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let preamble = parts.next().unwrap_or_default().to_string();
+    let prompts: Vec<String> = parts.map(str::to_string).collect();
+    anyhow::ensure!(
+        !prompts.is_empty(),
+        "the prompt file holds no prompts after its preamble"
+    );
+    Ok((preamble, prompts))
+}
+
+#[derive(Debug, serde::Serialize)]
+struct EngineRow {
+    mode: &'static str,
+    slots: usize,
+    requests: usize,
+    seconds: f64,
+    prompt_tokens: u64,
+    gen_tokens: u64,
+    prompt_tps: f64,
+    gen_tps: f64,
+    total_tps: f64,
+    per_seq_gen_tps: f64,
+    ttft_p50_ms: f64,
+    ttft_p95_ms: f64,
+    prefix_tokens_saved: u64,
+    peak_rss_mb: f64,
+}
+
+fn requests(preamble: &str, prompts: &[String], n: usize, max_tokens: u32) -> Vec<Request> {
+    (0..n)
+        .map(|i| {
+            let mut r = Request::new(vec![
+                Message::system(preamble),
+                Message::user(prompts[i % prompts.len()].clone()),
+            ]);
+            r.sampling.max_tokens = max_tokens;
+            r.timeout = Duration::from_secs(600);
+            r
+        })
+        .collect()
+}
+
+async fn drive(
+    mode: &'static str,
+    slots: usize,
+    engines: Vec<Arc<LlamaEngine>>,
+    reqs: Vec<Request>,
+    concurrent: usize,
+) -> Result<EngineRow> {
+    let n = reqs.len();
+    let start = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrent.max(1)));
+    let mut handles = Vec::new();
+    for (i, r) in reqs.into_iter().enumerate() {
+        let e = engines[i % engines.len()].clone();
+        let sem = sem.clone();
+        handles.push(tokio::spawn(async move {
+            let _p = sem.acquire_owned().await?;
+            let t = Instant::now();
+            let c = e.generate(r).await?;
+            anyhow::Ok((c, t.elapsed()))
+        }));
+    }
+    let mut ttft = Vec::new();
+    let (mut p, mut g, mut saved, mut gen_ms) = (0u64, 0u64, 0u64, 0f64);
+    for h in handles {
+        let (c, _) = h.await??;
+        ttft.push(c.timings.ttft_ms);
+        p += c.timings.prompt_tokens;
+        g += c.timings.gen_tokens;
+        saved += c.timings.cached_tokens;
+        gen_ms += c.timings.gen_ms;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    ttft.sort_by(f64::total_cmp);
+    Ok(EngineRow {
+        mode,
+        slots,
+        requests: n,
+        seconds: secs,
+        prompt_tokens: p,
+        gen_tokens: g,
+        prompt_tps: (p - saved) as f64 / secs,
+        gen_tps: g as f64 / secs,
+        total_tps: (p + g) as f64 / secs,
+        per_seq_gen_tps: crate::llm::rate(g, gen_ms),
+        ttft_p50_ms: percentile(&ttft, 0.5),
+        ttft_p95_ms: percentile(&ttft, 0.95),
+        prefix_tokens_saved: saved,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Sequential single sequence vs one context per worker thread vs the batching engine.
+pub async fn engine(
+    cfg: &Config,
+    model: &Path,
+    slots: &[usize],
+    prompts: Option<&Path>,
+    n: usize,
+    max_tokens: u32,
+    json: bool,
+) -> Result<()> {
+    let (preamble, prompts) = bench_prompts(prompts)?;
+    let m = cfg.model("default")?;
+    let cores = crate::config::physical_cores();
+    let opts = |slots: usize, threads: usize, prefix: bool| {
+        let mut o = LlamaOptions::new(model);
+        o.slots = slots;
+        o.ctx_per_slot = m.ctx_per_slot;
+        o.batch = m.batch;
+        o.threads = threads.max(1) as i32;
+        o.memory_budget_mb = m.memory_budget_mb;
+        o.prefix_cache = prefix;
+        o
+    };
+    let mut rows = Vec::new();
+    // Sequential: one slot, one request at a time, no prefix reuse.
+    reset_peak_rss();
+    let e = LlamaEngine::start(opts(1, cores, false))?;
+    rows.push(
+        drive(
+            "sequential",
+            1,
+            vec![e],
+            requests(&preamble, &prompts, n, max_tokens),
+            1,
+        )
+        .await?,
+    );
+    for &s in slots {
+        if s > 1 {
+            reset_peak_rss();
+            let engines = (0..s)
+                .map(|_| LlamaEngine::start(opts(1, (cores / s).max(1), false)))
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.push(
+                drive(
+                    "per_thread",
+                    s,
+                    engines,
+                    requests(&preamble, &prompts, n, max_tokens),
+                    s,
+                )
+                .await?,
+            );
+        }
+        reset_peak_rss();
+        let e = LlamaEngine::start(opts(s, cores, false))?;
+        rows.push(
+            drive(
+                "batched",
+                s,
+                vec![e],
+                requests(&preamble, &prompts, n, max_tokens),
+                s,
+            )
+            .await?,
+        );
+        reset_peak_rss();
+        let e = LlamaEngine::start(opts(s, cores, true))?;
+        rows.push(
+            drive(
+                "batched_prefix",
+                s,
+                vec![e],
+                requests(&preamble, &prompts, n, max_tokens),
+                s,
+            )
+            .await?,
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "engine bench on {}; model {}; {n} requests of up to {max_tokens} tokens",
+        machine(),
+        model.display()
+    );
+    println!(
+        "{:<15} {:>5} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8}",
+        "mode",
+        "slots",
+        "secs",
+        "prompt t/s",
+        "gen t/s",
+        "total t/s",
+        "seq gen",
+        "ttft p50",
+        "ttft p95",
+        "saved",
+        "rss MB"
+    );
+    for r in &rows {
+        println!(
+            "{:<15} {:>5} {:>8.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>10.0} {:>8} {:>8.0}",
+            r.mode,
+            r.slots,
+            r.seconds,
+            r.prompt_tps,
+            r.gen_tps,
+            r.total_tps,
+            r.per_seq_gen_tps,
+            r.ttft_p50_ms,
+            r.ttft_p95_ms,
+            r.prefix_tokens_saved,
+            r.peak_rss_mb
+        );
+    }
+    Ok(())
+}
+
+/// Generates a mixed tree and times walk + parse + chunk + insert.
+pub async fn ingest(cfg: &Config, files: usize, json: bool) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("tree");
+    let bytes = generate_tree(&root, files, 20_000)?;
+    let mut cfg = cfg.clone();
+    cfg.db = dir.path().join("bench.db");
+    cfg.backend.kind = "fake".into(); // size chunks by estimate: the tokenizer is not under test
+    let start = Instant::now();
+    let report = crate::app::enqueue(&cfg, &root).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mbps = bytes as f64 / 1e6 / secs;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "files": report.files, "bytes": bytes, "seconds": secs, "mb_per_s": mbps,
+                "files_per_s": report.files as f64 / secs, "chunks": report.chunks, "machine": machine(),
+            })
+        );
+    } else {
+        println!("ingest bench on {}", machine());
+        println!(
+            "{} files, {:.1} MB in {secs:.2}s: {:.0} files/s, {mbps:.1} MB/s, {} chunks",
+            report.files,
+            bytes as f64 / 1e6,
+            report.files as f64 / secs,
+            report.chunks
+        );
+    }
+    Ok(())
+}
+
+/// Writes `files` research-like files (markdown, text, JSON, Rust) of about `avg` bytes each
+/// under `root`, in nested folders. Returns the bytes written.
+pub fn generate_tree(root: &Path, files: usize, avg: usize) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    for i in 0..files {
+        let dir = root.join(format!("d{:02}/e{:02}", i % 37, i % 11));
+        std::fs::create_dir_all(&dir)?;
+        let mut text = String::with_capacity(avg + 256);
+        let (name, ext) = match i % 4 {
+            0 => ("note", "md"),
+            1 => ("log", "txt"),
+            2 => ("dump", "json"),
+            _ => ("code", "rs"),
+        };
+        let mut n = 0;
+        match ext {
+            "json" => {
+                text.push('[');
+                while text.len() < avg {
+                    if n > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(&format!(
+                        "{{\"id\": {n}, \"title\": \"record {n} of file {i}\", \"tags\": [\"rust\", \"ownership\"], \"body\": \"A value has one owner; borrowing lends it out for a while without moving it.\"}}"
+                    ));
+                    n += 1;
+                }
+                text.push(']');
+            }
+            "rs" => {
+                while text.len() < avg {
+                    text.push_str(&format!(
+                        "/// Returns the sum of the first {n} squares.\n///\n/// Iterators compose without allocating.\npub fn squares_{n}(limit: u64) -> u64 {{\n    (1..=limit).map(|x| x * x).sum()\n}}\n\n"
+                    ));
+                    n += 1;
+                }
+            }
+            "md" => {
+                while text.len() < avg {
+                    text.push_str(&format!(
+                        "## Section {n}\n\nWhen a function only reads a string, take `&str` rather than `&String`; callers keep ownership.\n\n```rust\nfn greet(name: &str) -> String {{\n    format!(\"hello {{name}}\")\n}}\n```\n\n"
+                    ));
+                    n += 1;
+                }
+            }
+            _ => {
+                while text.len() < avg {
+                    text.push_str(&format!(
+                        "Paragraph {n}: errors are values; propagate them with the question mark operator and add context at module edges.\n\n"
+                    ));
+                    n += 1;
+                }
+            }
+        }
+        std::fs::write(dir.join(format!("{name}{i}.{ext}")), &text)?;
+        total += text.len() as u64;
+    }
+    Ok(total)
+}

@@ -1,0 +1,151 @@
+//! The command line (clap derive). Parsing only: `app` turns these into a `Config` and acts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quarry",
+    version,
+    about = "Turn a folder of research notes into a markdown knowledge base with small local language models"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Config file (default: ./quarry.toml if present).
+    #[arg(long, global = true, env = "QUARRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Queue database.
+    #[arg(long, global = true, env = "QUARRY_DB")]
+    pub db: Option<PathBuf>,
+    /// Write logs here instead of stderr.
+    #[arg(long, global = true)]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write quarry.toml and the built-in agents/ and prompts/ for editing.
+    Init {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Read a folder of research files into the queue (idempotent).
+    Enqueue {
+        dir: PathBuf,
+        /// Only files matching these globs (relative to DIR).
+        #[arg(long)]
+        include: Vec<String>,
+        /// Skip files matching these globs.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Path of the GGUF whose tokenizer sizes the chunks (default: the default model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Run the workers until every job is settled, then render the knowledge base.
+    Run(RunArgs),
+    /// What is queued, running, done and failed.
+    Status {
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+        /// List failed, dead and cancelled jobs and refused files with their errors.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Watch a run from another terminal (reads the database).
+    Watch {
+        #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+        progress: ProgressArg,
+    },
+    /// Send a job (or, with --dead, every dead job) back to the queue.
+    Retry {
+        job: Option<i64>,
+        #[arg(long, conflicts_with = "job")]
+        dead: bool,
+    },
+    /// Cancel a job that has not finished.
+    Cancel { job: i64 },
+    /// Re-render output/ from the database.
+    Render {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// List configured models with their GGUF metadata.
+    Models,
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Concurrent workers (3-5 suits a small machine).
+    #[arg(long, short)]
+    pub workers: Option<usize>,
+    /// GGUF model for the default role model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where the knowledge base is written.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Print only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Live,
+    Plain,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Burn down no-op jobs: jobs/s and claim latency.
+    Queue {
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sequential vs one context per thread vs the batching engine.
+    Engine {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Slot counts to try, e.g. 1,2,4,8.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        slots: Vec<usize>,
+        /// Prompts (default: the bundled bench/prompts.txt).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+        #[arg(long, default_value_t = 8)]
+        requests: usize,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk + parse + chunk + insert a generated tree.
+    Ingest {
+        #[arg(long, default_value_t = 10_000)]
+        files: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}

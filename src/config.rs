@@ -1,0 +1,264 @@
+//! Validated settings: `quarry.toml` (optional) overridden by command-line flags. No clap types
+//! pass this module; everything downstream takes a `Config`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Value(String),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The queue database (SQLite file).
+    pub db: PathBuf,
+    /// Where the knowledge base is rendered.
+    pub output: PathBuf,
+    /// User roles and prompts; the built-in ones are used for what is missing.
+    pub agents_dir: PathBuf,
+    pub prompts_dir: PathBuf,
+    /// Concurrent workers (3-5 suits a small machine).
+    pub workers: usize,
+    pub backend: BackendConfig,
+    pub models: BTreeMap<String, ModelConfig>,
+    pub ingest: IngestConfig,
+    pub queue: QueueConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `llama` (embedded llama.cpp) or `fake` (scripted, for tests and demos of the plumbing).
+    pub kind: String,
+    /// For `fake`: the reply to every request.
+    pub fake_reply: String,
+    /// For `fake`: each request takes a random time in this range (ms).
+    pub fake_delay_ms: [u64; 2],
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub path: PathBuf,
+    pub ctx_per_slot: u32,
+    pub batch: u32,
+    /// 0: the number of physical cores.
+    pub threads: usize,
+    pub memory_budget_mb: u64,
+    pub chat_template: String,
+    pub prefix_cache: bool,
+    /// Seconds one generation may take before it counts as hung.
+    pub timeout_s: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub extensions: Vec<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_file_bytes: u64,
+    pub chunk_tokens: usize,
+    pub overlap_tokens: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    pub lease_s: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut models = BTreeMap::new();
+        models.insert("default".to_string(), ModelConfig::default());
+        Config {
+            db: "queue.db".into(),
+            output: "output".into(),
+            agents_dir: "agents".into(),
+            prompts_dir: "prompts".into(),
+            workers: 4,
+            backend: BackendConfig::default(),
+            models,
+            ingest: IngestConfig::default(),
+            queue: QueueConfig::default(),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            kind: "llama".into(),
+            fake_reply: r#"{"findings": []}"#.into(),
+            fake_delay_ms: [0, 0],
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            path: DEFAULT_MODEL.into(),
+            ctx_per_slot: 2048,
+            batch: 512,
+            threads: 0,
+            memory_budget_mb: 8192,
+            chat_template: "chatml".into(),
+            prefix_cache: true,
+            timeout_s: 300,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            extensions: ["md", "markdown", "txt", "json", "jsonl", "rs"]
+                .map(String::from)
+                .to_vec(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_file_bytes: 5 * 1024 * 1024,
+            chunk_tokens: 384,
+            overlap_tokens: 32,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            lease_s: 120,
+            backoff_base_ms: 2000,
+            backoff_max_ms: 120_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given, else `./quarry.toml` if it exists, else the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("quarry.toml"), false),
+        };
+        if !required && !path.exists() {
+            return Ok(Config::default());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 || self.workers > 64 {
+            return Err(ConfigError::Value(format!(
+                "workers must be between 1 and 64 (3-5 suits a small machine), not {}",
+                self.workers
+            )));
+        }
+        if !matches!(self.backend.kind.as_str(), "llama" | "fake") {
+            return Err(ConfigError::Value(format!(
+                "backend kind must be \"llama\" or \"fake\", not {:?}",
+                self.backend.kind
+            )));
+        }
+        if !self.models.contains_key("default") {
+            return Err(ConfigError::Value(
+                "[models.default] is missing: roles use the model named \"default\" unless they name another".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn model(&self, name: &str) -> Result<&ModelConfig, ConfigError> {
+        self.models.get(name).ok_or_else(|| {
+            ConfigError::Value(format!(
+                "no model named {name:?} in [models] of quarry.toml"
+            ))
+        })
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.queue.lease_s.max(1))
+    }
+}
+
+/// Physical cores: llama.cpp decodes fastest with one thread per core (hyper-threads and the
+/// crate's default of 4 threads on 2 cores halve the speed).
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut cores = std::collections::BTreeSet::new();
+    for cpu in 0..logical {
+        let base = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+        let core = std::fs::read_to_string(format!("{base}/core_id"));
+        let pkg = std::fs::read_to_string(format!("{base}/physical_package_id"));
+        if let (Ok(c), Ok(p)) = (core, pkg) {
+            cores.insert((p.trim().to_string(), c.trim().to_string()));
+        }
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        cores.len().min(logical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_partial_files_fill_in() {
+        Config::default().validate().unwrap();
+        let cfg: Config =
+            toml::from_str("workers = 3\n[models.default]\nctx_per_slot = 1024\n").unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.workers, 3);
+        assert_eq!(cfg.model("default").unwrap().ctx_per_slot, 1024);
+        assert_eq!(
+            cfg.model("default").unwrap().path,
+            PathBuf::from(DEFAULT_MODEL)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let cfg: Config = toml::from_str("workers = 0").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("workers"));
+        assert!(toml::from_str::<Config>("wokers = 3").is_err());
+    }
+
+    #[test]
+    fn physical_cores_is_at_least_one() {
+        assert!(physical_cores() >= 1);
+    }
+}

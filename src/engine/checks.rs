@@ -1,0 +1,271 @@
+//! Deterministic checks and normalisation that do not trust the model: evidence must be in
+//! the chunk, code must be copied from it, names must be concepts, and names that mean the
+//! same pattern meet under one key. Pure functions.
+
+/// Lower-case, letters and digits only, single spaces.
+pub fn normalise_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = true;
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// The grouping key of a pattern name: "Builder", "builder pattern" and "The Builder" meet.
+pub fn pattern_key(name: &str) -> String {
+    let n = normalise_text(name);
+    let mut words: Vec<&str> = n.split(' ').filter(|w| !w.is_empty()).collect();
+    while words.len() > 1 && matches!(words[0], "the" | "a" | "an" | "using" | "use") {
+        words.remove(0);
+    }
+    if words.len() > 2 && words[words.len() - 2..] == ["design", "pattern"] {
+        words.truncate(words.len() - 2);
+    }
+    while words.len() > 1
+        && matches!(
+            words[words.len() - 1],
+            "pattern" | "patterns" | "idiom" | "idioms" | "in" | "rust"
+        )
+    {
+        words.pop();
+    }
+    let mut key: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    if let Some(last) = key.last_mut() {
+        if last.len() > 4 && last.ends_with('s') && !last.ends_with("ss") {
+            last.pop();
+        }
+    }
+    key.join(" ")
+}
+
+/// Names that say nothing a reader could look up.
+const GENERIC: &[&str] = &[
+    "",
+    "rust",
+    "pattern",
+    "patterns",
+    "idiom",
+    "idioms",
+    "code",
+    "example",
+    "examples",
+    "function",
+    "functions",
+    "method",
+    "programming",
+    "design",
+    "design pattern",
+    "text",
+    "none",
+    "n a",
+    "na",
+    "unknown",
+    "other",
+    "rust code",
+    "rust pattern",
+    "rust idiom",
+    "best practice",
+    "best practices",
+    "summary",
+    "introduction",
+    "overview",
+];
+
+/// Why a finding fails the checks, if it does.
+pub fn check_finding(
+    name: &str,
+    evidence: &str,
+    chunk_text: &str,
+    is_rendered: bool,
+) -> Result<(), String> {
+    let key = pattern_key(name);
+    if key.chars().count() < 3 || GENERIC.contains(&key.as_str()) {
+        return Err(format!(
+            "the name {name:?} is empty or too generic to look up"
+        ));
+    }
+    if is_code_identifier(name, chunk_text) {
+        return Err(format!(
+            "the name {name:?} is an identifier defined in the code, not a pattern"
+        ));
+    }
+    let ev = normalise_text(evidence);
+    if ev.len() < 4 {
+        return Err("the evidence quote is empty".into());
+    }
+    let hay = normalise_text(chunk_text);
+    if !hay.contains(&ev) && !is_rendered {
+        return Err(format!(
+            "the evidence {evidence:?} does not occur in the chunk"
+        ));
+    }
+    if is_rendered && !hay.contains(&ev) {
+        return Err(format!(
+            "the evidence {evidence:?} does not occur in the record"
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps a code example only if it was copied from the chunk.
+pub fn checked_code(code: Option<&str>, chunk_text: &str) -> Option<String> {
+    let code = code?.trim();
+    if code.is_empty() {
+        return None;
+    }
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    squash(chunk_text)
+        .contains(&squash(code))
+        .then(|| code.to_string())
+}
+
+/// True when `name` is a single identifier that the chunk's code defines (`fn name`,
+/// `struct Name`, ...): small models reading source tend to name its functions.
+fn is_code_identifier(name: &str, chunk_text: &str) -> bool {
+    let name = name.trim().trim_matches('`').trim_end_matches("()");
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return false;
+    }
+    [
+        "fn ", "struct ", "enum ", "trait ", "let ", "let mut ", "mod ", "type ", "const ",
+    ]
+    .iter()
+    .any(|kw| {
+        chunk_text
+            .match_indices(&format!("{kw}{name}"))
+            .any(|(i, m)| {
+                let after = chunk_text[i + m.len()..].chars().next();
+                !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+    })
+}
+
+/// The line range (1-based, inclusive, in the source) of the evidence within a chunk that
+/// starts at `line_start`, or the whole chunk's range when it cannot be placed.
+pub fn evidence_lines(
+    evidence: &str,
+    chunk_text: &str,
+    line_start: i64,
+    line_end: i64,
+) -> (i64, i64) {
+    let needle = evidence.trim();
+    if needle.is_empty() {
+        return (line_start, line_end);
+    }
+    if let Some(pos) = chunk_text.find(needle) {
+        let first = line_start + chunk_text[..pos].matches('\n').count() as i64;
+        let last = first + needle.matches('\n').count() as i64;
+        return (first.min(line_end), last.min(line_end));
+    }
+    // Whitespace may differ: find the line holding the first words.
+    let words: Vec<&str> = needle.split_whitespace().take(4).collect();
+    let probe = words.join(" ");
+    for (i, line) in chunk_text.lines().enumerate() {
+        if normalise_text(line).contains(&normalise_text(&probe)) && !probe.is_empty() {
+            let l = line_start + i as i64;
+            return (l.min(line_end), l.min(line_end));
+        }
+    }
+    (line_start, line_end)
+}
+
+/// A file-system-safe slug: no name from a model can leave its folder or hit a reserved name.
+pub fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+        if s.len() >= 60 {
+            break;
+        }
+    }
+    let s = s.trim_matches('-').to_string();
+    let reserved = [
+        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+        "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "index",
+        "summary", "readme", "sources",
+    ];
+    if s.is_empty() {
+        "pattern".into()
+    } else if reserved.contains(&s.as_str()) {
+        format!("{s}-pattern")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_one_pattern_meet() {
+        for n in [
+            "Builder",
+            "builder pattern",
+            "The Builder",
+            "Builders",
+            "BUILDER  Pattern",
+        ] {
+            assert_eq!(pattern_key(n), "builder", "{n}");
+        }
+        assert_eq!(pattern_key("The Default trait"), "default trait");
+        assert_eq!(pattern_key("Strategy design pattern"), "strategy");
+        assert_ne!(pattern_key("Visitor"), pattern_key("Builder"));
+    }
+
+    #[test]
+    fn evidence_must_be_in_the_chunk() {
+        let chunk = "Use a *builder* when a type has\nmany optional fields.";
+        assert!(check_finding("Builder", "a builder when a type has many", chunk, false).is_ok());
+        let err = check_finding("Builder", "builders are always slow", chunk, false).unwrap_err();
+        assert!(err.contains("does not occur"), "{err}");
+    }
+
+    #[test]
+    fn generic_names_and_code_identifiers_are_refused() {
+        let chunk = "fn parse_config(s: &str) {}\nThe example shows parsing.";
+        assert!(check_finding("Rust", "The example shows", chunk, false).is_err());
+        assert!(check_finding("pattern", "The example shows", chunk, false).is_err());
+        let err = check_finding("parse_config", "The example shows", chunk, false).unwrap_err();
+        assert!(err.contains("identifier"), "{err}");
+        assert!(check_finding("Config parsing", "The example shows", chunk, false).is_ok());
+    }
+
+    #[test]
+    fn invented_code_is_dropped() {
+        let chunk = "let x = Foo::new()\n    .bar(1);";
+        assert_eq!(
+            checked_code(Some("let x = Foo::new() .bar(1);"), chunk).as_deref(),
+            Some("let x = Foo::new() .bar(1);")
+        );
+        assert_eq!(checked_code(Some("unsafe { magic() }"), chunk), None);
+        assert_eq!(checked_code(Some("  "), chunk), None);
+    }
+
+    #[test]
+    fn evidence_is_placed_on_its_lines() {
+        let chunk = "a\nb\nthe quote\nc";
+        assert_eq!(evidence_lines("the quote", chunk, 10, 13), (12, 12));
+        assert_eq!(evidence_lines("not here", chunk, 10, 13), (10, 13));
+    }
+
+    #[test]
+    fn slugs_stay_inside_the_folder() {
+        assert_eq!(slug("../../etc/passwd"), "etc-passwd");
+        assert_eq!(slug("CON"), "con-pattern");
+        assert_eq!(slug("///"), "pattern");
+        assert_eq!(slug("Builder pattern"), "builder-pattern");
+        assert!(slug(&"x".repeat(500)).len() <= 60);
+    }
+}

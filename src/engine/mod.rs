@@ -1,0 +1,358 @@
+//! The worker pool and the pipeline's stage logic. Workers claim jobs, render the role's
+//! prompt, ask the backend, check the reply, and write results and follow-up jobs in the
+//! transaction that completes the job. A planner turns validated findings into patterns and
+//! write jobs once extraction is over, and adds the synthesize job behind every write.
+
+pub mod checks;
+mod stages;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use crate::agent::Agents;
+use crate::llm::{Backend, GenProgress};
+use crate::progress::Event;
+use crate::queue::{Done, FailOutcome, Failure, Lease, Queue, QueueError};
+
+pub use stages::plan;
+
+/// The backends by model name (`default`, or what roles name).
+pub type Backends = BTreeMap<String, Arc<dyn Backend>>;
+
+/// What a run needs.
+#[derive(Clone)]
+pub struct RunContext {
+    pub queue: Queue,
+    pub agents: Arc<Agents>,
+    pub backends: Backends,
+    pub workers: usize,
+    /// Identity of this process in leases: host:pid.
+    pub owner: String,
+    pub timeout: Duration,
+    pub events: Option<mpsc::Sender<Event>>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub jobs_dead: u64,
+    pub jobs_lost: u64,
+    pub prompt_tokens: u64,
+    pub gen_tokens: u64,
+    pub seconds: f64,
+    /// True when the run was stopped before the queue drained.
+    pub interrupted: bool,
+}
+
+/// Shutdown levels: 0 run, 1 drain (stop claiming, finish or release running jobs), 2 now.
+pub type Shutdown = watch::Receiver<u8>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("no backend for model {0:?}")]
+    NoBackend(String),
+}
+
+/// An error of one job, with what the queue should know.
+#[derive(Debug)]
+pub struct JobError {
+    pub kind: &'static str,
+    pub message: String,
+    pub reply: Option<String>,
+    pub retryable: bool,
+}
+
+impl JobError {
+    pub fn new(kind: &'static str, message: impl Into<String>, retryable: bool) -> Self {
+        JobError {
+            kind,
+            message: message.into(),
+            reply: None,
+            retryable,
+        }
+    }
+}
+
+impl From<QueueError> for JobError {
+    fn from(e: QueueError) -> Self {
+        JobError::new("database", e.to_string(), true)
+    }
+}
+
+/// Token counts of one job's model calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub gen_tokens: u64,
+}
+
+/// Runs workers until the queue is drained (every job settled and nothing left to plan) or
+/// shutdown is asked for.
+pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, EngineError> {
+    let started = Instant::now();
+    // Leases of a previous process with our identity are orphans: take them back now.
+    ctx.queue.release_owner(&ctx.owner).await?;
+    ctx.queue.rescue_expired().await?;
+    let (done_tx, mut done_rx) = mpsc::channel::<WorkerReport>(ctx.workers.max(1) * 4);
+    let (idle_tx, idle_rx) = watch::channel(false);
+    let mut handles = Vec::new();
+    for w in 0..ctx.workers.max(1) {
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        let done_tx = done_tx.clone();
+        let idle_rx = idle_rx.clone();
+        handles.push(tokio::spawn(async move {
+            worker(w, ctx, shutdown, idle_rx, done_tx).await
+        }));
+    }
+    drop(done_tx);
+    // The coordinator: rescue expired leases, plan the next stages, checkpoint the WAL, and
+    // say when there is nothing left to do.
+    let mut summary = RunSummary::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_checkpoint = Instant::now();
+    let mut shutdown_c = shutdown.clone();
+    loop {
+        tokio::select! {
+            report = done_rx.recv() => match report {
+                Some(r) => summary.add(&r),
+                None => break,
+            },
+            _ = tick.tick() => {
+                if *shutdown_c.borrow() > 0 { continue; }
+                ctx.queue.rescue_expired().await?;
+                if last_checkpoint.elapsed() > Duration::from_secs(30) {
+                    ctx.queue.checkpoint().await?;
+                    last_checkpoint = Instant::now();
+                }
+                let planned = plan(&ctx.queue, &ctx.agents).await?;
+                let drained = planned == 0 && ctx.queue.is_drained().await?;
+                let _ = idle_tx.send(drained);
+            }
+            _ = shutdown_c.changed() => {}
+        }
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    summary.interrupted = *shutdown.borrow() > 0 && !ctx.queue.is_drained().await?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    let _ = ctx.queue.checkpoint().await;
+    Ok(summary)
+}
+
+struct WorkerReport {
+    outcome: Outcome,
+    usage: Usage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Retry,
+    Dead,
+    Lost,
+    Released,
+}
+
+impl RunSummary {
+    fn add(&mut self, r: &WorkerReport) {
+        match r.outcome {
+            Outcome::Done => self.jobs_done += 1,
+            Outcome::Retry => self.jobs_failed += 1,
+            Outcome::Dead => self.jobs_dead += 1,
+            Outcome::Lost => self.jobs_lost += 1,
+            Outcome::Released => {}
+        }
+        self.prompt_tokens += r.usage.prompt_tokens;
+        self.gen_tokens += r.usage.gen_tokens;
+    }
+}
+
+async fn worker(
+    w: usize,
+    ctx: RunContext,
+    mut shutdown: Shutdown,
+    mut idle: watch::Receiver<bool>,
+    done: mpsc::Sender<WorkerReport>,
+) {
+    let name = format!("{}#{w}", ctx.owner);
+    loop {
+        if *shutdown.borrow() > 0 {
+            return;
+        }
+        let lease = match ctx.queue.claim(&ctx.owner, &[]).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(worker = %name, error = %e, "claim failed; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(lease) = lease else {
+            if *idle.borrow() {
+                return;
+            }
+            let wait = ctx
+                .queue
+                .next_wakeup()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(250)
+                .clamp(20, 250);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                _ = idle.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        let report = run_one(w, &ctx, lease, &mut shutdown).await;
+        if done.send(report).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one leased job with a heartbeat, and records its outcome.
+async fn run_one(
+    w: usize,
+    ctx: &RunContext,
+    lease: Lease,
+    shutdown: &mut Shutdown,
+) -> WorkerReport {
+    let span =
+        tracing::info_span!("job", id = %lease.id, role = %lease.role, attempt = lease.attempt);
+    let progress = Arc::new(GenProgress::default());
+    ctx.emit(Event::JobStarted {
+        worker: w,
+        job: lease.id,
+        role: lease.role.clone(),
+        stage: lease.stage.clone(),
+        input_id: lease.input_id,
+        progress: progress.clone(),
+    });
+    let heartbeat_every = ctx.queue.options().lease / 3;
+    let work = {
+        let ctx = ctx.clone();
+        let lease = lease.clone();
+        let progress = progress.clone();
+        // A panic in a handler becomes a failed attempt, never a crashed run.
+        tokio::spawn(
+            async move { stages::handle(&ctx, &lease, progress).await }.instrument(span.clone()),
+        )
+    };
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(heartbeat_every.max(Duration::from_millis(100)));
+    beat.tick().await;
+    let result = loop {
+        tokio::select! {
+            res = &mut work => break Some(res),
+            _ = beat.tick() => {
+                match ctx.queue.heartbeat(&lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("lease lost while running; abandoning the job");
+                        work.abort();
+                        break None;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                }
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() >= 2 {
+                    work.abort();
+                    let _ = ctx.queue.release(&lease).await;
+                    ctx.emit(Event::JobFinished { worker: w, job: lease.id, outcome: "released".into(), error: None });
+                    return WorkerReport { outcome: Outcome::Released, usage: Usage::default() };
+                }
+            }
+        }
+    };
+    let (outcome, usage, error) = match result {
+        None => (Outcome::Lost, Usage::default(), None),
+        Some(Ok(Ok(usage))) => (Outcome::Done, usage, None),
+        Some(Ok(Err((err, usage)))) => {
+            let outcome = record_failure(ctx, &lease, &err, usage).await;
+            (
+                outcome,
+                usage,
+                Some(format!("{}: {}", err.kind, err.message)),
+            )
+        }
+        Some(Err(join)) => {
+            let err = JobError::new("panic", format!("the handler panicked: {join}"), true);
+            let outcome = record_failure(ctx, &lease, &err, Usage::default()).await;
+            (outcome, Usage::default(), Some(err.message))
+        }
+    };
+    let label = match outcome {
+        Outcome::Done => "done",
+        Outcome::Retry => "failed",
+        Outcome::Dead => "dead",
+        Outcome::Lost => "lost",
+        Outcome::Released => "released",
+    };
+    if let Some(e) = &error {
+        tracing::warn!(outcome = label, error = %e, "job failed");
+    }
+    ctx.emit(Event::JobFinished {
+        worker: w,
+        job: lease.id,
+        outcome: label.into(),
+        error,
+    });
+    WorkerReport { outcome, usage }
+}
+
+async fn record_failure(ctx: &RunContext, lease: &Lease, err: &JobError, usage: Usage) -> Outcome {
+    let failure = Failure {
+        kind: err.kind.to_string(),
+        message: err.message.clone(),
+        reply: err.reply.clone(),
+        retryable: err.retryable,
+    };
+    let tokens = Done {
+        prompt_tokens: usage.prompt_tokens as i64,
+        gen_tokens: usage.gen_tokens as i64,
+        ..Done::default()
+    };
+    match ctx.queue.fail(lease, &failure, &tokens).await {
+        Ok(FailOutcome::Retry) => Outcome::Retry,
+        Ok(FailOutcome::Dead) => Outcome::Dead,
+        Ok(FailOutcome::Lost) => {
+            tracing::warn!("the lease was lost before the failure was recorded; dropped");
+            Outcome::Lost
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the failure; the lease will expire");
+            Outcome::Lost
+        }
+    }
+}
+
+impl RunContext {
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.try_send(e);
+        }
+    }
+
+    fn backend(&self, model: &str) -> Result<&Arc<dyn Backend>, JobError> {
+        self.backends
+            .get(model)
+            .or_else(|| self.backends.get("default"))
+            .ok_or_else(|| {
+                JobError::new("config", format!("no backend for model {model:?}"), false)
+            })
+    }
+}

@@ -1,0 +1,530 @@
+//! What each kind of job does, and the planner between stages.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::checks;
+use super::{JobError, RunContext, Usage};
+use crate::agent::context::{
+    ChunkCtx, ChunkPrompt, FindingCtx, FindingPrompt, KbPrompt, PatternCtx, PatternPrompt,
+    PatternSummaryCtx,
+};
+use crate::agent::{Agents, InputKind, OutputKind, Role};
+use crate::llm::{grammar, GenProgress, Message, Request};
+use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
+use crate::queue::{insert_jobs, Done, JobId, Lease, NewJob, Queue, QueueError};
+
+type JobResult = Result<Usage, (JobError, Usage)>;
+
+/// Runs one job to completion (writing its results) or returns why it failed.
+pub(super) async fn handle(
+    ctx: &RunContext,
+    lease: &Lease,
+    progress: Arc<GenProgress>,
+) -> JobResult {
+    let mut usage = Usage::default();
+    let res = handle_inner(ctx, lease, progress, &mut usage).await;
+    match res {
+        Ok(()) => Ok(usage),
+        Err(e) => Err((e, usage)),
+    }
+}
+
+async fn handle_inner(
+    ctx: &RunContext,
+    lease: &Lease,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let role = ctx
+        .agents
+        .role(&lease.role)
+        .map_err(|e| JobError::new("config", e.to_string(), false))?
+        .clone();
+    match (role.spec.input, role.spec.output) {
+        (InputKind::Chunk, OutputKind::Findings) => {
+            extract(ctx, lease, &role, progress, usage).await
+        }
+        (InputKind::Chunk, _) => notes(ctx, lease, &role, progress, usage).await,
+        (InputKind::Findings, _) => validate(ctx, lease, &role, progress, usage).await,
+        (InputKind::Pattern, _) => write(ctx, lease, &role, progress, usage).await,
+        (InputKind::Kb, _) => synthesize(ctx, lease, &role, progress, usage).await,
+    }
+}
+
+fn chunk_ctx(c: &ChunkRow) -> ChunkCtx {
+    ChunkCtx {
+        file: c.rel_path.clone(),
+        kind: c.kind.clone(),
+        line_start: c.line_start,
+        line_end: c.line_end,
+        heading: c.heading_path.join(" > "),
+        text: c.text.clone(),
+    }
+}
+
+/// Asks the role's model, parses and checks the reply against the role's schema, and gives
+/// the model one chance to repair a reply that does not parse.
+async fn ask(
+    ctx: &RunContext,
+    role: &Role,
+    messages: Vec<Message>,
+    progress: &Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(serde_json::Value, String), JobError> {
+    let backend = ctx.backend(&role.spec.model)?;
+    let mut messages = messages;
+    let mut last_error = String::new();
+    for attempt in 0..2 {
+        let req = Request {
+            messages: messages.clone(),
+            sampling: role.sampling(),
+            grammar: Some(role.grammar.clone()),
+            stop: Vec::new(),
+            timeout: ctx.timeout,
+            progress: Some(progress.clone()),
+        };
+        let done = backend.generate(req).await.map_err(|e| JobError {
+            kind: e.kind(),
+            message: e.to_string(),
+            reply: None,
+            retryable: e.retryable(),
+        })?;
+        usage.prompt_tokens += done.timings.prompt_tokens;
+        usage.gen_tokens += done.timings.gen_tokens;
+        let reply = done.text;
+        let parsed = serde_json::from_str::<serde_json::Value>(reply.trim())
+            .map_err(|e| format!("not valid JSON: {e}"))
+            .and_then(|v| {
+                grammar::validate(&role.schema, &v)
+                    .map(|()| v)
+                    .map_err(|errs| errs.join("; "))
+            });
+        match parsed {
+            Ok(v) => return Ok((v, reply)),
+            Err(e) if attempt == 0 => {
+                tracing::debug!(error = %e, "reply does not parse; asking for a repair");
+                messages.push(Message::assistant(reply.clone()));
+                messages.push(Message::user(format!(
+                    "Your reply is invalid ({e}). Reply again with only the corrected JSON."
+                )));
+                last_error = e;
+            }
+            Err(e) => {
+                return Err(JobError {
+                    kind: "invalid_output",
+                    message: format!("the reply is not valid output after one repair: {e} (first error: {last_error})"),
+                    reply: Some(reply),
+                    retryable: true,
+                })
+            }
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+async fn complete_with<F>(
+    ctx: &RunContext,
+    lease: &Lease,
+    done: Done,
+    follow_up: F,
+) -> Result<(), JobError>
+where
+    F: for<'t> FnOnce(
+        &'t mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), QueueError>> + Send + 't>,
+    >,
+{
+    let mut tx = ctx.queue.begin().await?;
+    if !ctx.queue.complete_in(&mut tx, lease, &done).await? {
+        tx.rollback().await.map_err(QueueError::from)?;
+        return Err(JobError::new(
+            "lease_lost",
+            "the lease expired before the result was saved; another worker owns the job",
+            false,
+        ));
+    }
+    follow_up(&mut tx).await?;
+    tx.commit().await.map_err(QueueError::from)?;
+    Ok(())
+}
+
+fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
+    Done {
+        result,
+        reply: Some(reply),
+        prompt_tokens: usage.prompt_tokens as i64,
+        gen_tokens: usage.gen_tokens as i64,
+    }
+}
+
+async fn extract(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let chunk_id = lease
+        .input_id
+        .ok_or_else(|| JobError::new("corrupt", "extract job without a chunk", false))?;
+    let chunk = ctx.queue.chunk(chunk_id).await?;
+    let messages = ctx
+        .agents
+        .messages(
+            role,
+            &ChunkPrompt {
+                chunk: chunk_ctx(&chunk),
+            },
+        )
+        .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let findings = findings_from(&value, &chunk);
+    let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
+    let pending = findings.iter().any(|f| f.status == "pending");
+    let job_id = lease.id;
+    let done = done_of(value, reply, usage);
+    complete_with(ctx, lease, done, move |tx| {
+        Box::pin(async move {
+            let mut findings = findings;
+            if validator.is_none() {
+                // No validator role: the deterministic checks are the last word.
+                for f in findings.iter_mut().filter(|f| f.status == "pending") {
+                    f.status = "accepted".into();
+                    f.reason = Some("passed the checks (no validator role)".into());
+                }
+            }
+            store::insert_findings(tx, job_id, &chunk, &findings).await?;
+            if let (Some(v), true) = (validator, pending) {
+                let job = NewJob {
+                    role: v.spec.name.clone(),
+                    stage: v.spec.stage.clone(),
+                    input_kind: InputKind::Findings.as_str().into(),
+                    input_id: Some(chunk.id),
+                    dedup: format!("findings-of-job:{}", job_id.0),
+                    priority: v.spec.priority,
+                    max_attempts: v.spec.max_attempts,
+                    payload: serde_json::json!({ "extract_job": job_id.0 }),
+                    est_tokens: chunk.tokens + 150,
+                    depends_on: Vec::new(),
+                };
+                insert_jobs(tx, &[job], now_ms()).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Turns the extractor's reply into findings, applying the deterministic checks.
+pub(crate) fn findings_from(value: &serde_json::Value, chunk: &ChunkRow) -> Vec<NewFinding> {
+    let rendered = chunk.kind == "json" || chunk.kind == "jsonl";
+    let items = value
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    items
+        .iter()
+        .filter_map(|item| {
+            let s = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            };
+            let pattern = s("pattern");
+            let key = checks::pattern_key(&pattern);
+            if !seen.insert(key.clone()) {
+                return None; // the same pattern twice in one chunk
+            }
+            let evidence = s("evidence");
+            let (line_start, line_end) = if rendered {
+                (chunk.line_start, chunk.line_end)
+            } else {
+                checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
+            };
+            let verdict = checks::check_finding(&pattern, &evidence, &chunk.text, rendered);
+            Some(NewFinding {
+                pattern_key: key,
+                pattern,
+                category: s("category"),
+                summary: s("summary"),
+                code: checks::checked_code(item.get("code").and_then(|c| c.as_str()), &chunk.text),
+                evidence,
+                line_start,
+                line_end,
+                status: if verdict.is_ok() {
+                    "pending"
+                } else {
+                    "rejected"
+                }
+                .into(),
+                reason: verdict.err(),
+            })
+        })
+        .collect()
+}
+
+async fn validate(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let chunk_id = lease
+        .input_id
+        .ok_or_else(|| JobError::new("corrupt", "validate job without a chunk", false))?;
+    let extract_job = lease
+        .payload
+        .get("extract_job")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(|| JobError::new("corrupt", "validate job without its extract job", false))?;
+    let chunk = ctx.queue.chunk(chunk_id).await?;
+    let findings = ctx.queue.findings_of_job(JobId(extract_job)).await?;
+    let mut verdicts = Vec::new();
+    let mut replies = Vec::new();
+    for f in findings.iter().filter(|f| f.status == "pending") {
+        let prompt = FindingPrompt {
+            chunk: chunk_ctx(&chunk),
+            finding: finding_ctx(f),
+        };
+        let messages = ctx
+            .agents
+            .messages(role, &prompt)
+            .map_err(|e| JobError::new("template", e.to_string(), false))?;
+        let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+        let accept = value.get("verdict").and_then(|v| v.as_str()) == Some("accept");
+        let reason = value
+            .get("reason")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        verdicts.push((f.id, accept, reason));
+        replies.push(reply);
+    }
+    let result = serde_json::json!({
+        "verdicts": verdicts.iter().map(|(id, a, r)| serde_json::json!({"finding": id, "accept": a, "reason": r})).collect::<Vec<_>>()
+    });
+    let done = done_of(result, replies.join("\n"), usage);
+    complete_with(ctx, lease, done, move |tx| {
+        Box::pin(async move {
+            for (id, accept, reason) in verdicts {
+                let status = if accept { "accepted" } else { "rejected" };
+                let reason = format!("validator: {reason}");
+                store::set_finding_status(tx, id, status, &reason).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+fn finding_ctx(f: &FindingRow) -> FindingCtx {
+    FindingCtx {
+        pattern: f.pattern.clone(),
+        category: f.category.clone(),
+        summary: f.summary.clone(),
+        evidence: f.evidence.clone(),
+        code: f.code.clone().unwrap_or_default(),
+        file: f.rel_path.clone(),
+        line_start: f.line_start,
+        line_end: f.line_end,
+    }
+}
+
+async fn write(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let pattern_id = lease
+        .input_id
+        .ok_or_else(|| JobError::new("corrupt", "write job without a pattern", false))?;
+    let pattern = ctx.queue.pattern(pattern_id).await?;
+    let findings = ctx.queue.pattern_findings(pattern_id).await?;
+    let prompt = PatternPrompt {
+        pattern: PatternCtx {
+            name: pattern.name.clone(),
+            category: pattern.category.clone(),
+        },
+        findings: findings.iter().take(6).map(finding_ctx).collect(),
+    };
+    let messages = ctx
+        .agents
+        .messages(role, &prompt)
+        .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let done = done_of(value, reply, usage);
+    complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
+}
+
+async fn synthesize(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let mut patterns = Vec::new();
+    for p in ctx.queue.patterns().await? {
+        let findings = ctx.queue.pattern_findings(p.id).await?;
+        let Some(first) = findings.first() else {
+            continue;
+        };
+        let page = ctx.queue.latest_result("write", Some(p.id)).await?;
+        let summary = page
+            .as_ref()
+            .and_then(|v| v.get("summary"))
+            .and_then(|v| v.as_str())
+            .unwrap_or(&first.summary);
+        patterns.push(PatternSummaryCtx {
+            name: p.name,
+            category: p.category,
+            summary: first_sentence(summary),
+        });
+    }
+    patterns.truncate(40);
+    let messages = ctx
+        .agents
+        .messages(role, &KbPrompt { patterns })
+        .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let done = done_of(value, reply, usage);
+    complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
+}
+
+/// A custom per-chunk role: its reply is kept and shown on the source's page.
+async fn notes(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let chunk_id = lease
+        .input_id
+        .ok_or_else(|| JobError::new("corrupt", "chunk job without a chunk", false))?;
+    let chunk = ctx.queue.chunk(chunk_id).await?;
+    let messages = ctx
+        .agents
+        .messages(
+            role,
+            &ChunkPrompt {
+                chunk: chunk_ctx(&chunk),
+            },
+        )
+        .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let done = done_of(value, reply, usage);
+    complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
+}
+
+fn first_sentence(s: &str) -> String {
+    let s = s.trim();
+    match s.find(". ") {
+        Some(i) => s[..=i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::queue::system_clock()()
+}
+
+fn hash_ids(ids: impl IntoIterator<Item = i64>) -> String {
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.to_le_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Plans the next stages once extraction and validation are over: groups accepted findings
+/// into patterns, adds a write job per pattern whose findings changed, and a synthesize job
+/// behind every write. Idempotent (dedup keys); returns how many jobs it created.
+pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
+    let chunk_stages: Vec<String> = agents
+        .roles()
+        .filter(|r| matches!(r.spec.input, InputKind::Chunk | InputKind::Findings))
+        .map(|r| r.spec.stage.clone())
+        .collect();
+    let stage_refs: Vec<&str> = chunk_stages.iter().map(String::as_str).collect();
+    if !stage_refs.is_empty() && queue.pending_in(&stage_refs).await? > 0 {
+        return Ok(0);
+    }
+    let ungrouped = queue.ungrouped_findings().await?;
+    let writer = agents.by_output(OutputKind::Page);
+    let synth = agents.by_output(OutputKind::Overview);
+    let now = queue.now();
+    let mut tx = queue.begin().await?;
+    // Group: one pattern per key; its name and category come from its first finding.
+    let mut touched = std::collections::BTreeSet::new();
+    for f in &ungrouped {
+        let id = store::upsert_pattern(
+            &mut tx,
+            &f.pattern_key,
+            &f.pattern,
+            &f.category,
+            &checks::slug(&f.pattern),
+            now,
+        )
+        .await?;
+        store::link_finding(&mut tx, id, f.id).await?;
+        touched.insert(id);
+    }
+    let mut created = 0;
+    if let Some(writer) = writer {
+        let mut jobs = Vec::new();
+        for &pattern in &touched {
+            let finding_ids = store::pattern_finding_ids(&mut tx, pattern).await?;
+            jobs.push(NewJob {
+                role: writer.spec.name.clone(),
+                stage: writer.spec.stage.clone(),
+                input_kind: InputKind::Pattern.as_str().into(),
+                input_id: Some(pattern),
+                dedup: format!(
+                    "pattern:{pattern}:{}",
+                    hash_ids(finding_ids.iter().copied())
+                ),
+                priority: writer.spec.priority,
+                max_attempts: writer.spec.max_attempts,
+                payload: serde_json::json!({}),
+                est_tokens: 400,
+                depends_on: Vec::new(),
+            });
+        }
+        created += insert_jobs(&mut tx, &jobs, now).await?.len();
+    }
+    if let Some(synth) = synth {
+        let writes = store::jobs_of_stage(
+            &mut tx,
+            &writer.map(|w| w.spec.stage.clone()).unwrap_or_default(),
+        )
+        .await?;
+        if !writes.is_empty() {
+            let job = NewJob {
+                role: synth.spec.name.clone(),
+                stage: synth.spec.stage.clone(),
+                input_kind: InputKind::Kb.as_str().into(),
+                input_id: None,
+                dedup: format!("kb:{}", hash_ids(writes.iter().map(|j| j.0))),
+                priority: synth.spec.priority,
+                max_attempts: synth.spec.max_attempts,
+                payload: serde_json::json!({}),
+                est_tokens: 600,
+                depends_on: writes,
+            };
+            created += insert_jobs(&mut tx, &[job], now).await?.len();
+        }
+    }
+    tx.commit().await?;
+    Ok(created)
+}

@@ -1,0 +1,439 @@
+//! The knowledge base: a pure projection of the database into markdown pages (an mdBook),
+//! and the one writer that owns `output/`. Every page is written atomically, only when its
+//! text changed; pages that no longer follow from the database are removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use crate::engine::checks::slug;
+use crate::queue::store::{FindingRow, PatternRow, SourceRow};
+use crate::queue::{FailedJob, Queue, QueueError};
+
+/// Everything the knowledge base is rendered from.
+#[derive(Clone, Debug, Default)]
+pub struct Kb {
+    pub sources: Vec<SourceRow>,
+    pub chunks: BTreeMap<i64, i64>,
+    pub findings: Vec<FindingRow>,
+    pub patterns: Vec<(PatternRow, Vec<FindingRow>, Option<serde_json::Value>)>,
+    pub overview: Option<String>,
+    pub failures: Vec<FailedJob>,
+    /// Per source id: (stage, lines, result) of custom per-chunk roles.
+    pub notes: BTreeMap<i64, Vec<(String, i64, i64, serde_json::Value)>>,
+}
+
+impl Kb {
+    /// Reads the knowledge base from the database.
+    pub async fn load(queue: &Queue, note_stages: &[String]) -> Result<Kb, QueueError> {
+        let sources = queue.current_sources().await?;
+        let chunks = queue.chunk_counts().await?.into_iter().collect();
+        let findings = queue.current_findings().await?;
+        let mut patterns = Vec::new();
+        for p in queue.patterns().await? {
+            let fs = queue.pattern_findings(p.id).await?;
+            if fs.is_empty() {
+                continue;
+            }
+            let page = queue.latest_result("write", Some(p.id)).await?;
+            patterns.push((p, fs, page));
+        }
+        let overview = queue
+            .latest_result("synthesize", None)
+            .await?
+            .and_then(|v| {
+                v.get("overview")
+                    .and_then(|o| o.as_str())
+                    .map(str::to_string)
+            });
+        let mut notes: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        for s in &sources {
+            for stage in note_stages {
+                for (a, b, v) in queue.chunk_results(stage, s.id).await? {
+                    notes
+                        .entry(s.id)
+                        .or_default()
+                        .push((stage.clone(), a, b, v));
+                }
+            }
+        }
+        Ok(Kb {
+            sources,
+            chunks,
+            findings,
+            patterns,
+            overview,
+            failures: queue.failures().await?,
+            notes,
+        })
+    }
+}
+
+/// A rendered page: path relative to `output/`, and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Where a source's page lives: `sources/<path>` for markdown, `sources/<path>.md` otherwise.
+pub fn source_page(rel: &str) -> String {
+    let safe: Vec<String> = rel
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .map(|p| p.replace(['\\', ':'], "_"))
+        .collect();
+    let joined = safe.join("/");
+    if joined.ends_with(".md") {
+        format!("sources/{joined}")
+    } else {
+        format!("sources/{joined}.md")
+    }
+}
+
+fn citation(f: &FindingRow, depth: usize) -> String {
+    let up = "../".repeat(depth);
+    format!(
+        "[`{}:{}-{}`]({up}{})",
+        f.rel_path,
+        f.line_start,
+        f.line_end,
+        source_page(&f.rel_path)
+    )
+}
+
+fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a str> {
+    page.as_ref()?
+        .get(key)?
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Renders every page. Pure: the same `Kb` gives the same pages.
+pub fn render(kb: &Kb) -> Vec<Page> {
+    let mut pages = Vec::new();
+    let mut summary = String::from("# Summary\n\n[Overview](index.md)\n\n# Patterns\n\n");
+    let mut by_category: BTreeMap<String, Vec<&PatternRow>> = BTreeMap::new();
+    for (p, findings, page) in &kb.patterns {
+        by_category.entry(p.category.clone()).or_default().push(p);
+        pages.push(Page {
+            path: PathBuf::from(format!("patterns/{}.md", slug(&p.slug))),
+            text: pattern_page(p, findings, page),
+        });
+    }
+    for (cat, ps) in &by_category {
+        let _ = writeln!(summary, "- [{}]()", title_case(cat));
+        for p in ps {
+            let _ = writeln!(
+                summary,
+                "  - [{}](patterns/{}.md)",
+                escape(&p.name),
+                slug(&p.slug)
+            );
+        }
+    }
+    summary.push_str("\n# Sources\n\n");
+    for s in &kb.sources {
+        let _ = writeln!(
+            summary,
+            "- [{}]({})",
+            escape(&s.rel_path),
+            source_page(&s.rel_path)
+        );
+        pages.push(Page {
+            path: PathBuf::from(source_page(&s.rel_path)),
+            text: source_page_text(s, kb),
+        });
+    }
+    pages.push(Page {
+        path: "index.md".into(),
+        text: index_page(kb, &by_category),
+    });
+    pages.push(Page {
+        path: "SUMMARY.md".into(),
+        text: summary,
+    });
+    pages.push(Page {
+        path: "book.toml".into(),
+        text: "[book]\ntitle = \"Rust patterns knowledge base\"\nsrc = \".\"\n\n[build]\nbuild-dir = \"../output-book\"\ncreate-missing = false\n".into(),
+    });
+    pages
+}
+
+fn escape(s: &str) -> String {
+    s.replace('[', "\\[").replace(']', "\\]")
+}
+
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn pattern_page(
+    p: &PatternRow,
+    findings: &[FindingRow],
+    page: &Option<serde_json::Value>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", p.name);
+    // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
+    let summary = text_field(page, "summary")
+        .map(str::to_string)
+        .unwrap_or_else(|| findings[0].summary.clone());
+    let _ = writeln!(out, "**{}** ({}): {}\n", p.name, p.category, summary);
+    if let Some(w) = text_field(page, "when_to_use") {
+        let _ = writeln!(out, "## When to use it\n\n{w}\n");
+    }
+    if let Some(f) = findings.iter().find(|f| f.code.is_some()) {
+        let code = f.code.as_deref().unwrap_or_default();
+        let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
+            "rust"
+        } else {
+            "text"
+        };
+        let _ = writeln!(
+            out,
+            "## Example\n\nFrom {}:\n\n```{lang}\n{code}\n```\n",
+            citation(f, 1)
+        );
+    }
+    if let Some(pit) = text_field(page, "pitfalls") {
+        let _ = writeln!(out, "## Pitfalls\n\n{pit}\n");
+    }
+    let _ = writeln!(out, "## Sources\n");
+    let mut seen = BTreeSet::new();
+    for f in findings {
+        if seen.insert((f.rel_path.clone(), f.line_start, f.line_end)) {
+            let _ = writeln!(
+                out,
+                "- {} — \"{}\"",
+                citation(f, 1),
+                f.evidence.replace('\n', " ")
+            );
+        }
+    }
+    out
+}
+
+fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
+    let mut out = String::new();
+    let depth = source_page(&s.rel_path).matches('/').count();
+    let up = "../".repeat(depth);
+    let _ = writeln!(out, "# {}\n", s.rel_path);
+    let kind = s.kind.clone().unwrap_or_else(|| "unknown".into());
+    if s.status == "refused" {
+        let _ = writeln!(
+            out,
+            "Refused ({}): {}\n",
+            s.refusal_kind.clone().unwrap_or_default(),
+            s.refusal_message.clone().unwrap_or_default()
+        );
+        return out;
+    }
+    let chunks = kb.chunks.get(&s.id).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "A {kind} file of {} lines ({} bytes, version {}), read as {chunks} chunk(s).\n",
+        s.line_count, s.bytes, s.version
+    );
+    for n in &s.notes {
+        let _ = writeln!(out, "> Note: {n}\n");
+    }
+    let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
+    let accepted: Vec<&&FindingRow> = fs.iter().filter(|f| f.status == "accepted").collect();
+    let _ = writeln!(out, "## Patterns found\n");
+    if accepted.is_empty() {
+        let _ = writeln!(out, "None accepted.\n");
+    }
+    for f in &accepted {
+        let target = kb
+            .patterns
+            .iter()
+            .find(|(_, pf, _)| pf.iter().any(|x| x.id == f.id))
+            .map(|(p, _, _)| format!("{up}patterns/{}.md", slug(&p.slug)));
+        let name = match target {
+            Some(t) => format!("[{}]({t})", escape(&f.pattern)),
+            None => escape(&f.pattern),
+        };
+        let _ = writeln!(
+            out,
+            "- {name} (lines {}-{}): {}",
+            f.line_start, f.line_end, f.summary
+        );
+    }
+    let rejected: Vec<&&FindingRow> = fs.iter().filter(|f| f.status == "rejected").collect();
+    if !rejected.is_empty() {
+        let _ = writeln!(out, "\n## Rejected\n");
+        for f in rejected {
+            let _ = writeln!(
+                out,
+                "- \"{}\" (lines {}-{}): {}",
+                f.pattern.replace('"', "'"),
+                f.line_start,
+                f.line_end,
+                f.reason.clone().unwrap_or_default()
+            );
+        }
+    }
+    if let Some(notes) = kb.notes.get(&s.id) {
+        let _ = writeln!(out, "\n## Notes from other roles\n");
+        for (stage, a, b, v) in notes {
+            let _ = writeln!(
+                out,
+                "- {stage}, lines {a}-{b}: `{}`",
+                v.to_string().replace('`', "'")
+            );
+        }
+    }
+    let failed: Vec<&FailedJob> = kb
+        .failures
+        .iter()
+        .filter(|j| j.file.as_deref() == Some(s.rel_path.as_str()))
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "\n## Failed jobs\n");
+        for j in failed {
+            let _ = writeln!(
+                out,
+                "- job {} ({}, {} after {} attempts): {}: {}",
+                j.id, j.role, j.state, j.attempts, j.error_kind, j.error
+            );
+        }
+    }
+    out
+}
+
+fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> String {
+    let mut out = String::from("# Knowledge base\n\n");
+    if let Some(o) = &kb.overview {
+        let _ = writeln!(out, "{}\n", o.trim());
+    }
+    let accepted = kb
+        .findings
+        .iter()
+        .filter(|f| f.status == "accepted")
+        .count();
+    let rejected = kb
+        .findings
+        .iter()
+        .filter(|f| f.status == "rejected")
+        .count();
+    let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
+    let _ = writeln!(
+        out,
+        "{} patterns from {} files ({} refused); {} findings accepted, {} rejected.\n",
+        kb.patterns.len(),
+        kb.sources.len(),
+        refused,
+        accepted,
+        rejected
+    );
+    for (cat, ps) in by_category {
+        let _ = writeln!(out, "## {}\n", title_case(cat));
+        for p in ps {
+            let _ = writeln!(
+                out,
+                "- [{}](patterns/{}.md)",
+                escape(&p.name),
+                slug(&p.slug)
+            );
+        }
+        out.push('\n');
+    }
+    if refused > 0 || !kb.failures.is_empty() {
+        let _ = writeln!(out, "## What failed\n");
+        for s in kb.sources.iter().filter(|s| s.status == "refused") {
+            let _ = writeln!(
+                out,
+                "- {} refused: {}",
+                s.rel_path,
+                s.refusal_message.clone().unwrap_or_default()
+            );
+        }
+        for j in &kb.failures {
+            let _ = writeln!(
+                out,
+                "- job {} ({}) {}: {}: {}",
+                j.id, j.role, j.state, j.error_kind, j.error
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("refusing to write {0}: the path leaves the output folder")]
+    Escape(PathBuf),
+}
+
+/// What `write_pages` did.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub written: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+}
+
+/// Writes pages under `dir` atomically (temp file, then rename), skips pages whose text is
+/// unchanged, and removes `.md` files that no page produces any more.
+pub fn write_pages(dir: &Path, pages: &[Page]) -> Result<WriteReport, RenderError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RenderError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut report = WriteReport::default();
+    let mut keep = BTreeSet::new();
+    for page in pages {
+        if page.path.is_absolute()
+            || page
+                .path
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(RenderError::Escape(page.path.clone()));
+        }
+        let target = dir.join(&page.path);
+        keep.insert(target.clone());
+        if std::fs::read(&target).ok().as_deref() == Some(page.text.as_bytes()) {
+            report.unchanged += 1;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, &page.text).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        report.written += 1;
+    }
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let p = entry.path();
+        if entry.file_type().is_file()
+            && p.extension().is_some_and(|e| e == "md")
+            && !keep.contains(p)
+        {
+            std::fs::remove_file(p).map_err(io(p))?;
+            report.removed += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,774 @@
+//! The embedded llama.cpp backend: one engine thread per loaded model owns the model and one
+//! context with several sequence slots. Requests arrive on a bounded channel with their own
+//! reply channel; every step admits waiting requests into free slots, prefills in chunks and
+//! decodes all active sequences in one batch (continuous batching). A new request reuses the
+//! KV cache of the longest common token prefix held by any slot (`seq_cp`), so a role's shared
+//! instructions and a chunk read by two roles are computed once.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend as Ggml;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::oneshot;
+
+use super::gguf::{self, GgufError, GgufInfo};
+use super::{Backend, BoxFuture, Completion, LlmError, Message, Request, StopReason, Timings};
+
+/// How to load and run a model.
+#[derive(Clone, Debug)]
+pub struct LlamaOptions {
+    pub path: PathBuf,
+    /// Concurrent sequences in the one context.
+    pub slots: usize,
+    /// Context tokens available to each slot.
+    pub ctx_per_slot: u32,
+    /// Threads for decoding; physical cores is best.
+    pub threads: i32,
+    /// Most tokens evaluated in one step (prefill chunks share it).
+    pub batch: u32,
+    /// Refuse to load when the estimate exceeds this.
+    pub memory_budget_mb: u64,
+    /// Used when the GGUF has no chat template (e.g. "chatml").
+    pub fallback_template: String,
+    /// Reuse KV of common prefixes across requests.
+    pub prefix_cache: bool,
+}
+
+impl LlamaOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LlamaOptions {
+            path: path.into(),
+            slots: 4,
+            ctx_per_slot: 2048,
+            threads: crate::config::physical_cores() as i32,
+            batch: 512,
+            memory_budget_mb: 8192,
+            fallback_template: "chatml".into(),
+            prefix_cache: true,
+        }
+    }
+}
+
+/// Memory a model will take: weights + KV cache for every slot + compute buffers.
+pub fn estimate_mb(info: &GgufInfo, opts: &LlamaOptions) -> u64 {
+    let kv = info.kv_bytes_per_token() * opts.ctx_per_slot as u64 * opts.slots as u64;
+    let vocab = info
+        .metadata
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| match v {
+            gguf::Value::Array { len } => Some(*len),
+            _ => None,
+        })
+        .unwrap_or(32_000);
+    let embd = info.arch_u64("embedding_length").unwrap_or(4096);
+    // logits for a full batch plus activations: a rough upper bound.
+    let compute = opts.batch as u64 * (vocab * 4 + embd * 4 * 16);
+    (info.file_bytes + kv + compute) / (1024 * 1024) + 16
+}
+
+fn ggml() -> Result<&'static Ggml, LlmError> {
+    static GGML: OnceLock<Result<Ggml, String>> = OnceLock::new();
+    GGML.get_or_init(|| {
+        Ggml::init()
+            .map(|mut b| {
+                b.void_logs();
+                b
+            })
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| LlmError::Inference(format!("cannot start llama.cpp: {e}")))
+}
+
+/// Checks the file and loads the model's weights (shared by the engine and tokenizer).
+fn load_model(opts: &LlamaOptions) -> Result<(Arc<LlamaModel>, GgufInfo), LlmError> {
+    let info = gguf::read(&opts.path).map_err(|e| match e {
+        GgufError::Missing(path) => LlmError::ModelMissing { path },
+        other => LlmError::ModelInvalid {
+            path: opts.path.clone(),
+            reason: other.to_string(),
+        },
+    })?;
+    let need = estimate_mb(&info, opts);
+    if need > opts.memory_budget_mb {
+        return Err(LlmError::OverBudget {
+            model: model_name(&opts.path),
+            need_mb: need,
+            budget_mb: opts.memory_budget_mb,
+        });
+    }
+    let model = LlamaModel::load_from_file(ggml()?, &opts.path, &LlamaModelParams::default())
+        .map_err(|e| LlmError::ModelInvalid {
+            path: opts.path.clone(),
+            reason: format!(
+                "llama.cpp could not load it ({e}); is the quantisation supported by this build?"
+            ),
+        })?;
+    Ok((Arc::new(model), info))
+}
+
+pub fn model_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+struct Job {
+    req: Request,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Completion, LlmError>>,
+}
+
+/// A handle to one engine thread. Dropping the last handle stops the thread.
+pub struct LlamaEngine {
+    name: String,
+    model: Arc<LlamaModel>,
+    info: GgufInfo,
+    tx: Mutex<Option<SyncSender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<Mutex<EngineStats>>,
+}
+
+/// Counters over the engine's life.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct EngineStats {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub cached_tokens: u64,
+    pub gen_tokens: u64,
+    pub steps: u64,
+}
+
+impl LlamaEngine {
+    /// Loads the model and starts the engine thread.
+    pub fn start(opts: LlamaOptions) -> Result<Arc<LlamaEngine>, LlmError> {
+        let (model, info) = load_model(&opts)?;
+        let name = format!("llama:{}", model_name(&opts.path));
+        let (tx, rx) = mpsc::sync_channel::<Job>(opts.slots * 4);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stats = Arc::new(Mutex::new(EngineStats::default()));
+        let thread = {
+            let model = model.clone();
+            let stats = stats.clone();
+            let name = name.clone();
+            std::thread::Builder::new()
+                .name(format!("engine-{}", model_name(&opts.path)))
+                .spawn(move || run_engine(&model, &opts, &name, rx, ready_tx, &stats))
+                .map_err(|e| LlmError::Inference(format!("cannot start the engine thread: {e}")))?
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(LlmError::EngineGone(name)),
+        }
+        Ok(Arc::new(LlamaEngine {
+            name,
+            model,
+            info,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            stats,
+        }))
+    }
+
+    pub fn info(&self) -> &GgufInfo {
+        &self.info
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops the thread after the requests in flight.
+    pub fn shutdown(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+
+    pub fn tokenize(&self, text: &str) -> usize {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len()
+    }
+}
+
+impl Drop for LlamaEngine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Backend for LlamaEngine {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.tokenize(text)
+    }
+
+    fn generate(&self, req: Request) -> BoxFuture<'_, Result<Completion, LlmError>> {
+        Box::pin(async move {
+            let timeout = req.timeout;
+            let (reply, rx) = oneshot::channel();
+            let tx = self
+                .tx
+                .lock()
+                .ok()
+                .and_then(|t| t.clone())
+                .ok_or_else(|| LlmError::EngineGone(self.name.clone()))?;
+            let job = Job {
+                req,
+                enqueued: Instant::now(),
+                reply,
+            };
+            // The channel is bounded: wait for room without blocking the runtime.
+            tokio::task::spawn_blocking(move || tx.send(job).map_err(|_| ()))
+                .await
+                .map_err(|e| LlmError::Inference(e.to_string()))?
+                .map_err(|_| LlmError::EngineGone(self.name.clone()))?;
+            // Dropping `rx` on timeout tells the engine to free the slot.
+            match tokio::time::timeout(timeout + Duration::from_secs(5), rx).await {
+                Ok(Ok(res)) => res,
+                Ok(Err(_)) => Err(LlmError::EngineGone(self.name.clone())),
+                Err(_) => Err(LlmError::Timeout(timeout)),
+            }
+        })
+    }
+}
+
+/// One sequence slot of the context.
+struct Slot {
+    seq: i32,
+    /// Tokens whose KV is in this sequence, in order.
+    cache: Vec<LlamaToken>,
+    active: Option<Active>,
+    last_used: Instant,
+}
+
+struct Active {
+    job: Job,
+    prompt: Vec<LlamaToken>,
+    /// Next prompt token to evaluate.
+    fed: usize,
+    max_tokens: usize,
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+    bytes: Vec<u8>,
+    n_gen: usize,
+    /// Token sampled but not yet evaluated.
+    next: Option<LlamaToken>,
+    /// Index in the current batch whose logits belong to this slot.
+    logits_at: Option<i32>,
+    started: Instant,
+    first_token: Option<Instant>,
+    prefill_done: Option<Instant>,
+    cached: usize,
+    deadline: Instant,
+}
+
+fn run_engine(
+    model: &LlamaModel,
+    opts: &LlamaOptions,
+    name: &str,
+    rx: Receiver<Job>,
+    ready: mpsc::Sender<Result<(), LlmError>>,
+    stats: &Mutex<EngineStats>,
+) {
+    let backend = match ggml() {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let n_ctx = opts.ctx_per_slot * opts.slots as u32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(opts.batch)
+        .with_n_ubatch(opts.batch)
+        .with_n_seq_max(opts.slots as u32)
+        .with_n_threads(opts.threads)
+        .with_n_threads_batch(opts.threads)
+        .with_kv_unified(true);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(LlmError::Inference(format!(
+                "cannot create a context of {n_ctx} tokens for {name}: {e}"
+            ))));
+            return;
+        }
+    };
+    let template = match model.chat_template(None) {
+        Ok(t) => t,
+        Err(_) => {
+            tracing::warn!(model = name, template = %opts.fallback_template,
+                "the model has no chat template (a base model?); using the configured fallback");
+            match LlamaChatTemplate::new(&opts.fallback_template) {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = ready.send(Err(LlmError::Inference(format!("bad chat template: {e}"))));
+                    return;
+                }
+            }
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let mut engine = Engine {
+        model,
+        opts,
+        name,
+        template,
+        slots: (0..opts.slots)
+            .map(|i| Slot {
+                seq: i as i32,
+                cache: Vec::new(),
+                active: None,
+                last_used: Instant::now(),
+            })
+            .collect(),
+        batch: LlamaBatch::new(opts.batch as usize, opts.slots as i32),
+        stats,
+    };
+    engine.run(&mut ctx, rx);
+}
+
+struct Engine<'m> {
+    model: &'m LlamaModel,
+    opts: &'m LlamaOptions,
+    name: &'m str,
+    template: LlamaChatTemplate,
+    slots: Vec<Slot>,
+    batch: LlamaBatch<'static>,
+    stats: &'m Mutex<EngineStats>,
+}
+
+impl Engine<'_> {
+    fn run(&mut self, ctx: &mut LlamaContext<'_>, rx: Receiver<Job>) {
+        let mut waiting: std::collections::VecDeque<Job> = Default::default();
+        let mut open = true;
+        loop {
+            // Admit: block when idle, otherwise take what is there.
+            let busy = self.slots.iter().any(|s| s.active.is_some());
+            if open && !busy && waiting.is_empty() {
+                match rx.recv_timeout(Duration::from_millis(500)) {
+                    Ok(job) => waiting.push_back(job),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => open = false,
+                }
+            }
+            while open && waiting.len() < self.slots.len() * 2 {
+                match rx.try_recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if !open && waiting.is_empty() && !self.slots.iter().any(|s| s.active.is_some()) {
+                return;
+            }
+            while let Some(free) = self.pick_slot(waiting.front()) {
+                let Some(job) = waiting.pop_front() else {
+                    break;
+                };
+                if let Err(failed) = self.admit(ctx, free, job) {
+                    let (job, e) = *failed;
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+            self.reap();
+            if !self.slots.iter().any(|s| s.active.is_some()) {
+                continue;
+            }
+            self.step(ctx);
+        }
+    }
+
+    /// A free slot for the job: the one whose cache shares most with it, else the least
+    /// recently used.
+    fn pick_slot(&self, job: Option<&Job>) -> Option<usize> {
+        job?;
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .min_by_key(|(_, s)| s.last_used)
+            .map(|(i, _)| i)
+    }
+
+    fn render(&self, messages: &[Message]) -> Result<String, LlmError> {
+        let chat: Vec<LlamaChatMessage> = messages
+            .iter()
+            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.replace('\0', "")))
+            .collect::<Result<_, _>>()
+            .map_err(|e| LlmError::Inference(e.to_string()))?;
+        self.model
+            .apply_chat_template(&self.template, &chat, true)
+            .map_err(|e| LlmError::Inference(format!("chat template: {e}")))
+    }
+
+    fn admit(
+        &mut self,
+        ctx: &mut LlamaContext<'_>,
+        slot: usize,
+        job: Job,
+    ) -> Result<(), Box<(Job, LlmError)>> {
+        let text = match self.render(&job.req.messages) {
+            Ok(t) => t,
+            Err(e) => return Err(Box::new((job, e))),
+        };
+        let prompt = self.model.vocab().tokenize(text.as_bytes(), true, true);
+        let limit = self.opts.ctx_per_slot as usize;
+        if prompt.is_empty() || prompt.len() + 8 > limit {
+            let e = LlmError::PromptTooLong {
+                model: self.name.to_string(),
+                tokens: prompt.len(),
+                limit,
+            };
+            return Err(Box::new((job, e)));
+        }
+        let max_tokens = (job.req.sampling.max_tokens as usize).min(limit - prompt.len());
+        let grammar = match &job.req.grammar {
+            Some(g) => match LlamaSampler::grammar(self.model, g, "root") {
+                Ok(s) => Some(s),
+                Err(e) => return Err(Box::new((job, LlmError::Grammar(e.to_string())))),
+            },
+            None => None,
+        };
+        let s = &job.req.sampling;
+        let chain = if s.temperature <= 0.0 {
+            LlamaSampler::greedy()
+        } else {
+            LlamaSampler::chain_simple([
+                LlamaSampler::top_p(s.top_p, 1),
+                LlamaSampler::temp(s.temperature),
+                LlamaSampler::dist(s.seed),
+            ])
+        };
+
+        // Prefix reuse: the longest common prefix held by any slot.
+        let mut reuse = 0usize;
+        let mut from = slot;
+        if self.opts.prefix_cache {
+            for (i, other) in self.slots.iter().enumerate() {
+                let n = common_prefix(&other.cache, &prompt);
+                if n > reuse || (n == reuse && i == slot) {
+                    reuse = n;
+                    from = i;
+                }
+            }
+        }
+        // Always evaluate at least the last prompt token, for its logits.
+        reuse = reuse.min(prompt.len() - 1);
+        let seq = self.slots[slot].seq;
+        if from == slot && reuse > 0 {
+            // Keep our own [0, reuse), drop the rest.
+            let kept = ctx.clear_kv_cache_seq(Some(seq as u32), Some(reuse as u32), None);
+            if !matches!(kept, Ok(true)) {
+                let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                reuse = 0;
+            }
+        } else {
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+            if reuse > 0 {
+                let src = self.slots[from].seq;
+                let _ = ctx.copy_kv_cache_seq(src, seq, Some(0), Some(reuse as u32));
+            }
+        }
+        let slot_ref = &mut self.slots[slot];
+        slot_ref.cache = prompt[..reuse].to_vec();
+        slot_ref.last_used = Instant::now();
+        let deadline = Instant::now() + job.req.timeout;
+        if let Some(p) = &job.req.progress {
+            p.prompt_tokens
+                .store(prompt.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            p.prompt_done
+                .store(reuse as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        slot_ref.active = Some(Active {
+            job,
+            fed: reuse,
+            cached: reuse,
+            prompt,
+            max_tokens,
+            chain,
+            grammar,
+            bytes: Vec::new(),
+            n_gen: 0,
+            next: None,
+            logits_at: None,
+            started: Instant::now(),
+            first_token: None,
+            prefill_done: None,
+            deadline,
+        });
+        Ok(())
+    }
+
+    /// Ends requests whose caller went away or whose time is up.
+    fn reap(&mut self) {
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            let gone = match &slot.active {
+                Some(a) if a.job.reply.is_closed() => Some(LlmError::Cancelled),
+                Some(a) if now > a.deadline => Some(LlmError::Timeout(a.job.req.timeout)),
+                _ => None,
+            };
+            if let Some(e) = gone {
+                if let Some(a) = slot.active.take() {
+                    let _ = a.job.reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, ctx: &mut LlamaContext<'_>) {
+        self.batch.clear();
+        let cap = self.opts.batch as usize;
+        let mut used = 0usize;
+        // Decoding slots first: one token each.
+        for slot in &mut self.slots {
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
+            a.logits_at = None;
+            if let Some(tok) = a.next.take() {
+                let pos = slot.cache.len() as i32;
+                if self.batch.add(tok, pos, &[slot.seq], true).is_ok() {
+                    a.logits_at = Some(used as i32);
+                    slot.cache.push(tok);
+                    used += 1;
+                }
+            }
+        }
+        // Prefilling slots share what is left, in chunks.
+        let prefilling: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i]
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.fed < a.prompt.len())
+            })
+            .collect();
+        if !prefilling.is_empty() {
+            let share = ((cap - used) / prefilling.len()).max(1);
+            for i in prefilling {
+                let slot = &mut self.slots[i];
+                let Some(a) = slot.active.as_mut() else {
+                    continue;
+                };
+                let take = share.min(a.prompt.len() - a.fed).min(cap - used);
+                for k in 0..take {
+                    let idx = a.fed + k;
+                    let last = idx + 1 == a.prompt.len();
+                    let pos = idx as i32;
+                    if self
+                        .batch
+                        .add(a.prompt[idx], pos, &[slot.seq], last)
+                        .is_err()
+                    {
+                        break;
+                    }
+                    if last {
+                        a.logits_at = Some(used as i32);
+                    }
+                    slot.cache.push(a.prompt[idx]);
+                    used += 1;
+                }
+                a.fed += take;
+                if let Some(p) = &a.job.req.progress {
+                    p.prompt_done
+                        .store(a.fed as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        if used == 0 {
+            return;
+        }
+        if let Err(e) = ctx.decode(&mut self.batch) {
+            tracing::error!(model = self.name, error = %e, "decode failed; failing the requests in this step");
+            for slot in &mut self.slots {
+                if let Some(a) = slot.active.take() {
+                    let _ = a
+                        .job
+                        .reply
+                        .send(Err(LlmError::Inference(format!("decode failed: {e}"))));
+                    let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.cache.clear();
+                }
+            }
+            return;
+        }
+        if let Ok(mut st) = self.stats.lock() {
+            st.steps += 1;
+        }
+        let vocab = self.model.vocab();
+        for slot in &mut self.slots {
+            let Some(a) = slot.active.as_mut() else {
+                continue;
+            };
+            let Some(idx) = a.logits_at.take() else {
+                continue;
+            };
+            let now = Instant::now();
+            if a.prefill_done.is_none() {
+                a.prefill_done = Some(now);
+            }
+            let tok = sample(ctx, idx, &mut a.chain, a.grammar.as_mut());
+            a.first_token.get_or_insert(now);
+            let mut stop = None;
+            if vocab.is_eog(tok) {
+                stop = Some(StopReason::EndOfText);
+            } else {
+                a.bytes
+                    .extend_from_slice(&vocab.token_to_piece(tok, false, None));
+                a.n_gen += 1;
+                if let Some(p) = &a.job.req.progress {
+                    p.add_generated(1);
+                }
+                if let Some(cut) = find_stop(&a.bytes, &a.job.req.stop) {
+                    a.bytes.truncate(cut);
+                    stop = Some(StopReason::StopString);
+                } else if a.n_gen >= a.max_tokens {
+                    stop = Some(StopReason::MaxTokens);
+                } else {
+                    a.next = Some(tok);
+                }
+            }
+            if let Some(stop) = stop {
+                let a = slot.active.take().expect("active slot");
+                slot.last_used = now;
+                let done = a.prefill_done.unwrap_or(now);
+                let timings = Timings {
+                    queue_ms: ms(a.started - a.job.enqueued),
+                    ttft_ms: ms(a.first_token.unwrap_or(now) - a.job.enqueued),
+                    prompt_tokens: a.prompt.len() as u64,
+                    cached_tokens: a.cached as u64,
+                    prompt_ms: ms(done - a.started),
+                    gen_tokens: a.n_gen as u64,
+                    gen_ms: ms(now - done),
+                };
+                if let Ok(mut st) = self.stats.lock() {
+                    st.requests += 1;
+                    st.prompt_tokens += timings.prompt_tokens;
+                    st.cached_tokens += timings.cached_tokens;
+                    st.gen_tokens += timings.gen_tokens;
+                }
+                let text = String::from_utf8_lossy(&a.bytes).into_owned();
+                let _ = a.job.reply.send(Ok(Completion {
+                    text,
+                    stop,
+                    timings,
+                }));
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Samples the next token. With a grammar, the unconstrained best token is tried first and
+/// the full grammar pass runs only when the grammar rejects it (about 1.4x instead of 2x the
+/// cost of a step).
+fn sample(
+    ctx: &LlamaContext<'_>,
+    idx: i32,
+    chain: &mut LlamaSampler,
+    grammar: Option<&mut LlamaSampler>,
+) -> LlamaToken {
+    let tok = chain.sample(ctx, idx);
+    let Some(grammar) = grammar else { return tok };
+    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 1.0, 0.0)], false);
+    grammar.apply(&mut one);
+    let ok = one.data.first().is_some_and(|d| d.logit().is_finite());
+    let tok = if ok {
+        tok
+    } else {
+        let mut all = ctx.token_data_array_ith(idx);
+        grammar.apply(&mut all);
+        chain.apply(&mut all);
+        all.selected_token().unwrap_or(tok)
+    };
+    grammar.accept(tok);
+    tok
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Byte offset where the first stop string starts, if one occurs.
+fn find_stop(bytes: &[u8], stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| bytes.windows(s.len()).position(|w| w == s.as_bytes()))
+        .min()
+}
+
+/// A model's tokenizer alone (vocabulary only, no weights): sizes chunks in the tokens of the
+/// model that will read them.
+pub struct Tokenizer {
+    model: LlamaModel,
+}
+
+impl Tokenizer {
+    pub fn load(path: &Path) -> Result<Tokenizer, LlmError> {
+        gguf::read(path).map_err(|e| match e {
+            GgufError::Missing(path) => LlmError::ModelMissing { path },
+            other => LlmError::ModelInvalid {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        })?;
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        let model = LlamaModel::load_from_file(ggml()?, path, &params).map_err(|e| {
+            LlmError::ModelInvalid {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Tokenizer { model })
+    }
+}
+
+impl crate::ingest::TokenCounter for Tokenizer {
+    fn count(&self, text: &str) -> usize {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_strings_cut_at_the_earliest() {
+        assert_eq!(find_stop(b"abc</end>def", &["</end>".into()]), Some(3));
+        assert_eq!(find_stop(b"abc", &["x".into(), String::new()]), None);
+        assert_eq!(find_stop(b"a.b;c", &[";".into(), ".".into()]), Some(1));
+    }
+}

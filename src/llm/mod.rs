@@ -1,0 +1,241 @@
+//! Language-model backends behind one trait: embedded llama.cpp, OpenAI-compatible HTTP
+//! servers, and a scripted fake for tests. Only `llama` names `llama_cpp_2`.
+
+pub mod fake;
+pub mod gguf;
+pub mod grammar;
+pub mod llama;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(s: impl Into<String>) -> Self {
+        Message {
+            role: "system".into(),
+            content: s.into(),
+        }
+    }
+    pub fn user(s: impl Into<String>) -> Self {
+        Message {
+            role: "user".into(),
+            content: s.into(),
+        }
+    }
+    pub fn assistant(s: impl Into<String>) -> Self {
+        Message {
+            role: "assistant".into(),
+            content: s.into(),
+        }
+    }
+}
+
+/// Sampling settings of one request.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Sampling {
+    /// 0 means greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u32,
+    pub max_tokens: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_p: 0.95,
+            seed: 42,
+            max_tokens: 256,
+        }
+    }
+}
+
+/// A generation request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub messages: Vec<Message>,
+    pub sampling: Sampling,
+    /// GBNF grammar the output must follow.
+    pub grammar: Option<String>,
+    pub stop: Vec<String>,
+    pub timeout: Duration,
+    /// Live counters the progress view reads; optional.
+    pub progress: Option<Arc<GenProgress>>,
+}
+
+impl Request {
+    pub fn new(messages: Vec<Message>) -> Self {
+        Request {
+            messages,
+            sampling: Sampling::default(),
+            grammar: None,
+            stop: Vec::new(),
+            timeout: Duration::from_secs(300),
+            progress: None,
+        }
+    }
+}
+
+/// Counters a backend bumps while it works on a request.
+#[derive(Debug, Default)]
+pub struct GenProgress {
+    pub prompt_tokens: AtomicU64,
+    pub prompt_done: AtomicU64,
+    pub gen_tokens: AtomicU64,
+}
+
+impl GenProgress {
+    pub fn add_generated(&self, n: u64) {
+        self.gen_tokens.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfText,
+    StopString,
+    MaxTokens,
+}
+
+/// Where the time went.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    pub queue_ms: f64,
+    pub ttft_ms: f64,
+    pub prompt_tokens: u64,
+    /// Prompt tokens whose KV came from a cached prefix instead of being computed.
+    pub cached_tokens: u64,
+    pub prompt_ms: f64,
+    pub gen_tokens: u64,
+    pub gen_ms: f64,
+}
+
+impl Timings {
+    pub fn prompt_tps(&self) -> f64 {
+        rate(
+            self.prompt_tokens.saturating_sub(self.cached_tokens),
+            self.prompt_ms,
+        )
+    }
+    pub fn gen_tps(&self) -> f64 {
+        rate(self.gen_tokens, self.gen_ms)
+    }
+}
+
+pub fn rate(tokens: u64, ms: f64) -> f64 {
+    if ms <= 0.0 {
+        0.0
+    } else {
+        tokens as f64 * 1000.0 / ms
+    }
+}
+
+/// A finished generation.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Completion {
+    pub text: String,
+    pub stop: StopReason,
+    pub timings: Timings,
+}
+
+/// Errors of a backend. `retryable` says whether another attempt may succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("model file {path} not found: run `make setup` for the default model, or set [model] path in quarry.toml")]
+    ModelMissing { path: PathBuf },
+    #[error("model file {path} is not a usable GGUF model: {reason}")]
+    ModelInvalid { path: PathBuf, reason: String },
+    #[error("model {model} needs about {need_mb} MB but the memory budget is {budget_mb} MB: lower slots/context or raise [engine] memory_budget_mb")]
+    OverBudget {
+        model: String,
+        need_mb: u64,
+        budget_mb: u64,
+    },
+    #[error("prompt of {tokens} tokens does not fit the context of {limit} tokens per slot of model {model}")]
+    PromptTooLong {
+        model: String,
+        tokens: usize,
+        limit: usize,
+    },
+    #[error("generation timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("generation was cancelled")]
+    Cancelled,
+    #[error("invalid grammar: {0}")]
+    Grammar(String),
+    #[error("the engine of model {0} stopped")]
+    EngineGone(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("server {url}: {message}")]
+    Http {
+        url: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("scripted fake: {0}")]
+    Scripted(String),
+}
+
+impl LlmError {
+    /// Whether trying again can help.
+    pub fn retryable(&self) -> bool {
+        match self {
+            LlmError::ModelMissing { .. }
+            | LlmError::ModelInvalid { .. }
+            | LlmError::OverBudget { .. }
+            | LlmError::PromptTooLong { .. }
+            | LlmError::Grammar(_) => false,
+            LlmError::Http { retryable, .. } => *retryable,
+            _ => true,
+        }
+    }
+
+    /// A stable short name for logs, status and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::ModelMissing { .. } => "model_missing",
+            LlmError::ModelInvalid { .. } => "model_invalid",
+            LlmError::OverBudget { .. } => "over_budget",
+            LlmError::PromptTooLong { .. } => "prompt_too_long",
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Cancelled => "cancelled",
+            LlmError::Grammar(_) => "grammar",
+            LlmError::EngineGone(_) => "engine_gone",
+            LlmError::Inference(_) => "inference",
+            LlmError::Http { .. } => "http",
+            LlmError::Scripted(_) => "scripted",
+        }
+    }
+}
+
+/// A model backend. Cheap to clone behind an `Arc`; safe to call from many workers at once.
+pub trait Backend: Send + Sync {
+    /// A short name for logs and benchmarks, e.g. `llama:SmolLM2-135M-Instruct.Q4_1`.
+    fn name(&self) -> String;
+
+    /// Generates a completion.
+    fn generate(&self, req: Request) -> BoxFuture<'_, Result<Completion, LlmError>>;
+
+    /// Counts tokens as this backend's model would (for chunk sizing and the ETA).
+    fn count_tokens(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+}

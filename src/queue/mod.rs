@@ -1,0 +1,878 @@
+//! The durable job queue and the store of everything quarry learns: the only module with SQL.
+//!
+//! Invariants (see ARCHITECTURE.md):
+//! - a claim is one short `BEGIN IMMEDIATE` transaction that sets a fresh lease token;
+//! - completion, failure and release are fenced by `id AND lease_token`: a worker whose lease
+//!   expired cannot overwrite what another worker did;
+//! - no transaction is ever held across a model call;
+//! - a job's follow-up rows (findings, new jobs) are written in the same transaction that marks
+//!   it done, so a crash leaves either both or neither;
+//! - a dedup key makes enqueueing idempotent.
+
+mod state;
+pub mod store;
+
+pub use state::{JobId, JobState, UnknownState};
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+/// Errors at the queue's edge. Each names the database or job it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("cannot open the queue database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the queue database {path} does not exist yet: run `quarry enqueue DIR` first")]
+    Missing { path: PathBuf },
+    #[error("cannot migrate the queue database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("no job {0}")]
+    NoSuchJob(JobId),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch; injectable so tests can move time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Retry policy: exponential backoff with jitter.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before attempt `attempt + 1`, given `attempt` attempts so far (1-based).
+    /// `base * 2^(attempt-1)`, capped, then scaled by a jitter factor in [0.5, 1.0].
+    pub fn delay(&self, attempt: i64, jitter: f64) -> Duration {
+        let exp = (attempt - 1).clamp(0, 20) as u32;
+        let raw = self.base.saturating_mul(1u32 << exp).min(self.max);
+        raw.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// A job handed to a worker. The `lease_token` fences everything the worker writes back.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub id: JobId,
+    pub role: String,
+    pub stage: String,
+    pub input_kind: String,
+    pub input_id: Option<i64>,
+    pub payload: serde_json::Value,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub token: String,
+    pub owner: String,
+}
+
+/// A job to be created.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub role: String,
+    pub stage: String,
+    pub input_kind: String,
+    pub input_id: Option<i64>,
+    /// What makes this job unique besides its role: the input and its version.
+    pub dedup: String,
+    pub priority: i64,
+    pub max_attempts: i64,
+    pub payload: serde_json::Value,
+    pub est_tokens: i64,
+    pub depends_on: Vec<JobId>,
+}
+
+/// What a failed attempt says about itself.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub kind: String,
+    pub message: String,
+    pub reply: Option<String>,
+    /// False for errors that another attempt cannot fix (a missing model, say).
+    pub retryable: bool,
+}
+
+/// What happened to a failure report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Will be retried after the backoff.
+    Retry,
+    /// Attempts used up, or not retryable.
+    Dead,
+    /// The lease was lost: someone else owns the job now; nothing was written.
+    Lost,
+}
+
+/// Where the queue lives and how it behaves.
+#[derive(Clone, Debug)]
+pub struct QueueOptions {
+    pub lease: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            lease: Duration::from_secs(120),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// The queue: one writer connection (SQLite allows one writer at a time anyway) and a pool
+/// of readers, both in WAL mode.
+#[derive(Clone)]
+pub struct Queue {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+    clock: Clock,
+    opts: QueueOptions,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("path", &self.path).finish()
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Queue {
+    /// Opens (and with `create`, creates) the database and applies pending migrations.
+    pub async fn open(path: &Path, create: bool) -> Result<Queue> {
+        Self::open_with(path, create, system_clock(), QueueOptions::default()).await
+    }
+
+    pub async fn open_with(
+        path: &Path,
+        create: bool,
+        clock: Clock,
+        opts: QueueOptions,
+    ) -> Result<Queue> {
+        if !create && !path.exists() {
+            return Err(QueueError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let open_err = |source| QueueError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let base = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_err)?
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .auto_vacuum(SqliteAutoVacuum::None)
+            .pragma("journal_size_limit", "67108864")
+            .pragma("wal_autocheckpoint", "1000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(base.clone())
+            .await
+            .map_err(open_err)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|source| QueueError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(open_err)?;
+        Ok(Queue {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+            clock,
+            opts,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub fn options(&self) -> &QueueOptions {
+        &self.opts
+    }
+
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// A short write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so two processes never deadlock upgrading a read lock.
+    pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Enqueues jobs; those whose dedup key exists already are skipped. Returns the ids of
+    /// the jobs created.
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+        let mut tx = self.begin().await?;
+        let ids = insert_jobs(&mut tx, jobs, self.now()).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Claims the most urgent runnable job, if any: queued or failed past its backoff, with
+    /// every dependency settled. `stages`, when not empty, limits what this worker takes.
+    pub async fn claim(&self, owner: &str, stages: &[String]) -> Result<Option<Lease>> {
+        let now = self.now();
+        let token = new_token();
+        let expires = now + self.opts.lease.as_millis() as i64;
+        let stage_filter = if stages.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND j.stage IN ({})",
+                std::iter::repeat_n("?", stages.len())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_owner = ?2,
+                 lease_expires_at = ?3, attempts = attempts + 1, started_at = ?4, updated_at = ?4
+             WHERE id = (
+                 SELECT j.id FROM jobs j
+                 WHERE j.state IN ('queued', 'failed') AND j.run_after <= ?4 {stage_filter}
+                   AND NOT EXISTS (
+                       SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+                       WHERE d.job_id = j.id AND p.state NOT IN ('done', 'dead', 'cancelled'))
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT 1)
+             RETURNING id, role, stage, input_kind, input_id, payload, attempts, max_attempts"
+        );
+        let mut tx = self.begin().await?;
+        let mut q = sqlx::query(&sql)
+            .bind(&token)
+            .bind(owner)
+            .bind(expires)
+            .bind(now);
+        for s in stages {
+            q = q.bind(s);
+        }
+        let Some(row) = q.fetch_optional(&mut *tx).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let id = JobId(row.get("id"));
+        let attempt: i64 = row.get("attempts");
+        sqlx::query(
+            "INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(id.0)
+        .bind(attempt)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let payload: String = row.get("payload");
+        Ok(Some(Lease {
+            id,
+            role: row.get("role"),
+            stage: row.get("stage"),
+            input_kind: row.get("input_kind"),
+            input_id: row.get("input_id"),
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| QueueError::Corrupt(format!("job {id} payload: {e}")))?,
+            attempt,
+            max_attempts: row.get("max_attempts"),
+            token,
+            owner: owner.to_string(),
+        }))
+    }
+
+    /// Renews a lease. False when it was lost (expired and taken back).
+    pub async fn heartbeat(&self, lease: &Lease) -> Result<bool> {
+        let now = self.now();
+        let expires = now + self.opts.lease.as_millis() as i64;
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2
+             WHERE id = ?3 AND lease_token = ?4 AND state = 'leased'",
+        )
+        .bind(expires)
+        .bind(now)
+        .bind(lease.id.0)
+        .bind(&lease.token)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks the job done inside `tx` (fenced). False when the lease was lost: the caller
+    /// must then roll back everything it wrote in `tx`.
+    pub async fn complete_in(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        lease: &Lease,
+        done: &Done,
+    ) -> Result<bool> {
+        let now = self.now();
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'done', result = ?1, last_reply = ?2, lease_token = NULL,
+                 lease_expires_at = NULL, prompt_tokens = prompt_tokens + ?3,
+                 gen_tokens = gen_tokens + ?4, finished_at = ?5, updated_at = ?5
+             WHERE id = ?6 AND lease_token = ?7 AND state = 'leased'",
+        )
+        .bind(done.result.to_string())
+        .bind(&done.reply)
+        .bind(done.prompt_tokens)
+        .bind(done.gen_tokens)
+        .bind(now)
+        .bind(lease.id.0)
+        .bind(&lease.token)
+        .execute(&mut **tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Ok(false);
+        }
+        finish_attempt(tx, lease, now, "done", None, done.reply.as_deref(), done).await?;
+        Ok(true)
+    }
+
+    /// Completes a job that has no follow-ups.
+    pub async fn complete(&self, lease: &Lease, done: &Done) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let ok = self.complete_in(&mut tx, lease, done).await?;
+        if ok {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(ok)
+    }
+
+    /// Records a failed attempt: back to the queue after a backoff, or dead.
+    pub async fn fail(
+        &self,
+        lease: &Lease,
+        failure: &Failure,
+        tokens: &Done,
+    ) -> Result<FailOutcome> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND lease_token = ?2 AND state = 'leased'")
+            .bind(lease.id.0)
+            .bind(&lease.token)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(FailOutcome::Lost);
+        };
+        let attempts: i64 = row.get(0);
+        let max: i64 = row.get(1);
+        let outcome = if failure.retryable && attempts < max {
+            FailOutcome::Retry
+        } else {
+            FailOutcome::Dead
+        };
+        let (state, run_after) = match outcome {
+            FailOutcome::Retry => (
+                JobState::Failed,
+                now + self
+                    .opts
+                    .backoff
+                    .delay(attempts, fastrand::f64())
+                    .as_millis() as i64,
+            ),
+            _ => (JobState::Dead, now),
+        };
+        sqlx::query(
+            "UPDATE jobs SET state = ?1, run_after = ?2, lease_token = NULL, lease_expires_at = NULL,
+                 last_error_kind = ?3, last_error = ?4, last_reply = COALESCE(?5, last_reply),
+                 prompt_tokens = prompt_tokens + ?6, gen_tokens = gen_tokens + ?7,
+                 updated_at = ?8, finished_at = CASE WHEN ?1 = 'dead' THEN ?8 ELSE finished_at END
+             WHERE id = ?9",
+        )
+        .bind(state.as_str())
+        .bind(run_after)
+        .bind(&failure.kind)
+        .bind(&failure.message)
+        .bind(&failure.reply)
+        .bind(tokens.prompt_tokens)
+        .bind(tokens.gen_tokens)
+        .bind(now)
+        .bind(lease.id.0)
+        .execute(&mut *tx)
+        .await?;
+        let label = if outcome == FailOutcome::Dead {
+            "dead"
+        } else {
+            "failed"
+        };
+        finish_attempt(
+            &mut tx,
+            lease,
+            now,
+            label,
+            Some(failure),
+            failure.reply.as_deref(),
+            tokens,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Puts a leased job back at once without counting the attempt (graceful shutdown).
+    pub async fn release(&self, lease: &Lease) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL,
+                 lease_expires_at = NULL, run_after = 0, updated_at = ?1
+             WHERE id = ?2 AND lease_token = ?3 AND state = 'leased'",
+        )
+        .bind(now)
+        .bind(lease.id.0)
+        .bind(&lease.token)
+        .execute(&mut *tx)
+        .await?;
+        let ok = res.rows_affected() == 1;
+        if ok {
+            sqlx::query(
+                "DELETE FROM attempts WHERE job_id = ?1 AND attempt = ?2 AND finished_at IS NULL",
+            )
+            .bind(lease.id.0)
+            .bind(lease.attempt)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Takes back every expired lease: the job counts the attempt and goes back to the queue,
+    /// or dies if that was its last. Returns how many were taken back.
+    pub async fn rescue_expired(&self) -> Result<u64> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE attempts SET finished_at = ?1, outcome = 'lost', error_kind = 'lease_expired',
+                 error = 'the worker stopped renewing its lease (killed or hung)'
+             WHERE finished_at IS NULL AND job_id IN
+                 (SELECT id FROM jobs WHERE state = 'leased' AND lease_expires_at < ?1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let res = sqlx::query(
+            "UPDATE jobs SET
+                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                 lease_token = NULL, lease_expires_at = NULL, run_after = 0,
+                 last_error_kind = 'lease_expired',
+                 last_error = 'the worker stopped renewing its lease (killed or hung)',
+                 updated_at = ?1
+             WHERE state = 'leased' AND lease_expires_at < ?1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected())
+    }
+
+    /// Puts back every lease held by `owner` at once (a restarted process with the same
+    /// identity knows its old leases are orphans).
+    pub async fn release_owner(&self, owner: &str) -> Result<u64> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM attempts WHERE finished_at IS NULL AND job_id IN
+                 (SELECT id FROM jobs WHERE state = 'leased' AND lease_owner = ?1)",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL,
+                 lease_expires_at = NULL, run_after = 0, updated_at = ?1
+             WHERE state = 'leased' AND lease_owner = ?2",
+        )
+        .bind(now)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected())
+    }
+
+    /// Sends dead (or, with `job`, that one failed/dead/cancelled) jobs back to the queue with
+    /// fresh attempts. Returns how many.
+    pub async fn retry(&self, job: Option<JobId>) -> Result<u64> {
+        let now = self.now();
+        let res =
+            match job {
+                Some(id) => {
+                    let res = sqlx::query(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_after = 0, updated_at = ?1
+                     WHERE id = ?2 AND state IN ('dead', 'failed', 'cancelled')",
+                )
+                .bind(now)
+                .bind(id.0)
+                .execute(&self.writer)
+                .await?;
+                    if res.rows_affected() == 0 && self.job_state(id).await?.is_none() {
+                        return Err(QueueError::NoSuchJob(id));
+                    }
+                    res
+                }
+                None => sqlx::query(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_after = 0, updated_at = ?1
+                     WHERE state = 'dead'",
+                )
+                .bind(now)
+                .execute(&self.writer)
+                .await?,
+            };
+        Ok(res.rows_affected())
+    }
+
+    /// Cancels a job that has not finished. False if it was already settled.
+    pub async fn cancel(&self, id: JobId) -> Result<bool> {
+        let now = self.now();
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_expires_at = NULL,
+                 updated_at = ?1, finished_at = ?1
+             WHERE id = ?2 AND state IN ('queued', 'failed', 'leased')",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&self.writer)
+        .await?;
+        if res.rows_affected() == 0 && self.job_state(id).await?.is_none() {
+            return Err(QueueError::NoSuchJob(id));
+        }
+        Ok(res.rows_affected() == 1)
+    }
+
+    pub async fn job_state(&self, id: JobId) -> Result<Option<JobState>> {
+        let row = sqlx::query("SELECT state FROM jobs WHERE id = ?1")
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| parse_state(r.get::<String, _>(0))).transpose()
+    }
+
+    /// Jobs per (stage, state).
+    pub async fn counts(&self) -> Result<Vec<StageCount>> {
+        let rows = sqlx::query(
+            "SELECT stage, state, COUNT(*), COALESCE(SUM(est_tokens), 0),
+                    COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(gen_tokens), 0)
+             FROM jobs GROUP BY stage, state ORDER BY MIN(id)",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StageCount {
+                    stage: r.get(0),
+                    state: parse_state(r.get::<String, _>(1))?,
+                    jobs: r.get(2),
+                    est_tokens: r.get(3),
+                    prompt_tokens: r.get(4),
+                    gen_tokens: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    /// True when no job could still run (all settled).
+    pub async fn is_drained(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'leased', 'failed')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n == 0)
+    }
+
+    /// Number of jobs of these stages that may still run.
+    pub async fn pending_in(&self, stages: &[&str]) -> Result<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'leased', 'failed') AND stage IN ({})",
+            std::iter::repeat_n("?", stages.len()).collect::<Vec<_>>().join(",")
+        );
+        let mut q = sqlx::query_scalar(&sql);
+        for s in stages {
+            q = q.bind(*s);
+        }
+        Ok(q.fetch_one(&self.reader).await?)
+    }
+
+    /// Milliseconds until the next backoff ends, if some job waits for one.
+    pub async fn next_wakeup(&self) -> Result<Option<i64>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_after) FROM jobs WHERE state IN ('queued', 'failed')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(at.map(|t| (t - self.now()).max(0)))
+    }
+
+    /// Failed, dead and cancelled jobs with their last error, for `status --failed`.
+    pub async fn failures(&self) -> Result<Vec<FailedJob>> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.role, j.stage, j.state, j.attempts, j.max_attempts,
+                    COALESCE(j.last_error_kind, ''), COALESCE(j.last_error, ''),
+                    s.rel_path, c.line_start, c.line_end
+             FROM jobs j
+             LEFT JOIN chunks c ON j.input_kind = 'chunk' AND c.id = j.input_id
+             LEFT JOIN sources s ON s.id = c.source_id
+             WHERE j.state IN ('failed', 'dead', 'cancelled')
+             ORDER BY j.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FailedJob {
+                    id: JobId(r.get(0)),
+                    role: r.get(1),
+                    stage: r.get(2),
+                    state: parse_state(r.get::<String, _>(3))?,
+                    attempts: r.get(4),
+                    max_attempts: r.get(5),
+                    error_kind: r.get(6),
+                    error: r.get(7),
+                    file: r.get(8),
+                    lines: match (r.get::<Option<i64>, _>(9), r.get::<Option<i64>, _>(10)) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => None,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Jobs being worked on now.
+    pub async fn running(&self) -> Result<Vec<RunningJob>> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.role, j.stage, COALESCE(j.lease_owner, ''), j.started_at, s.rel_path,
+                    c.heading_path
+             FROM jobs j
+             LEFT JOIN chunks c ON j.input_kind = 'chunk' AND c.id = j.input_id
+             LEFT JOIN sources s ON s.id = c.source_id
+             WHERE j.state = 'leased' ORDER BY j.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RunningJob {
+                id: JobId(r.get(0)),
+                role: r.get(1),
+                stage: r.get(2),
+                owner: r.get(3),
+                started_at: r.get::<Option<i64>, _>(4).unwrap_or(0),
+                file: r.get(5),
+                heading: r
+                    .get::<Option<String>, _>(6)
+                    .and_then(|h| serde_json::from_str::<Vec<String>>(&h).ok())
+                    .map(|h| h.join(" > ")),
+            })
+            .collect())
+    }
+
+    /// Truncates the WAL file; called now and then so it stays bounded.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn integrity_check(&self) -> Result<String> {
+        Ok(sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.writer)
+            .await?)
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// The outcome of a successful attempt.
+#[derive(Clone, Debug, Default)]
+pub struct Done {
+    pub result: serde_json::Value,
+    pub reply: Option<String>,
+    pub prompt_tokens: i64,
+    pub gen_tokens: i64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StageCount {
+    pub stage: String,
+    pub state: JobState,
+    pub jobs: i64,
+    pub est_tokens: i64,
+    pub prompt_tokens: i64,
+    pub gen_tokens: i64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailedJob {
+    pub id: JobId,
+    pub role: String,
+    pub stage: String,
+    pub state: JobState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub error_kind: String,
+    pub error: String,
+    pub file: Option<String>,
+    pub lines: Option<(i64, i64)>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunningJob {
+    pub id: JobId,
+    pub role: String,
+    pub stage: String,
+    pub owner: String,
+    pub started_at: i64,
+    pub file: Option<String>,
+    pub heading: Option<String>,
+}
+
+fn parse_state(s: String) -> Result<JobState> {
+    s.parse()
+        .map_err(|e: UnknownState| QueueError::Corrupt(e.to_string()))
+}
+
+fn new_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+async fn finish_attempt(
+    tx: &mut Transaction<'static, Sqlite>,
+    lease: &Lease,
+    now: i64,
+    outcome: &str,
+    failure: Option<&Failure>,
+    reply: Option<&str>,
+    tokens: &Done,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE attempts SET finished_at = ?1, outcome = ?2, error_kind = ?3, error = ?4, reply = ?5,
+             prompt_tokens = ?6, gen_tokens = ?7
+         WHERE job_id = ?8 AND attempt = ?9 AND finished_at IS NULL",
+    )
+    .bind(now)
+    .bind(outcome)
+    .bind(failure.map(|f| f.kind.as_str()))
+    .bind(failure.map(|f| f.message.as_str()))
+    .bind(reply)
+    .bind(tokens.prompt_tokens)
+    .bind(tokens.gen_tokens)
+    .bind(lease.id.0)
+    .bind(lease.attempt)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts jobs in `tx`, skipping existing dedup keys; returns the new ids.
+pub async fn insert_jobs(
+    tx: &mut Transaction<'static, Sqlite>,
+    jobs: &[NewJob],
+    now: i64,
+) -> Result<Vec<JobId>> {
+    let mut ids = Vec::new();
+    for job in jobs {
+        let key = format!("{}|{}", job.role, job.dedup);
+        let row = sqlx::query(
+            "INSERT INTO jobs (role, stage, input_kind, input_id, dedup_key, priority, max_attempts,
+                               payload, est_tokens, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             ON CONFLICT (dedup_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&job.role)
+        .bind(&job.stage)
+        .bind(&job.input_kind)
+        .bind(job.input_id)
+        .bind(&key)
+        .bind(job.priority)
+        .bind(job.max_attempts)
+        .bind(job.payload.to_string())
+        .bind(job.est_tokens)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = row {
+            let id = JobId(row.get(0));
+            for dep in &job.depends_on {
+                sqlx::query("INSERT OR IGNORE INTO job_deps (job_id, depends_on) VALUES (?1, ?2)")
+                    .bind(id.0)
+                    .bind(dep.0)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,537 @@
+//! What quarry knows besides jobs: source files, chunks, findings, patterns.
+//! Reads go to the reader pool; writes take the caller's transaction so they commit
+//! together with the job that produced them.
+
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{JobId, Queue, Result};
+
+type Tx = Transaction<'static, Sqlite>;
+
+/// A version of a file as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SourceRow {
+    pub id: i64,
+    pub root: String,
+    pub rel_path: String,
+    pub version: i64,
+    pub kind: Option<String>,
+    pub status: String,
+    pub content_hash: Option<String>,
+    pub bytes: i64,
+    pub line_count: i64,
+    pub refusal_kind: Option<String>,
+    pub refusal_message: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// A new source version to record.
+#[derive(Clone, Debug, Default)]
+pub struct NewSource {
+    pub root: String,
+    pub rel_path: String,
+    pub kind: Option<String>,
+    pub status: String,
+    pub content_hash: Option<String>,
+    pub bytes: i64,
+    pub line_count: i64,
+    pub refusal_kind: Option<String>,
+    pub refusal_message: Option<String>,
+    pub notes: Vec<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChunkRow {
+    pub id: i64,
+    pub source_id: i64,
+    pub rel_path: String,
+    pub root: String,
+    pub kind: String,
+    pub ordinal: i64,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub byte_start: i64,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub tokens: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewChunk {
+    pub ordinal: i64,
+    pub byte_start: i64,
+    pub byte_end: i64,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub tokens: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewFinding {
+    pub pattern: String,
+    pub pattern_key: String,
+    pub category: String,
+    pub summary: String,
+    pub evidence: String,
+    pub code: Option<String>,
+    pub line_start: i64,
+    pub line_end: i64,
+    /// `pending` for the validator, or `rejected` by a deterministic check.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FindingRow {
+    pub id: i64,
+    pub job_id: i64,
+    pub chunk_id: i64,
+    pub source_id: i64,
+    pub rel_path: String,
+    pub pattern: String,
+    pub pattern_key: String,
+    pub category: String,
+    pub summary: String,
+    pub evidence: String,
+    pub code: Option<String>,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PatternRow {
+    pub id: i64,
+    pub key: String,
+    pub name: String,
+    pub category: String,
+    pub slug: String,
+}
+
+fn json_vec(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+const FINDING_COLS: &str =
+    "f.id, f.job_id, f.chunk_id, f.source_id, s.rel_path, f.pattern, f.pattern_key,
+    f.category, f.summary, f.evidence, f.code, f.line_start, f.line_end, f.status, f.reason";
+
+fn finding(r: &sqlx::sqlite::SqliteRow) -> FindingRow {
+    FindingRow {
+        id: r.get(0),
+        job_id: r.get(1),
+        chunk_id: r.get(2),
+        source_id: r.get(3),
+        rel_path: r.get(4),
+        pattern: r.get(5),
+        pattern_key: r.get(6),
+        category: r.get(7),
+        summary: r.get(8),
+        evidence: r.get(9),
+        code: r.get(10),
+        line_start: r.get(11),
+        line_end: r.get(12),
+        status: r.get(13),
+        reason: r.get(14),
+    }
+}
+
+const SOURCE_COLS: &str = "id, root, rel_path, version, kind, status, content_hash, bytes,
+    line_count, refusal_kind, refusal_message, notes";
+
+fn source(r: &sqlx::sqlite::SqliteRow) -> SourceRow {
+    SourceRow {
+        id: r.get(0),
+        root: r.get(1),
+        rel_path: r.get(2),
+        version: r.get(3),
+        kind: r.get(4),
+        status: r.get(5),
+        content_hash: r.get(6),
+        bytes: r.get(7),
+        line_count: r.get(8),
+        refusal_kind: r.get(9),
+        refusal_message: r.get(10),
+        notes: json_vec(&r.get::<String, _>(11)),
+    }
+}
+
+impl Queue {
+    /// The newest version of every file seen under `root`.
+    pub async fn latest_sources(&self, root: &str) -> Result<Vec<SourceRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SOURCE_COLS} FROM sources s
+             WHERE root = ?1 AND version = (SELECT MAX(version) FROM sources t
+                                            WHERE t.root = s.root AND t.rel_path = s.rel_path)
+             ORDER BY rel_path"
+        ))
+        .bind(root)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(source).collect())
+    }
+
+    /// Every file's newest version, across all roots, that is not superseded.
+    pub async fn current_sources(&self) -> Result<Vec<SourceRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SOURCE_COLS} FROM sources s
+             WHERE status IN ('active', 'refused') AND version = (SELECT MAX(version) FROM sources t
+                   WHERE t.root = s.root AND t.rel_path = s.rel_path)
+             ORDER BY rel_path, root"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(source).collect())
+    }
+
+    pub async fn chunk(&self, id: i64) -> Result<ChunkRow> {
+        let r = sqlx::query(
+            "SELECT c.id, c.source_id, s.rel_path, s.root, COALESCE(s.kind, 'text'), c.ordinal,
+                    c.line_start, c.line_end, c.byte_start, c.heading_path, c.text, c.tokens
+             FROM chunks c JOIN sources s ON s.id = c.source_id WHERE c.id = ?1",
+        )
+        .bind(id)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(ChunkRow {
+            id: r.get(0),
+            source_id: r.get(1),
+            rel_path: r.get(2),
+            root: r.get(3),
+            kind: r.get(4),
+            ordinal: r.get(5),
+            line_start: r.get(6),
+            line_end: r.get(7),
+            byte_start: r.get(8),
+            heading_path: json_vec(&r.get::<String, _>(9)),
+            text: r.get(10),
+            tokens: r.get(11),
+        })
+    }
+
+    /// Chunk count per source id.
+    pub async fn chunk_counts(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT source_id, COUNT(*) FROM chunks GROUP BY source_id")
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Findings of one extract job.
+    pub async fn findings_of_job(&self, job: JobId) -> Result<Vec<FindingRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FINDING_COLS} FROM findings f JOIN sources s ON s.id = f.source_id
+             WHERE f.job_id = ?1 ORDER BY f.ordinal"
+        ))
+        .bind(job.0)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(finding).collect())
+    }
+
+    /// Every finding of the sources that are current.
+    pub async fn current_findings(&self) -> Result<Vec<FindingRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FINDING_COLS} FROM findings f JOIN sources s ON s.id = f.source_id
+             WHERE s.status = 'active' ORDER BY s.rel_path, f.line_start, f.id"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(finding).collect())
+    }
+
+    /// Accepted findings of current sources that belong to no pattern yet.
+    pub async fn ungrouped_findings(&self) -> Result<Vec<FindingRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FINDING_COLS} FROM findings f JOIN sources s ON s.id = f.source_id
+             WHERE s.status = 'active' AND f.status = 'accepted'
+               AND NOT EXISTS (SELECT 1 FROM pattern_findings pf WHERE pf.finding_id = f.id)
+             ORDER BY f.id"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(finding).collect())
+    }
+
+    pub async fn patterns(&self) -> Result<Vec<PatternRow>> {
+        let rows = sqlx::query("SELECT id, key, name, category, slug FROM patterns ORDER BY name")
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PatternRow {
+                id: r.get(0),
+                key: r.get(1),
+                name: r.get(2),
+                category: r.get(3),
+                slug: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn pattern(&self, id: i64) -> Result<PatternRow> {
+        let r = sqlx::query("SELECT id, key, name, category, slug FROM patterns WHERE id = ?1")
+            .bind(id)
+            .fetch_one(self.reader())
+            .await?;
+        Ok(PatternRow {
+            id: r.get(0),
+            key: r.get(1),
+            name: r.get(2),
+            category: r.get(3),
+            slug: r.get(4),
+        })
+    }
+
+    /// Accepted findings of current sources that belong to the pattern.
+    pub async fn pattern_findings(&self, pattern: i64) -> Result<Vec<FindingRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FINDING_COLS} FROM findings f JOIN sources s ON s.id = f.source_id
+             JOIN pattern_findings pf ON pf.finding_id = f.id
+             WHERE pf.pattern_id = ?1 AND s.status = 'active' AND f.status = 'accepted'
+             ORDER BY s.rel_path, f.line_start, f.id"
+        ))
+        .bind(pattern)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(finding).collect())
+    }
+
+    /// The result of the newest done job of `stage` for `input_id` (None: kb-wide).
+    pub async fn latest_result(
+        &self,
+        stage: &str,
+        input_id: Option<i64>,
+    ) -> Result<Option<serde_json::Value>> {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT result FROM jobs WHERE stage = ?1 AND input_id IS ?2 AND state = 'done'
+             ORDER BY finished_at DESC, id DESC LIMIT 1",
+        )
+        .bind(stage)
+        .bind(input_id)
+        .fetch_optional(self.reader())
+        .await?
+        .flatten();
+        Ok(row.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Done results of jobs of a custom per-chunk stage for one source: (chunk lines, result).
+    pub async fn chunk_results(
+        &self,
+        stage: &str,
+        source_id: i64,
+    ) -> Result<Vec<(i64, i64, serde_json::Value)>> {
+        let rows = sqlx::query(
+            "SELECT c.line_start, c.line_end, j.result FROM jobs j JOIN chunks c ON c.id = j.input_id
+             WHERE j.stage = ?1 AND j.input_kind = 'chunk' AND c.source_id = ?2 AND j.state = 'done'
+             ORDER BY c.ordinal",
+        )
+        .bind(stage)
+        .bind(source_id)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let res: Option<String> = r.get(2);
+                Some((r.get(0), r.get(1), serde_json::from_str(&res?).ok()?))
+            })
+            .collect())
+    }
+
+    /// Distinct stages that exist in the queue, in order of first appearance.
+    pub async fn stages(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT stage FROM jobs GROUP BY stage ORDER BY MIN(id)")
+                .fetch_all(self.reader())
+                .await?,
+        )
+    }
+}
+
+pub async fn insert_source(tx: &mut Tx, s: &NewSource, now: i64) -> Result<(i64, i64)> {
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM sources WHERE root = ?1 AND rel_path = ?2",
+    )
+    .bind(&s.root)
+    .bind(&s.rel_path)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE sources SET status = 'superseded' WHERE root = ?1 AND rel_path = ?2
+         AND status IN ('active', 'refused', 'gone')",
+    )
+    .bind(&s.root)
+    .bind(&s.rel_path)
+    .execute(&mut **tx)
+    .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sources (root, rel_path, version, kind, status, content_hash, bytes, line_count,
+                              refusal_kind, refusal_message, notes, metadata, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+    )
+    .bind(&s.root)
+    .bind(&s.rel_path)
+    .bind(version)
+    .bind(&s.kind)
+    .bind(&s.status)
+    .bind(&s.content_hash)
+    .bind(s.bytes)
+    .bind(s.line_count)
+    .bind(&s.refusal_kind)
+    .bind(&s.refusal_message)
+    .bind(serde_json::to_string(&s.notes).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::Value::Object(s.metadata.clone()).to_string())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((id, version))
+}
+
+/// Marks a file as gone from its folder.
+pub async fn mark_gone(tx: &mut Tx, source_id: i64) -> Result<()> {
+    sqlx::query("UPDATE sources SET status = 'gone' WHERE id = ?1")
+        .bind(source_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_chunk(tx: &mut Tx, source_id: i64, c: &NewChunk) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO chunks (source_id, ordinal, byte_start, byte_end, line_start, line_end,
+                             heading_path, text, tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+    )
+    .bind(source_id)
+    .bind(c.ordinal)
+    .bind(c.byte_start)
+    .bind(c.byte_end)
+    .bind(c.line_start)
+    .bind(c.line_end)
+    .bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
+    .bind(&c.text)
+    .bind(c.tokens)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn insert_findings(
+    tx: &mut Tx,
+    job: JobId,
+    chunk: &ChunkRow,
+    findings: &[NewFinding],
+) -> Result<()> {
+    for (i, f) in findings.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO findings (job_id, chunk_id, source_id, ordinal, pattern, pattern_key,
+                                   category, summary, evidence, code, line_start, line_end, status, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (job_id, ordinal) DO NOTHING",
+        )
+        .bind(job.0)
+        .bind(chunk.id)
+        .bind(chunk.source_id)
+        .bind(i as i64)
+        .bind(&f.pattern)
+        .bind(&f.pattern_key)
+        .bind(&f.category)
+        .bind(&f.summary)
+        .bind(&f.evidence)
+        .bind(&f.code)
+        .bind(f.line_start)
+        .bind(f.line_end)
+        .bind(&f.status)
+        .bind(&f.reason)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_finding_status(tx: &mut Tx, id: i64, status: &str, reason: &str) -> Result<()> {
+    sqlx::query("UPDATE findings SET status = ?1, reason = ?2 WHERE id = ?3")
+        .bind(status)
+        .bind(reason)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Finds or creates the pattern with this key; returns its id.
+pub async fn upsert_pattern(
+    tx: &mut Tx,
+    key: &str,
+    name: &str,
+    category: &str,
+    slug: &str,
+    now: i64,
+) -> Result<i64> {
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM patterns WHERE key = ?1")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        return Ok(id);
+    }
+    // Two names may sanitise to one slug: make it unique with a suffix.
+    let mut candidate = slug.to_string();
+    let mut n = 2;
+    while sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM patterns WHERE slug = ?1")
+        .bind(&candidate)
+        .fetch_one(&mut **tx)
+        .await?
+        > 0
+    {
+        candidate = format!("{slug}-{n}");
+        n += 1;
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO patterns (key, name, category, slug, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING id",
+    )
+    .bind(key)
+    .bind(name)
+    .bind(category)
+    .bind(&candidate)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn link_finding(tx: &mut Tx, pattern: i64, finding: i64) -> Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO pattern_findings (pattern_id, finding_id) VALUES (?1, ?2)")
+        .bind(pattern)
+        .bind(finding)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Ids of done-or-pending jobs of a stage (for dependencies of a later stage).
+pub async fn jobs_of_stage(tx: &mut Tx, stage: &str) -> Result<Vec<JobId>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE stage = ?1 AND state NOT IN ('cancelled') ORDER BY id",
+    )
+    .bind(stage)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(ids.into_iter().map(JobId).collect())
+}
+
+/// Accepted findings of current sources linked to a pattern (ids only).
+pub async fn pattern_finding_ids(tx: &mut Tx, pattern: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT f.id FROM pattern_findings pf JOIN findings f ON f.id = pf.finding_id
+         JOIN sources s ON s.id = f.source_id
+         WHERE pf.pattern_id = ?1 AND s.status = 'active' AND f.status = 'accepted' ORDER BY f.id",
+    )
+    .bind(pattern)
+    .fetch_all(&mut **tx)
+    .await?)
+}

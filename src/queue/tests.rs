@@ -1,0 +1,296 @@
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+struct TestQueue {
+    q: Queue,
+    clock: Arc<AtomicI64>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestQueue {
+    fn advance(&self, ms: i64) {
+        self.clock.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+async fn queue() -> TestQueue {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(1_000_000));
+    let c = clock.clone();
+    let q = Queue::open_with(
+        &dir.path().join("q.db"),
+        true,
+        Arc::new(move || c.load(Ordering::SeqCst)),
+        QueueOptions {
+            lease: Duration::from_secs(10),
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(8),
+            },
+        },
+    )
+    .await
+    .unwrap();
+    TestQueue {
+        q,
+        clock,
+        _dir: dir,
+    }
+}
+
+fn job(dedup: &str) -> NewJob {
+    NewJob {
+        role: "r".into(),
+        stage: "s".into(),
+        input_kind: "kb".into(),
+        input_id: None,
+        dedup: dedup.into(),
+        priority: 0,
+        max_attempts: 3,
+        payload: serde_json::json!({"k": dedup}),
+        est_tokens: 10,
+        depends_on: Vec::new(),
+    }
+}
+
+fn failure(retryable: bool) -> Failure {
+    Failure {
+        kind: "test".into(),
+        message: "boom".into(),
+        reply: Some("garbage reply".into()),
+        retryable,
+    }
+}
+
+#[tokio::test]
+async fn claim_complete_and_nothing_left() {
+    let t = queue().await;
+    let ids = t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(l.attempt, 1);
+    assert_eq!(l.payload["k"], "a");
+    assert!(t.q.complete(&l, &Done::default()).await.unwrap());
+    let l2 = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_ne!(l.id, l2.id);
+    assert!(
+        t.q.claim("w", &[]).await.unwrap().is_none(),
+        "b is leased, a done"
+    );
+    assert_eq!(t.q.job_state(l.id).await.unwrap(), Some(JobState::Done));
+}
+
+#[tokio::test]
+async fn enqueueing_twice_creates_each_job_once() {
+    let t = queue().await;
+    assert_eq!(t.q.enqueue(&[job("a"), job("b")]).await.unwrap().len(), 2);
+    assert_eq!(
+        t.q.enqueue(&[job("a"), job("b"), job("c")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let total: i64 = t.q.counts().await.unwrap().iter().map(|c| c.jobs).sum();
+    assert_eq!(total, 3);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out() {
+    let t = queue().await;
+    t.q.enqueue(&[job("a")]).await.unwrap();
+    let stale = t.q.claim("w1", &[]).await.unwrap().unwrap();
+    t.advance(11_000); // past the 10 s lease
+    assert_eq!(t.q.rescue_expired().await.unwrap(), 1);
+    let fresh = t.q.claim("w2", &[]).await.unwrap().unwrap();
+    assert_eq!(fresh.id, stale.id);
+    assert_eq!(fresh.attempt, 2);
+    // The stale worker's completion and failure change nothing.
+    assert!(!t.q.complete(&stale, &Done::default()).await.unwrap());
+    assert_eq!(
+        t.q.fail(&stale, &failure(true), &Done::default())
+            .await
+            .unwrap(),
+        FailOutcome::Lost
+    );
+    assert!(!t.q.heartbeat(&stale).await.unwrap());
+    assert!(t.q.complete(&fresh, &Done::default()).await.unwrap());
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_lease_alive() {
+    let t = queue().await;
+    t.q.enqueue(&[job("a")]).await.unwrap();
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    for _ in 0..5 {
+        t.advance(6_000);
+        assert!(t.q.heartbeat(&l).await.unwrap());
+        assert_eq!(t.q.rescue_expired().await.unwrap(), 0);
+    }
+    assert!(t.q.complete(&l, &Done::default()).await.unwrap());
+}
+
+#[tokio::test]
+async fn transient_failure_then_done_and_permanent_failure_then_dead() {
+    let t = queue().await;
+    t.q.enqueue(&[job("flaky"), job("broken")]).await.unwrap();
+    let a = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(
+        t.q.fail(&a, &failure(true), &Done::default())
+            .await
+            .unwrap(),
+        FailOutcome::Retry
+    );
+    let b = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(b.payload["k"], "broken");
+    assert_eq!(
+        t.q.fail(&b, &failure(true), &Done::default())
+            .await
+            .unwrap(),
+        FailOutcome::Retry
+    );
+    // Both wait for their backoff: nothing is claimable now.
+    assert!(t.q.claim("w", &[]).await.unwrap().is_none());
+    t.advance(1_000);
+    let a2 = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!((a2.id, a2.attempt), (a.id, 2));
+    assert!(t.q.complete(&a2, &Done::default()).await.unwrap());
+    let mut last = None;
+    for attempt in 2..=3 {
+        t.advance(10_000);
+        let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+        assert_eq!((l.id, l.attempt), (b.id, attempt));
+        last = Some(
+            t.q.fail(&l, &failure(true), &Done::default())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(last, Some(FailOutcome::Dead));
+    t.advance(100_000);
+    assert!(
+        t.q.claim("w", &[]).await.unwrap().is_none(),
+        "dead jobs are not retried"
+    );
+    let failed = t.q.failures().await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].state, failed[0].attempts), (JobState::Dead, 3));
+    assert_eq!(failed[0].error, "boom");
+    // `retry --dead` brings it back with fresh attempts.
+    assert_eq!(t.q.retry(None).await.unwrap(), 1);
+    assert_eq!(t.q.claim("w", &[]).await.unwrap().unwrap().attempt, 1);
+}
+
+#[tokio::test]
+async fn a_permanent_error_dies_at_once() {
+    let t = queue().await;
+    t.q.enqueue(&[job("a")]).await.unwrap();
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(
+        t.q.fail(&l, &failure(false), &Done::default())
+            .await
+            .unwrap(),
+        FailOutcome::Dead
+    );
+}
+
+#[test]
+fn backoff_grows_and_stays_within_bounds() {
+    let b = Backoff {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(30),
+    };
+    assert_eq!(b.delay(1, 1.0), Duration::from_secs(2));
+    assert_eq!(b.delay(3, 1.0), Duration::from_secs(8));
+    assert_eq!(b.delay(10, 1.0), Duration::from_secs(30));
+    assert_eq!(b.delay(3, 0.0), Duration::from_secs(4));
+    for attempt in 1..12 {
+        for j in [0.0, 0.3, 0.99] {
+            let d = b.delay(attempt, j);
+            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(30));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_waits_for_its_dependencies() {
+    let t = queue().await;
+    let ids = t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
+    let mut last = job("last");
+    last.priority = 100;
+    last.depends_on = ids.clone();
+    t.q.enqueue(&[last]).await.unwrap();
+    let first = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_ne!(first.payload["k"], "last", "higher priority but blocked");
+    t.q.complete(&first, &Done::default()).await.unwrap();
+    let second = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert!(t.q.claim("w", &[]).await.unwrap().is_none());
+    t.q.complete(&second, &Done::default()).await.unwrap();
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(l.payload["k"], "last");
+}
+
+#[tokio::test]
+async fn release_puts_a_job_back_without_counting_the_attempt() {
+    let t = queue().await;
+    t.q.enqueue(&[job("a")]).await.unwrap();
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert!(t.q.release(&l).await.unwrap());
+    let again = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(again.attempt, 1);
+    assert_eq!(t.q.release_owner("w").await.unwrap(), 1);
+    assert_eq!(t.q.claim("w2", &[]).await.unwrap().unwrap().attempt, 1);
+}
+
+#[tokio::test]
+async fn cancel_settles_a_job_and_unknown_jobs_are_errors() {
+    let t = queue().await;
+    let ids = t.q.enqueue(&[job("a")]).await.unwrap();
+    assert!(t.q.cancel(ids[0]).await.unwrap());
+    assert!(!t.q.cancel(ids[0]).await.unwrap());
+    assert!(t.q.claim("w", &[]).await.unwrap().is_none());
+    assert!(matches!(
+        t.q.cancel(JobId(999)).await,
+        Err(QueueError::NoSuchJob(_))
+    ));
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_a_job() {
+    let t = queue().await;
+    let jobs: Vec<NewJob> = (0..300).map(|i| job(&format!("j{i}"))).collect();
+    t.q.enqueue(&jobs).await.unwrap();
+    let mut handles = Vec::new();
+    for w in 0..4 {
+        let q = t.q.clone();
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(l) = q.claim(&format!("w{w}"), &[]).await.unwrap() {
+                assert!(q.complete(&l, &Done::default()).await.unwrap());
+                mine.push(l.id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!((n, all.len()), (300, 300));
+    assert_eq!(t.q.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn opening_a_missing_database_without_create_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Queue::open(&dir.path().join("nope.db"), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("quarry enqueue"), "{err}");
+}
