@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod context;
+pub mod quotes;
 
 use crate::llm::grammar;
 use crate::llm::{Message, Sampling};
@@ -139,6 +140,14 @@ pub struct RoleSpec {
     pub seed: u32,
     /// JSON Schema (as JSON text) of the reply.
     pub schema: String,
+    /// Reply fields (paths like `findings.evidence`) that must quote the input word for word:
+    /// the grammar only offers the input's own sentences there, so a small model cannot
+    /// invent evidence.
+    #[serde(default)]
+    pub quote_fields: Vec<String>,
+    /// Reply fields that must be a code line copied from the input (or empty).
+    #[serde(default)]
+    pub code_fields: Vec<String>,
     /// Set on false to switch a built-in role off.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -176,6 +185,37 @@ pub struct Role {
 }
 
 impl Role {
+    /// The grammar for one input: quote and code fields limited to the input's own text.
+    pub fn grammar_for(&self, input: &str) -> Result<String, AgentError> {
+        if self.spec.quote_fields.is_empty() && self.spec.code_fields.is_empty() {
+            return Ok(self.grammar.clone());
+        }
+        let mut schema = self.schema.clone();
+        let sentences = quotes::sentences(input);
+        let code = quotes::code_lines(input);
+        for (fields, options) in [
+            (&self.spec.quote_fields, &sentences),
+            (&self.spec.code_fields, &code),
+        ] {
+            for field in fields {
+                if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                    let mut opts: Vec<serde_json::Value> = options
+                        .iter()
+                        .map(|s| serde_json::Value::String(s.clone()))
+                        .collect();
+                    if opts.is_empty() || fields == &self.spec.code_fields {
+                        opts.push(serde_json::Value::String(String::new()));
+                    }
+                    *prop = serde_json::json!({ "type": "string", "enum": opts });
+                }
+            }
+        }
+        grammar::schema_to_gbnf(&schema).map_err(|e| AgentError::Spec {
+            path: self.source.clone(),
+            message: format!("schema with quotes: {e}"),
+        })
+    }
+
     pub fn sampling(&self) -> Sampling {
         Sampling {
             temperature: self.spec.temperature,

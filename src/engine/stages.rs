@@ -69,6 +69,7 @@ fn chunk_ctx(c: &ChunkRow) -> ChunkCtx {
 async fn ask(
     ctx: &RunContext,
     role: &Role,
+    grammar: String,
     messages: Vec<Message>,
     progress: &Arc<GenProgress>,
     usage: &mut Usage,
@@ -80,7 +81,7 @@ async fn ask(
         let req = Request {
             messages: messages.clone(),
             sampling: role.sampling(),
-            grammar: Some(role.grammar.clone()),
+            grammar: Some(grammar.clone()),
             stop: Vec::new(),
             timeout: ctx.timeout,
             progress: Some(progress.clone()),
@@ -180,7 +181,10 @@ async fn extract(
             },
         )
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let grammar = role
+        .grammar_for(&chunk.text)
+        .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
+    let (value, reply) = ask(ctx, role, grammar, messages, &progress, usage).await?;
     let findings = findings_from(&value, &chunk);
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
     let pending = findings.iter().any(|f| f.status == "pending");
@@ -237,7 +241,7 @@ pub(crate) fn findings_from(value: &serde_json::Value, chunk: &ChunkRow) -> Vec<
                     .trim()
                     .to_string()
             };
-            let pattern = s("pattern");
+            let pattern = s("name");
             let key = checks::pattern_key(&pattern);
             if !seen.insert(key.clone()) {
                 return None; // the same pattern twice in one chunk
@@ -298,7 +302,8 @@ async fn validate(
             .agents
             .messages(role, &prompt)
             .map_err(|e| JobError::new("template", e.to_string(), false))?;
-        let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+        let (value, reply) =
+            ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
         let accept = value.get("verdict").and_then(|v| v.as_str()) == Some("accept");
         let reason = value
             .get("reason")
@@ -361,7 +366,7 @@ async fn write(
         .agents
         .messages(role, &prompt)
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
@@ -396,7 +401,7 @@ async fn synthesize(
         .agents
         .messages(role, &KbPrompt { patterns })
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
@@ -422,7 +427,7 @@ async fn notes(
             },
         )
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, messages, &progress, usage).await?;
+    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }

@@ -1,0 +1,157 @@
+//! The input's own sentences and code lines, offered as the only values of quote fields.
+//! Pure functions.
+
+const MAX_OPTIONS: usize = 40;
+const MAX_LEN: usize = 150;
+const MIN_LEN: usize = 12;
+
+/// Sentences and prose lines of a text, stripped of markdown markers, shortened at a word
+/// boundary, without duplicates.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut fence = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fence = !fence;
+            continue;
+        }
+        if fence {
+            continue;
+        }
+        let t = t
+            .trim_start_matches(['#', '>', '-', '*', '+', '/', '!'])
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+            .trim();
+        for part in split_sentences(t) {
+            push(&mut out, part);
+        }
+    }
+    out.truncate(MAX_OPTIONS);
+    out
+}
+
+/// Lines of code: inside fenced blocks of markdown, or the non-comment lines of source code.
+pub fn code_lines(text: &str) -> Vec<String> {
+    let fenced = text.contains("```") || text.contains("~~~");
+    let mut out: Vec<String> = Vec::new();
+    let mut fence = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fence = !fence;
+            continue;
+        }
+        let is_code = if fenced { fence } else { looks_like_code(t) };
+        if is_code && !t.starts_with("//") && t.len() >= 8 {
+            push(&mut out, t);
+        }
+    }
+    out.truncate(MAX_OPTIONS);
+    out
+}
+
+fn looks_like_code(t: &str) -> bool {
+    t.ends_with(';')
+        || t.ends_with('{')
+        || t.starts_with("fn ")
+        || t.starts_with("pub ")
+        || t.starts_with("impl ")
+        || t.starts_with("let ")
+}
+
+fn split_sentences(t: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let bytes = t.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(b, b'.' | b'?' | b'!' | b';') && bytes.get(i + 1) == Some(&b' ') {
+            parts.push(&t[start..=i]);
+            start = i + 2;
+        }
+    }
+    if start < t.len() {
+        parts.push(&t[start..]);
+    }
+    parts
+}
+
+fn push(out: &mut Vec<String>, s: &str) {
+    let s = s.trim();
+    if s.len() < MIN_LEN || !s.chars().any(|c| c.is_alphabetic()) {
+        return;
+    }
+    let s = shorten(s);
+    if !out.contains(&s) {
+        out.push(s);
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.len() <= MAX_LEN {
+        return s.to_string();
+    }
+    let mut end = MAX_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    match s[..end].rfind(' ') {
+        Some(i) if i > MIN_LEN => s[..i].to_string(),
+        _ => s[..end].to_string(),
+    }
+}
+
+/// The schema of a property given as a dotted path through objects and arrays.
+pub fn property_mut<'a>(
+    schema: &'a mut serde_json::Value,
+    path: &str,
+) -> Option<&'a mut serde_json::Value> {
+    let mut cur = schema;
+    for key in path.split('.') {
+        while cur.get("type").and_then(|t| t.as_str()) == Some("array") {
+            cur = cur.get_mut("items")?;
+        }
+        cur = cur.get_mut("properties")?.get_mut(key)?;
+    }
+    Some(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_come_from_prose_not_code() {
+        let text = "## Builders\n\nA builder collects options. It ends with build.\n\n```rust\nlet x = B::new().build();\n```\n- short\n";
+        assert_eq!(
+            sentences(text),
+            ["A builder collects options.", "It ends with build."]
+        );
+        assert_eq!(code_lines(text), ["let x = B::new().build();"]);
+    }
+
+    #[test]
+    fn source_code_lines_are_code() {
+        let text = "/// Adds one.\npub fn inc(x: u32) -> u32 {\n    x + 1\n}\n";
+        assert_eq!(code_lines(text), ["pub fn inc(x: u32) -> u32 {"]);
+        assert_eq!(sentences(text), ["pub fn inc(x: u32) -> u32 {"]);
+    }
+
+    #[test]
+    fn long_lines_are_shortened_on_a_word_boundary() {
+        let long = "word ".repeat(100);
+        let s = sentences(&long);
+        assert!(s[0].len() <= MAX_LEN && !s[0].ends_with(' '));
+        let text: String = (0..100)
+            .map(|i| format!("Sentence number {i} is here.\n"))
+            .collect();
+        assert_eq!(sentences(&text).len(), MAX_OPTIONS);
+    }
+
+    #[test]
+    fn dotted_paths_go_through_arrays() {
+        let mut schema = serde_json::json!({"type":"object","properties":{"findings":{"type":"array","items":{"type":"object","properties":{"evidence":{"type":"string"}}}}}});
+        assert!(property_mut(&mut schema, "findings.evidence").is_some());
+        assert!(property_mut(&mut schema, "findings.nope").is_none());
+    }
+}

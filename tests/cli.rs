@@ -1,0 +1,197 @@
+//! End-to-end tests of the `quarry` binary: a temp folder, the real default model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn model() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "run `make setup` first: {} is missing",
+        p.display()
+    );
+    p
+}
+
+fn quarry(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .current_dir(dir)
+        .env("QUARRY_LOG", "warn")
+        .env_remove("QUARRY_CONFIG")
+        .env_remove("QUARRY_DB")
+        .args(args)
+        .output()
+        .expect("the quarry binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn research(dir: &Path) -> PathBuf {
+    let r = dir.join("research");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::write(
+        r.join("errors.md"),
+        "# Errors\n\n## Propagation\n\nThe `?` operator returns early with the error and converts it with `From`.\n\n```rust\nlet text = std::fs::read_to_string(path)?;\n```\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.join("borrow.txt"),
+        "Take &str instead of &String in functions that only read text.\nCallers keep ownership and nothing is copied.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.join("guard.rs"),
+        "/// Removes the directory when dropped: cleanup on every path out of a scope.\npub struct Guard(std::path::PathBuf);\n\nimpl Drop for Guard {\n    fn drop(&mut self) {\n        let _ = std::fs::remove_dir_all(&self.0);\n    }\n}\n",
+    )
+    .unwrap();
+    r
+}
+
+#[test]
+fn a_real_model_writes_a_cited_knowledge_base_and_reenqueue_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = research(dir.path());
+    let model = model();
+    let m = model.to_str().unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research", "--model", m]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("3 files"), "{}", text(&o));
+
+    let o = quarry(
+        dir.path(),
+        &["run", "--workers", "3", "--model", m, "--progress", "plain"],
+    );
+    let out = text(&o);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{out}");
+    assert!(out.contains("knowledge base: output/index.md"), "{out}");
+
+    let o = quarry(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let extract = status["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "extract")
+        .unwrap();
+    assert_eq!(extract["done"], 3, "every extract job is done: {status}");
+    assert_eq!(extract["total"], 3);
+
+    let outdir = dir.path().join("output");
+    for page in [
+        "sources/errors.md",
+        "sources/borrow.txt.md",
+        "sources/guard.rs.md",
+        "index.md",
+        "SUMMARY.md",
+    ] {
+        assert!(outdir.join(page).exists(), "{page} missing");
+    }
+    // Every citation on every page names a file that exists, with lines inside it.
+    let cite = regex_lite_citations();
+    let mut citations = 0;
+    for entry in walkdir::WalkDir::new(&outdir) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let page = std::fs::read_to_string(entry.path()).unwrap();
+        for (file, a, b) in cite(&page) {
+            let src = folder.join(&file);
+            let lines = std::fs::read_to_string(&src)
+                .unwrap_or_else(|_| panic!("{} cites missing {file}", entry.path().display()))
+                .lines()
+                .count();
+            assert!(
+                a >= 1 && a <= b && b <= lines,
+                "{file}:{a}-{b} outside 1-{lines}"
+            );
+            citations += 1;
+        }
+    }
+    let patterns = outdir.join("patterns");
+    if patterns.exists() && std::fs::read_dir(&patterns).unwrap().count() > 0 {
+        assert!(citations > 0, "pattern pages must cite their sources");
+    }
+
+    let o = quarry(dir.path(), &["enqueue", "research", "--model", m]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 jobs queued"), "{}", text(&o));
+}
+
+/// Finds `path:a-b` citations written as inline code.
+fn regex_lite_citations() -> impl Fn(&str) -> Vec<(String, usize, usize)> {
+    |page: &str| {
+        page.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|span| {
+                let (file, range) = span.rsplit_once(':')?;
+                let (a, b) = range.split_once('-')?;
+                Some((file.to_string(), a.parse().ok()?, b.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_missing_or_empty_folder_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quarry(dir.path(), &["enqueue", "no-such-folder"]);
+    assert_eq!(o.status.code(), Some(2));
+    let msg = text(&o);
+    assert!(msg.contains("no-such-folder"), "{msg}");
+    assert_eq!(msg.trim().lines().count(), 1, "one line: {msg}");
+    std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+    let o = quarry(dir.path(), &["enqueue", "empty"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no research files"), "{}", text(&o));
+    assert!(
+        !dir.path().join("queue.db").exists(),
+        "nothing half-written"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    research(dir.path());
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = quarry(
+        dir.path(),
+        &["run", "--model", "models/nope.gguf", "--progress", "plain"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("models/nope.gguf") && text(&o).contains("not found"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(dir.path().join("fake.gguf"), b"this is not a model at all").unwrap();
+    let o = quarry(
+        dir.path(),
+        &["run", "--model", "fake.gguf", "--progress", "plain"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not a GGUF"), "{}", text(&o));
+    let o = quarry(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        status["stages"][0]["waiting"], 3,
+        "the jobs wait for a usable model: {status}"
+    );
+}
+
+#[test]
+fn a_run_without_a_database_says_to_enqueue_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quarry(dir.path(), &["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("quarry enqueue"), "{}", text(&o));
+}

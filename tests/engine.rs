@@ -1,0 +1,162 @@
+//! The batching engine with the real default model: properties, never exact text.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use quarry::llm::llama::{LlamaEngine, LlamaOptions};
+use quarry::llm::{grammar, Backend, LlmError, Message, Request};
+
+fn model() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "run `make setup` first: {} is missing",
+        p.display()
+    );
+    p
+}
+
+fn engine(slots: usize) -> std::sync::Arc<LlamaEngine> {
+    let mut o = LlamaOptions::new(model());
+    o.slots = slots;
+    o.ctx_per_slot = 1024;
+    LlamaEngine::start(o).unwrap()
+}
+
+fn ask(q: &str, max_tokens: u32) -> Request {
+    let mut r = Request::new(vec![
+        Message::system("You answer briefly."),
+        Message::user(q),
+    ]);
+    r.sampling.max_tokens = max_tokens;
+    r.timeout = Duration::from_secs(120);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_give_the_text_each_gives_alone() {
+    let questions = [
+        "What is a Rust trait?",
+        "Name a Rust collection.",
+        "What does `?` do in Rust?",
+    ];
+    let e = engine(3);
+    let mut alone = Vec::new();
+    for q in questions {
+        alone.push(e.generate(ask(q, 24)).await.unwrap().text);
+    }
+    let together = futures_join(questions.iter().map(|q| e.generate(ask(q, 24)))).await;
+    for (a, t) in alone.iter().zip(together) {
+        let t = t.unwrap();
+        assert!(t.timings.gen_tokens <= 24);
+        // llama.cpp's CPU kernels round differently for different batch shapes, so long greedy
+        // continuations may drift; cross-talk between sequences would differ from the start.
+        let common = a
+            .chars()
+            .zip(t.text.chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        assert!(
+            common >= 20 || a == &t.text,
+            "batched output diverges early:\n{a}\n{}",
+            t.text
+        );
+    }
+    let stats = e.stats();
+    assert!(
+        stats.cached_tokens > 0,
+        "the shared system prompt is reused: {stats:?}"
+    );
+}
+
+async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut handles = Vec::new();
+    for f in fs {
+        handles.push(f);
+    }
+    let mut out = Vec::new();
+    // Poll all at once: join them through a JoinSet-free select loop.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(|d| d.unwrap()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_constrained_output_always_parses() {
+    let schema = serde_json::json!({"type": "object", "properties": {
+        "verdict": {"type": "string", "enum": ["accept", "reject"]},
+        "reason": {"type": "string", "maxLength": 60}}, "required": ["verdict", "reason"]});
+    let g = grammar::schema_to_gbnf(&schema).unwrap();
+    let e = engine(2);
+    for q in [
+        "Is Rust memory safe?",
+        "Say something random.",
+        "Reply with a poem.",
+    ] {
+        let mut r = ask(q, 200);
+        r.grammar = Some(g.clone());
+        let c = e.generate(r).await.unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&c.text).unwrap_or_else(|err| panic!("{err}: {}", c.text));
+        grammar::validate(&schema, &v).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlong_prompt_is_refused_and_the_engine_goes_on() {
+    let e = engine(1);
+    let long = "word ".repeat(3000);
+    let err = e.generate(ask(&long, 8)).await.unwrap_err();
+    assert!(matches!(err, LlmError::PromptTooLong { .. }), "{err}");
+    assert!(!err.retryable());
+    let ok = e.generate(ask("Hi", 4)).await.unwrap();
+    assert!(ok.timings.gen_tokens <= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_frees_its_slot() {
+    let e = engine(1);
+    let mut slow = ask("Write a long story about a crab.", 400);
+    slow.timeout = Duration::from_millis(300);
+    let err = e.generate(slow).await.unwrap_err();
+    assert!(matches!(err, LlmError::Timeout(_)), "{err}");
+    // The only slot is free again.
+    let ok = e.generate(ask("Hi", 4)).await.unwrap();
+    assert!(ok.timings.gen_tokens <= 4);
+}
+
+#[test]
+fn truncated_and_foreign_files_give_the_documented_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(model()).unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = LlamaEngine::start(LlamaOptions::new(&cut)).err().unwrap();
+    assert!(matches!(err, LlmError::ModelInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    let missing = LlamaEngine::start(LlamaOptions::new(dir.path().join("none.gguf")))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(missing, LlmError::ModelMissing { .. }),
+        "{missing}"
+    );
+}
