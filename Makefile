@@ -22,7 +22,10 @@ demo: build
 
 # The whole test suite, real-model tests included.
 test: setup
-	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; exit $${PIPESTATUS[0]}
+	@mkdir -p $(CARGO_TARGET_DIR)
+	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; status=$${PIPESTATUS[0]}; \
+	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \
+	exit $$status
 
 lint:
 	$(CARGO) fmt --check
