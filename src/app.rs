@@ -84,9 +84,10 @@ pub async fn main(cli: Cli) -> Result<u8> {
             BenchCommand::Queue {
                 jobs,
                 workers,
+                batch,
                 json,
             } => {
-                crate::bench::queue(jobs, workers, json).await?;
+                crate::bench::queue(jobs, workers, batch, json).await?;
                 Ok(0)
             }
             BenchCommand::Engine {

@@ -56,7 +56,8 @@ fn machine() -> String {
 }
 
 /// Burns down `jobs` no-op jobs with `workers` concurrent claimers on a fresh database.
-pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
+pub async fn queue(jobs: usize, workers: usize, batch: usize, json: bool) -> Result<()> {
+    let batch = batch.max(1);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     let q = Queue::open_with(
@@ -66,7 +67,7 @@ pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
         QueueOptions::default(),
     )
     .await?;
-    let batch: Vec<NewJob> = (0..jobs)
+    let new_jobs: Vec<NewJob> = (0..jobs)
         .map(|i| NewJob {
             role: "noop".into(),
             stage: "noop".into(),
@@ -81,7 +82,7 @@ pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
         })
         .collect();
     let t0 = Instant::now();
-    for part in batch.chunks(10_000) {
+    for part in new_jobs.chunks(10_000) {
         q.enqueue(part).await?;
     }
     let enqueue_s = t0.elapsed().as_secs_f64();
@@ -92,24 +93,30 @@ pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
         handles.push(tokio::spawn(async move {
             let owner = format!("bench#{w}");
             let mut lat = Vec::new();
+            let mut n = 0usize;
             loop {
                 let t = Instant::now();
-                let Some(lease) = q.claim(&owner, &[]).await? else {
+                let leases = q.claim_many(&owner, &[], batch).await?;
+                if leases.is_empty() {
                     break;
-                };
+                }
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                q.complete(&lease, &Done::default()).await?;
+                n += leases.len();
+                let done: Vec<_> = leases.into_iter().map(|l| (l, Done::default())).collect();
+                q.complete_many(&done).await?;
             }
-            anyhow::Ok(lat)
+            anyhow::Ok((lat, n))
         }));
     }
     let mut lat = Vec::new();
+    let mut done = 0;
     for h in handles {
-        lat.extend(h.await??);
+        let (l, n) = h.await??;
+        lat.extend(l);
+        done += n;
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
-    let done = lat.len();
     let rate = done as f64 / secs;
     let p50 = percentile(&lat, 0.5);
     let p99 = percentile(&lat, 0.99);
@@ -118,7 +125,7 @@ pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "jobs": done, "workers": workers, "seconds": secs, "jobs_per_s": rate,
+                "jobs": done, "workers": workers, "batch": batch, "seconds": secs, "jobs_per_s": rate,
                 "claim_p50_ms": p50, "claim_p99_ms": p99, "enqueue_s": enqueue_s,
                 "integrity": integrity, "machine": machine(),
             })
@@ -127,7 +134,7 @@ pub async fn queue(jobs: usize, workers: usize, json: bool) -> Result<()> {
         println!("queue bench on {}", machine());
         println!("enqueued {jobs} jobs in {enqueue_s:.2}s");
         println!(
-            "{done} jobs by {workers} workers in {secs:.2}s: {rate:.0} jobs/s · claim p50 {p50:.3} ms · p99 {p99:.3} ms · integrity {integrity}"
+            "{done} jobs by {workers} workers claiming {batch} at a time in {secs:.2}s: {rate:.0} jobs/s · claim p50 {p50:.3} ms · p99 {p99:.3} ms · integrity {integrity}"
         );
     }
     Ok(())

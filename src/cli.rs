@@ -121,6 +121,9 @@ pub enum BenchCommand {
         jobs: usize,
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        /// Jobs claimed (and completed) per transaction.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
         #[arg(long)]
         json: bool,
     },

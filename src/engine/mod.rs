@@ -100,6 +100,14 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     let started = Instant::now();
     // Leases of a previous process with our identity are orphans: take them back now.
     ctx.queue.release_owner(&ctx.owner).await?;
+    // Leases of processes on this host that died (kill -9, OOM) come back now, not when
+    // they time out.
+    for owner in ctx.queue.lease_owners().await? {
+        if owner_is_dead(&owner, &ctx.owner) {
+            let n = ctx.queue.expire_owner(&owner).await?;
+            tracing::info!(owner, jobs = n, "taking back the leases of a dead process");
+        }
+    }
     ctx.queue.rescue_expired().await?;
     let (done_tx, mut done_rx) = mpsc::channel::<WorkerReport>(ctx.workers.max(1) * 4);
     let (idle_tx, idle_rx) = watch::channel(false);
@@ -147,6 +155,19 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     summary.seconds = started.elapsed().as_secs_f64();
     let _ = ctx.queue.checkpoint().await;
     Ok(summary)
+}
+
+/// True when `owner` ("host:pid") ran on our host and that process is gone.
+fn owner_is_dead(owner: &str, me: &str) -> bool {
+    let (Some((host, pid)), Some((my_host, _))) = (owner.rsplit_once(':'), me.rsplit_once(':'))
+    else {
+        return false;
+    };
+    host == my_host
+        && owner != me
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
 }
 
 struct WorkerReport {
@@ -354,5 +375,23 @@ impl RunContext {
             .ok_or_else(|| {
                 JobError::new("config", format!("no backend for model {model:?}"), false)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dead_processes_on_this_host_are_dead_owners() {
+        let me = format!("h:{}", std::process::id());
+        assert!(!owner_is_dead(&me, &me));
+        assert!(owner_is_dead("h:4294967", &me));
+        assert!(
+            !owner_is_dead("other:4294967", &me),
+            "another machine's process"
+        );
+        assert!(!owner_is_dead("h:1", &me), "pid 1 is alive");
+        assert!(!owner_is_dead("garbage", &me));
     }
 }

@@ -394,6 +394,7 @@ pub fn write_pages(dir: &Path, pages: &[Page]) -> Result<WriteReport, RenderErro
         move |source| RenderError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    remove_orphan_temp_files(dir);
     let mut report = WriteReport::default();
     let mut keep = BTreeSet::new();
     for page in pages {
@@ -433,6 +434,26 @@ pub fn write_pages(dir: &Path, pages: &[Page]) -> Result<WriteReport, RenderErro
         }
     }
     Ok(report)
+}
+
+/// Temp files of writers that were killed between write and rename (`NAME.tmp.PID` whose
+/// process is gone).
+fn remove_orphan_temp_files(dir: &Path) {
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let name = entry.file_name().to_string_lossy();
+        let Some((_, pid)) = name.rsplit_once(".tmp.") else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive && entry.file_type().is_file() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

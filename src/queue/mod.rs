@@ -270,6 +270,17 @@ impl Queue {
     /// Claims the most urgent runnable job, if any: queued or failed past its backoff, with
     /// every dependency settled. `stages`, when not empty, limits what this worker takes.
     pub async fn claim(&self, owner: &str, stages: &[String]) -> Result<Option<Lease>> {
+        Ok(self.claim_many(owner, stages, 1).await?.pop())
+    }
+
+    /// Claims up to `limit` jobs in one transaction (one lease token for the batch; every
+    /// write back is still fenced per job).
+    pub async fn claim_many(
+        &self,
+        owner: &str,
+        stages: &[String],
+        limit: usize,
+    ) -> Result<Vec<Lease>> {
         let now = self.now();
         let token = new_token();
         let expires = now + self.opts.lease.as_millis() as i64;
@@ -286,14 +297,14 @@ impl Queue {
         let sql = format!(
             "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_owner = ?2,
                  lease_expires_at = ?3, attempts = attempts + 1, started_at = ?4, updated_at = ?4
-             WHERE id = (
+             WHERE id IN (
                  SELECT j.id FROM jobs j
                  WHERE j.state IN ('queued', 'failed') AND j.run_after <= ?4 {stage_filter}
                    AND NOT EXISTS (
                        SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
                        WHERE d.job_id = j.id AND p.state NOT IN ('done', 'dead', 'cancelled'))
                  ORDER BY j.priority DESC, j.id
-                 LIMIT 1)
+                 LIMIT {limit})
              RETURNING id, role, stage, input_kind, input_id, payload, attempts, max_attempts"
         );
         let mut tx = self.begin().await?;
@@ -305,36 +316,54 @@ impl Queue {
         for s in stages {
             q = q.bind(s);
         }
-        let Some(row) = q.fetch_optional(&mut *tx).await? else {
+        let rows = q.fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
             tx.commit().await?;
-            return Ok(None);
-        };
-        let id = JobId(row.get("id"));
-        let attempt: i64 = row.get("attempts");
+            return Ok(Vec::new());
+        }
         sqlx::query(
-            "INSERT INTO attempts (job_id, attempt, worker, started_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO attempts (job_id, attempt, worker, started_at)
+             SELECT id, attempts, ?1, ?2 FROM jobs WHERE lease_token = ?3 AND state = 'leased'",
         )
-        .bind(id.0)
-        .bind(attempt)
         .bind(owner)
         .bind(now)
+        .bind(&token)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let payload: String = row.get("payload");
-        Ok(Some(Lease {
-            id,
-            role: row.get("role"),
-            stage: row.get("stage"),
-            input_kind: row.get("input_kind"),
-            input_id: row.get("input_id"),
-            payload: serde_json::from_str(&payload)
-                .map_err(|e| QueueError::Corrupt(format!("job {id} payload: {e}")))?,
-            attempt,
-            max_attempts: row.get("max_attempts"),
-            token,
-            owner: owner.to_string(),
-        }))
+        let mut leases = rows
+            .into_iter()
+            .map(|row| {
+                let id = JobId(row.get("id"));
+                let payload: String = row.get("payload");
+                Ok(Lease {
+                    id,
+                    role: row.get("role"),
+                    stage: row.get("stage"),
+                    input_kind: row.get("input_kind"),
+                    input_id: row.get("input_id"),
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| QueueError::Corrupt(format!("job {id} payload: {e}")))?,
+                    attempt: row.get("attempts"),
+                    max_attempts: row.get("max_attempts"),
+                    token: token.clone(),
+                    owner: owner.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        leases.sort_by_key(|l| l.id);
+        Ok(leases)
+    }
+
+    /// Completes several jobs (no follow-ups) in one transaction; says which were still ours.
+    pub async fn complete_many(&self, done: &[(Lease, Done)]) -> Result<Vec<bool>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(done.len());
+        for (lease, d) in done {
+            out.push(self.complete_in(&mut tx, lease, d).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Renews a lease. False when it was lost (expired and taken back).
@@ -512,19 +541,58 @@ impl Queue {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let res = sqlx::query(
-            "UPDATE jobs SET
-                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-                 lease_token = NULL, lease_expires_at = NULL, run_after = 0,
-                 last_error_kind = 'lease_expired',
-                 last_error = 'the worker stopped renewing its lease (killed or hung)',
-                 updated_at = ?1
-             WHERE state = 'leased' AND lease_expires_at < ?1",
+        // Each expired job counts the attempt and waits out a backoff (so a job that was in
+        // flight at every crash does not lead the queue again), or dies on its last attempt.
+        let expired: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, attempts, max_attempts FROM jobs WHERE state = 'leased' AND lease_expires_at < ?1",
         )
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        for &(id, attempts, max) in &expired {
+            let dead = attempts >= max;
+            let run_after = now
+                + self
+                    .opts
+                    .backoff
+                    .delay(attempts, fastrand::f64())
+                    .as_millis() as i64;
+            sqlx::query(
+                "UPDATE jobs SET state = ?1, lease_token = NULL, lease_expires_at = NULL,
+                     run_after = ?2, last_error_kind = 'lease_expired',
+                     last_error = 'the worker stopped renewing its lease (killed or hung)',
+                     updated_at = ?3, finished_at = CASE WHEN ?1 = 'dead' THEN ?3 ELSE finished_at END
+                 WHERE id = ?4",
+            )
+            .bind(if dead { "dead" } else { "failed" })
+            .bind(run_after)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
+        Ok(expired.len() as u64)
+    }
+
+    /// Owners of the leases held now.
+    pub async fn lease_owners(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased' AND lease_owner IS NOT NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Expires at once the leases of an owner known to be dead, so `rescue_expired` takes
+    /// them back now instead of when they time out.
+    pub async fn expire_owner(&self, owner: &str) -> Result<u64> {
+        let res = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = 0 WHERE state = 'leased' AND lease_owner = ?1",
+        )
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
         Ok(res.rows_affected())
     }
 

@@ -105,6 +105,11 @@ async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out() {
     let stale = t.q.claim("w1", &[]).await.unwrap().unwrap();
     t.advance(11_000); // past the 10 s lease
     assert_eq!(t.q.rescue_expired().await.unwrap(), 1);
+    assert!(
+        t.q.claim("w2", &[]).await.unwrap().is_none(),
+        "waits out a backoff"
+    );
+    t.advance(1_000);
     let fresh = t.q.claim("w2", &[]).await.unwrap().unwrap();
     assert_eq!(fresh.id, stale.id);
     assert_eq!(fresh.attempt, 2);
@@ -293,4 +298,19 @@ async fn opening_a_missing_database_without_create_says_what_to_do() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("quarry enqueue"), "{err}");
+}
+
+#[tokio::test]
+async fn leases_of_a_dead_owner_can_be_expired_at_once() {
+    let t = queue().await;
+    t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
+    t.q.claim("host:1", &[]).await.unwrap().unwrap();
+    t.q.claim("host:2", &[]).await.unwrap().unwrap();
+    assert_eq!(t.q.lease_owners().await.unwrap().len(), 2);
+    assert_eq!(t.q.expire_owner("host:1").await.unwrap(), 1);
+    assert_eq!(
+        t.q.rescue_expired().await.unwrap(),
+        1,
+        "only the dead owner's lease"
+    );
 }

@@ -1,0 +1,186 @@
+//! The queue under real processes: kill -9 at random moments, several processes on one file.
+//! The model is the scripted fake (it takes 0.2-2 s per job), so what is tested is the queue.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quarry::queue::store::{self, NewChunk, NewSource};
+use quarry::queue::{insert_jobs, NewJob, Queue};
+
+const REPLY: &str = r#"{"findings": [{"name": "Scripted pattern", "category": "idiom", "summary": "A scripted finding for the queue tests.", "evidence": "the scripted evidence sentence"}]}"#;
+
+/// A project folder: quarry.toml with the fake backend, and the built-in roles with only
+/// the extractor enabled.
+fn project(dir: &Path, delay: [u64; 2], max_attempts: u32) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("agents")).unwrap();
+    for name in ["extractor", "validator", "writer", "synthesizer"] {
+        let mut text = std::fs::read_to_string(repo.join(format!("agents/{name}.toml"))).unwrap();
+        text = text.replace(
+            "max_attempts = 3",
+            &format!("max_attempts = {max_attempts}"),
+        );
+        if name != "extractor" {
+            text.push_str("\nenabled = false\n");
+        }
+        std::fs::write(dir.join(format!("agents/{name}.toml")), text).unwrap();
+    }
+    let cfg = format!(
+        "workers = 4\n[backend]\nkind = \"fake\"\nfake_reply = '{REPLY}'\nfake_delay_ms = [{}, {}]\n[queue]\nlease_s = 2\nbackoff_base_ms = 50\nbackoff_max_ms = 200\n",
+        delay[0], delay[1]
+    );
+    std::fs::write(dir.join("quarry.toml"), cfg).unwrap();
+}
+
+/// `n` chunks of one source and an extract job for each, inserted directly.
+async fn seed(db: &Path, n: usize) {
+    let q = Queue::open(db, true).await.unwrap();
+    let mut tx = q.begin().await.unwrap();
+    let source = NewSource {
+        root: "/seed".into(),
+        rel_path: "seed.md".into(),
+        kind: Some("markdown".into()),
+        status: "active".into(),
+        content_hash: Some("seed".into()),
+        bytes: 10,
+        line_count: n as i64,
+        ..NewSource::default()
+    };
+    let (sid, _) = store::insert_source(&mut tx, &source, q.now())
+        .await
+        .unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let text = format!("Chunk {i}: the scripted evidence sentence lives here.");
+        let cid = store::insert_chunk(
+            &mut tx,
+            sid,
+            &NewChunk {
+                ordinal: i as i64,
+                line_start: i as i64 + 1,
+                line_end: i as i64 + 1,
+                text,
+                tokens: 12,
+                ..NewChunk::default()
+            },
+        )
+        .await
+        .unwrap();
+        jobs.push(NewJob {
+            role: "extractor".into(),
+            stage: "extract".into(),
+            input_kind: "chunk".into(),
+            input_id: Some(cid),
+            dedup: format!("seed:{i}"),
+            priority: 0,
+            max_attempts: 10,
+            payload: serde_json::json!({}),
+            est_tokens: 50,
+            depends_on: vec![],
+        });
+    }
+    insert_jobs(&mut tx, &jobs, q.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    q.close().await;
+}
+
+fn run(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .current_dir(dir)
+        .args(["run", "--progress", "plain", "--quiet"])
+        .env("QUARRY_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn check_exactly_once(db: &Path, n: i64) {
+    let q = Queue::open(db, false).await.unwrap();
+    assert_eq!(q.integrity_check().await.unwrap(), "ok");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let done: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE stage = 'extract' AND state = 'done'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(done, n, "every job done");
+    let (findings, chunks): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT chunk_id) FROM findings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (findings, chunks),
+        (n, n),
+        "each chunk's result visible exactly once"
+    );
+    let over: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts > max_attempts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(over, 0, "attempts never exceed the maximum");
+    pool.close().await;
+}
+
+fn no_temp_files(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let name = e.file_name().to_string_lossy();
+        assert!(
+            !name.contains(".tmp."),
+            "temp file left: {}",
+            e.path().display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_twenty_five_times_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [200, 2000], 10);
+    let db: PathBuf = dir.path().join("queue.db");
+    seed(&db, 200).await;
+    let mut kills = 0;
+    while kills < 25 {
+        let mut child = run(dir.path());
+        let wait = Duration::from_millis(fastrand::u64(300..2500));
+        std::thread::sleep(wait);
+        if child.try_wait().unwrap().is_some() {
+            break; // finished before we could kill it
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let started = Instant::now();
+    let child = run(dir.path());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "final run: {:?} {stderr}", out.status);
+    assert!(started.elapsed() < Duration::from_secs(400));
+    check_exactly_once(&db, 200).await;
+    no_temp_files(dir.path());
+    assert!(dir.path().join("output/index.md").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_share_one_queue_without_lock_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [0, 0], 3);
+    let db = dir.path().join("queue.db");
+    seed(&db, 2000).await;
+    let children: Vec<Child> = (0..4).map(|_| run(dir.path())).collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("database is locked"), "{stderr}");
+    }
+    check_exactly_once(&db, 2000).await;
+}
