@@ -1,0 +1,397 @@
+//! The pipeline with the scripted fake backend: what each stage does with good, bad and
+//! hostile replies, and how failures end.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quarry::agent::Agents;
+use quarry::engine::{self, Backends, RunContext};
+use quarry::llm::fake::{FakeBackend, Reply};
+use quarry::llm::{Backend, Request};
+use quarry::queue::store::{self, NewChunk, NewSource};
+use quarry::queue::{insert_jobs, Backoff, JobState, NewJob, Queue, QueueOptions};
+
+const CHUNK: &str = "# Builders\n\nA builder collects optional settings before construction.\n\n```rust\nlet c = Config::builder().port(80).build();\n```\n";
+
+struct Setup {
+    q: Queue,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(chunks: usize, max_attempts: i64) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open_with(
+        &dir.path().join("q.db"),
+        true,
+        quarry::queue::system_clock(),
+        QueueOptions {
+            lease: Duration::from_secs(30),
+            backoff: Backoff {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(40),
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let mut tx = q.begin().await.unwrap();
+    let src = NewSource {
+        root: "/r".into(),
+        rel_path: "notes/builder.md".into(),
+        kind: Some("markdown".into()),
+        status: "active".into(),
+        content_hash: Some("h".into()),
+        line_count: 7,
+        ..NewSource::default()
+    };
+    let (sid, _) = store::insert_source(&mut tx, &src, q.now()).await.unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..chunks {
+        let cid = store::insert_chunk(
+            &mut tx,
+            sid,
+            &NewChunk {
+                ordinal: i as i64,
+                line_start: 1,
+                line_end: 7,
+                heading_path: vec!["Builders".into()],
+                text: CHUNK.into(),
+                tokens: 40,
+                ..NewChunk::default()
+            },
+        )
+        .await
+        .unwrap();
+        jobs.push(NewJob {
+            role: "extractor".into(),
+            stage: "extract".into(),
+            input_kind: "chunk".into(),
+            input_id: Some(cid),
+            dedup: format!("c{i}"),
+            priority: 30,
+            max_attempts,
+            payload: serde_json::json!({}),
+            est_tokens: 100,
+            depends_on: vec![],
+        });
+    }
+    insert_jobs(&mut tx, &jobs, q.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    Setup { q, _dir: dir }
+}
+
+fn finding(name: &str, evidence: &str) -> String {
+    serde_json::json!({"findings": [{"name": name, "category": "design pattern",
+        "summary": "Collects settings, then builds.", "evidence": evidence,
+        "code": "let c = Config::builder().port(80).build();"}]})
+    .to_string()
+}
+
+const ACCEPT: &str = r#"{"verdict": "accept", "reason": "the text shows it"}"#;
+const PAGE: &str = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings.", "pitfalls": ""}"#;
+const OVERVIEW: &str = r#"{"overview": "These patterns help structure construction."}"#;
+
+/// Answers by role, recognised from the prompt's task line.
+fn by_role(extract: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Arc<FakeBackend> {
+    FakeBackend::new(move |req: &Request, n| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("does the text above really") {
+            Reply::Text(ACCEPT.into())
+        } else if user.contains("Pattern: ") {
+            Reply::Text(PAGE.into())
+        } else if user.contains("\"overview\"") {
+            Reply::Text(OVERVIEW.into())
+        } else {
+            extract(n)
+        }
+    })
+}
+
+async fn run(
+    q: &Queue,
+    agents: Agents,
+    backend: Arc<dyn Backend>,
+    timeout: Duration,
+) -> engine::RunSummary {
+    let mut backends = Backends::new();
+    backends.insert("default".into(), backend);
+    let ctx = RunContext {
+        queue: q.clone(),
+        agents: Arc::new(agents),
+        backends,
+        workers: 3,
+        owner: format!("test:{}", std::process::id()),
+        timeout,
+        events: None,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(0u8);
+    tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))
+        .await
+        .expect("the run ends by itself")
+        .unwrap()
+}
+
+async fn states(q: &Queue, stage: &str) -> Vec<(JobState, i64)> {
+    q.counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.stage == stage)
+        .map(|c| (c.state, c.jobs))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_replies_flow_through_every_stage_to_cited_pages() {
+    let s = setup(2, 3).await;
+    let backend = by_role(|_| {
+        Reply::Text(finding(
+            "Builder",
+            "A builder collects optional settings before construction.",
+        ))
+    });
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 0);
+    for stage in ["extract", "validate", "write", "synthesize"] {
+        let st = states(&s.q, stage).await;
+        assert!(
+            !st.is_empty() && st.iter().all(|(state, _)| *state == JobState::Done),
+            "{stage}: {st:?}"
+        );
+    }
+    let patterns = s.q.patterns().await.unwrap();
+    assert_eq!(patterns.len(), 1, "two chunks naming one pattern meet");
+    let out = tempfile::tempdir().unwrap();
+    let agents = Agents::load(None, None).unwrap();
+    quarry::app::render(&s.q, &agents, out.path())
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(out.path().join("patterns/builder.md")).unwrap();
+    assert!(page.contains("`notes/builder.md:3-3`"), "{page}");
+    assert!(
+        page.contains("let c = Config::builder().port(80).build();"),
+        "{page}"
+    );
+    let index = std::fs::read_to_string(out.path().join("index.md")).unwrap();
+    assert!(index.contains("These patterns help"), "{index}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_evidence_is_rejected_with_its_reason_and_code_is_never_invented() {
+    let s = setup(1, 3).await;
+    let reply = serde_json::json!({"findings": [
+        {"name": "Builder", "category": "idiom", "summary": "Builds things step by step.", "evidence": "Builders are always faster than constructors", "code": "unsafe { magic() }"},
+        {"name": "Rust", "category": "idiom", "summary": "The language itself, really.", "evidence": "A builder collects optional settings"}]});
+    let backend = by_role(move |_| Reply::Text(reply.to_string()));
+    run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    let findings = s.q.current_findings().await.unwrap();
+    assert_eq!(findings.len(), 2);
+    assert!(
+        findings.iter().all(|f| f.status == "rejected"),
+        "{findings:?}"
+    );
+    assert!(findings[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("does not occur"));
+    assert!(findings[1].reason.as_deref().unwrap().contains("generic"));
+    assert!(findings[0].code.is_none(), "invented code is dropped");
+    assert!(s.q.patterns().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_gets_one_repair_then_fails_with_the_reply_kept() {
+    let s = setup(1, 2).await;
+    let backend = by_role(|_| Reply::Text("I think the answer is builder!".into()));
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend.clone(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 1);
+    let failed = s.q.failures().await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].error_kind, "invalid_output");
+    assert_eq!(failed[0].file.as_deref(), Some("notes/builder.md"));
+    // Two attempts, each with one repair request that feeds the error back.
+    assert_eq!(backend.calls(), 4);
+    let repair = &backend.requests()[1];
+    assert!(repair.messages.last().unwrap().content.contains("invalid"));
+    assert!(
+        s.q.current_findings().await.unwrap().is_empty(),
+        "a failed chunk yields nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_transient_permanent_panic_and_hang() {
+    // Transient error once: done on attempt 2.
+    let s = setup(1, 3).await;
+    let backend = by_role(|n| {
+        if n == 0 {
+            Reply::Fail("busy".into())
+        } else {
+            Reply::Text(finding(
+                "Builder",
+                "A builder collects optional settings before construction.",
+            ))
+        }
+    });
+    let sum = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!((sum.jobs_failed, sum.jobs_dead), (1, 0));
+    assert_eq!(states(&s.q, "extract").await, vec![(JobState::Done, 1)]);
+
+    // Always failing: dead after max attempts.
+    let s = setup(1, 3).await;
+    let sum = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        by_role(|_| Reply::Fail("down".into())),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!((sum.jobs_failed, sum.jobs_dead), (2, 1));
+    assert_eq!(s.q.failures().await.unwrap()[0].attempts, 3);
+
+    // A panicking handler is a failed attempt, not a crashed run.
+    let s = setup(1, 3).await;
+    let backend = by_role(|n| {
+        if n == 0 {
+            Reply::Panic
+        } else {
+            Reply::Text(finding(
+                "Builder",
+                "A builder collects optional settings before construction.",
+            ))
+        }
+    });
+    let sum = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!((sum.jobs_failed, sum.jobs_dead), (1, 0));
+
+    // A hung generation times out and is retried.
+    let s = setup(1, 2).await;
+    let backend = by_role(|_| Reply::Stall);
+    let sum = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(sum.jobs_dead, 1);
+    assert_eq!(s.q.failures().await.unwrap()[0].error_kind, "timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_added_from_a_file_runs_over_every_chunk() {
+    let s = setup(2, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agents_dir, prompts_dir) = (dir.path().join("agents"), dir.path().join("prompts"));
+    std::fs::create_dir_all(&agents_dir).unwrap();
+    std::fs::create_dir_all(&prompts_dir).unwrap();
+    std::fs::write(agents_dir.join("reviewer.toml"), "name = \"reviewer\"\ninput = \"chunk\"\noutput = \"notes\"\nprompt = \"reviewer.tera\"\nschema = '{\"type\":\"object\",\"properties\":{\"risky\":{\"type\":\"boolean\"}},\"required\":[\"risky\"]}'\n").unwrap();
+    std::fs::write(
+        prompts_dir.join("reviewer.tera"),
+        "{{ chunk.text }}\nSECURITY REVIEW: is it risky?",
+    )
+    .unwrap();
+    let agents = Agents::load(Some(&agents_dir), Some(&prompts_dir)).unwrap();
+    // The reviewer's jobs, as `enqueue` would create them for each chunk.
+    let mut tx = s.q.begin().await.unwrap();
+    let jobs: Vec<NewJob> = (1..=2)
+        .map(|cid| NewJob {
+            role: "reviewer".into(),
+            stage: "reviewer".into(),
+            input_kind: "chunk".into(),
+            input_id: Some(cid),
+            dedup: format!("rev{cid}"),
+            priority: 0,
+            max_attempts: 3,
+            payload: serde_json::json!({}),
+            est_tokens: 10,
+            depends_on: vec![],
+        })
+        .collect();
+    insert_jobs(&mut tx, &jobs, s.q.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    let backend = FakeBackend::new(|req: &Request, _| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("SECURITY REVIEW") {
+            Reply::Text(r#"{"risky": false}"#.into())
+        } else {
+            Reply::Text(r#"{"findings": []}"#.into())
+        }
+    });
+    run(&s.q, agents, backend, Duration::from_secs(5)).await;
+    assert_eq!(states(&s.q, "reviewer").await, vec![(JobState::Done, 2)]);
+    let out = tempfile::tempdir().unwrap();
+    let agents = Agents::load(Some(&agents_dir), Some(&prompts_dir)).unwrap();
+    quarry::app::render(&s.q, &agents, out.path())
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(out.path().join("sources/notes/builder.md")).unwrap();
+    assert!(page.contains("reviewer, lines 1-7"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_pattern_names_land_inside_output() {
+    let s = setup(1, 3).await;
+    let backend = by_role(|_| {
+        Reply::Text(
+            serde_json::json!({"findings": [
+                {"name": "../../etc/passwd", "category": "idiom", "summary": "A path, not a pattern.", "evidence": "A builder collects optional settings"},
+                {"name": "CON", "category": "idiom", "summary": "A reserved device name.", "evidence": "A builder collects optional settings"}]})
+            .to_string(),
+        )
+    });
+    run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("output");
+    quarry::app::render(&s.q, &Agents::load(None, None).unwrap(), &out)
+        .await
+        .unwrap();
+    let files: Vec<_> = walkdir::WalkDir::new(root.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert!(files.iter().all(|f| f.starts_with(&out)), "{files:?}");
+    assert!(out.join("patterns/etc-passwd.md").exists(), "{files:?}");
+    assert!(out.join("patterns/con-pattern.md").exists(), "{files:?}");
+    assert!(!Path::new("/etc/passwd.md").exists());
+}
