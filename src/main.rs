@@ -63,7 +63,7 @@ fn init_tracing(log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => builder.with_writer(quarry::progress::LogWriter).init(),
     }
     Ok(())
 }

@@ -275,7 +275,17 @@ impl Agents {
                 message: error_chain(&e),
             })?;
         let mut roles = BTreeMap::new();
+        let mut disabled = Vec::new();
         for (_file, (path, text)) in files {
+            // `enabled = false` alone (with the name) switches a role off.
+            if let Ok(table) = text.parse::<toml::Table>() {
+                if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
+                    if let Some(name) = table.get("name").and_then(|v| v.as_str()) {
+                        disabled.push(name.to_string());
+                    }
+                    continue;
+                }
+            }
             let mut spec: RoleSpec = toml::from_str(&text).map_err(|e| AgentError::Spec {
                 path: path.clone(),
                 message: e.to_string(),
@@ -312,6 +322,9 @@ impl Agents {
                     source: path,
                 },
             );
+        }
+        for name in disabled {
+            roles.remove(&name);
         }
         Ok(Agents { roles, tera })
     }

@@ -121,3 +121,17 @@ fn init_writes_the_defaults_once() {
     )
     .unwrap();
 }
+
+#[test]
+fn a_two_line_file_switches_a_built_in_role_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("off.toml"),
+        "name = \"validator\"\nenabled = false\n",
+    )
+    .unwrap();
+    let agents = Agents::load(Some(dir.path()), None).unwrap();
+    assert!(agents.role("validator").is_err());
+    assert!(agents.by_output(OutputKind::Verdicts).is_none());
+    assert!(agents.role("extractor").is_ok());
+}

@@ -13,6 +13,58 @@ use tokio::sync::{mpsc, watch};
 use crate::llm::GenProgress;
 use crate::queue::{JobId, JobState, Queue, StageCount};
 
+/// Log lines written while the live view owns the terminal are held here and printed above
+/// the view at its next redraw, so they never tear it.
+static LOG_HOLD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+
+/// The tracing writer: stderr, or the hold while the live view runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut hold) = LOG_HOLD.lock() {
+            if let Some(h) = hold.as_mut() {
+                if h.len() < 1 << 20 {
+                    h.extend_from_slice(buf);
+                }
+                return Ok(buf.len());
+            }
+        }
+        std::io::stderr().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+fn hold_logs(on: bool) -> Vec<u8> {
+    match LOG_HOLD.lock() {
+        Ok(mut h) => {
+            let held = h.take().unwrap_or_default();
+            if on {
+                *h = Some(Vec::new());
+            }
+            held
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn take_held_logs() -> Vec<u8> {
+    match LOG_HOLD.lock() {
+        Ok(mut h) => h.as_mut().map(std::mem::take).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// What workers tell the view.
 #[derive(Debug)]
 pub enum Event {
@@ -337,6 +389,7 @@ pub async fn show(
     let base_gen: i64 = base.iter().map(|c| c.gen_tokens).sum();
     let mut stdout = std::io::stdout();
     if mode == Mode::Live {
+        hold_logs(true);
         let _ = write!(stdout, "\x1b[?25l");
     }
     loop {
@@ -424,6 +477,13 @@ pub async fn show(
                 if drawn > 0 {
                     out.push_str(&format!("\x1b[{drawn}A"));
                 }
+                // Held log lines scroll by above the view.
+                let logs = take_held_logs();
+                for l in String::from_utf8_lossy(&logs).lines() {
+                    out.push_str("\x1b[2K");
+                    out.push_str(&clip(l, w.max(20)));
+                    out.push('\n');
+                }
                 for l in &lines {
                     out.push_str("\x1b[2K");
                     out.push_str(l);
@@ -452,6 +512,8 @@ pub async fn show(
     if mode == Mode::Live {
         let _ = write!(stdout, "\x1b[?25h");
         let _ = stdout.flush();
+        let rest = hold_logs(false);
+        let _ = std::io::stderr().write_all(&rest);
     }
 }
 

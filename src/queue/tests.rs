@@ -314,3 +314,44 @@ async fn leases_of_a_dead_owner_can_be_expired_at_once() {
         "only the dead owner's lease"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_while_a_reader_polls() {
+    let t = queue().await;
+    let wal = t.q.path().with_extension("db-wal");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let q = t.q.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut polls = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                q.counts().await.unwrap();
+                polls += 1;
+            }
+            polls
+        })
+    };
+    let mut max_wal = 0u64;
+    for round in 0..30 {
+        let jobs: Vec<NewJob> = (0..100).map(|i| job(&format!("r{round}j{i}"))).collect();
+        t.q.enqueue(&jobs).await.unwrap();
+        let leases = t.q.claim_many("w", &[], 100).await.unwrap();
+        let done: Vec<_> = leases.into_iter().map(|l| (l, Done::default())).collect();
+        t.q.complete_many(&done).await.unwrap();
+        if round % 5 == 4 {
+            t.q.checkpoint().await.unwrap();
+        }
+        max_wal = max_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let polls = reader.await.unwrap();
+    assert!(polls > 10, "the reader kept polling ({polls})");
+    t.q.checkpoint().await.unwrap();
+    let end = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(max_wal < 8 * 1024 * 1024, "WAL grew to {max_wal} bytes");
+    assert!(
+        end < 64 * 1024,
+        "a checkpoint truncates the WAL, left {end} bytes"
+    );
+}
