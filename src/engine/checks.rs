@@ -91,6 +91,9 @@ pub fn check_finding(
             "the name {name:?} is empty or too generic to look up"
         ));
     }
+    if key.split(' ').count() > 7 {
+        return Err(format!("the name {name:?} is a sentence, not a name"));
+    }
     if is_code_identifier(name, chunk_text) {
         return Err(format!(
             "the name {name:?} is an identifier defined in the code, not a pattern"
@@ -126,25 +129,44 @@ pub fn checked_code(code: Option<&str>, chunk_text: &str) -> Option<String> {
         .then(|| code.to_string())
 }
 
-/// True when `name` is a single identifier that the chunk's code defines (`fn name`,
-/// `struct Name`, ...): small models reading source tend to name its functions.
+/// True when `name` is a function, variable or module identifier that the chunk's code
+/// defines (`fn parse_config`, `let total`): small models reading source tend to name its
+/// functions. Type names (`struct Builder`, `trait Visitor`) are left alone: they are often
+/// named after the very pattern they implement.
 fn is_code_identifier(name: &str, chunk_text: &str) -> bool {
     let name = name.trim().trim_matches('`').trim_end_matches("()");
     if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return false;
     }
-    [
-        "fn ", "struct ", "enum ", "trait ", "let ", "let mut ", "mod ", "type ", "const ",
-    ]
-    .iter()
-    .any(|kw| {
-        chunk_text
-            .match_indices(&format!("{kw}{name}"))
-            .any(|(i, m)| {
-                let after = chunk_text[i + m.len()..].chars().next();
-                !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
-            })
-    })
+    if name.chars().next().is_some_and(|c| c.is_uppercase()) && !name.contains('_') {
+        return false;
+    }
+    ["fn ", "let ", "let mut ", "mod ", "const ", "static "]
+        .iter()
+        .any(|kw| {
+            chunk_text
+                .match_indices(&format!("{kw}{name}"))
+                .any(|(i, m)| {
+                    let after = chunk_text[i + m.len()..].chars().next();
+                    !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                })
+        })
+}
+
+/// True when the name copies three or more consecutive words of the role's instructions
+/// (small models echo the task instead of answering it).
+pub fn echoes(name: &str, instructions: &str) -> bool {
+    let words: Vec<String> = normalise_text(name)
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    if words.len() < 3 {
+        return false;
+    }
+    let hay = format!(" {} ", normalise_text(instructions));
+    words
+        .windows(3)
+        .any(|w| hay.contains(&format!(" {} ", w.join(" "))))
 }
 
 /// The line range (1-based, inclusive, in the source) of the evidence within a chunk that
@@ -234,12 +256,27 @@ mod tests {
 
     #[test]
     fn generic_names_and_code_identifiers_are_refused() {
-        let chunk = "fn parse_config(s: &str) {}\nThe example shows parsing.";
+        let chunk = "fn parse_config(s: &str) {}\ntrait Visitor {}\nThe example shows parsing.";
         assert!(check_finding("Rust", "The example shows", chunk, false).is_err());
         assert!(check_finding("pattern", "The example shows", chunk, false).is_err());
         let err = check_finding("parse_config", "The example shows", chunk, false).unwrap_err();
         assert!(err.contains("identifier"), "{err}");
         assert!(check_finding("Config parsing", "The example shows", chunk, false).is_ok());
+        assert!(
+            check_finding("Visitor", "The example shows", chunk, false).is_ok(),
+            "types may name patterns"
+        );
+        let long = "a very long name that is really a whole sentence about things";
+        assert!(check_finding(long, "The example shows", chunk, false).is_err());
+    }
+
+    #[test]
+    fn names_that_echo_the_instructions_are_caught() {
+        let task =
+            "Task: list the Rust programming patterns or idioms that the text above explains";
+        assert!(echoes("List of Rust programming patterns", task));
+        assert!(!echoes("Rust patterns", task), "two words are not an echo");
+        assert!(!echoes("Builder with typestate", task));
     }
 
     #[test]

@@ -184,8 +184,12 @@ async fn extract(
     let grammar = role
         .grammar_for(&chunk.text)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
+    let instructions = messages
+        .last()
+        .map(|m| m.content.replace(&chunk.text, ""))
+        .unwrap_or_default();
     let (value, reply) = ask(ctx, role, grammar, messages, &progress, usage).await?;
-    let findings = findings_from(&value, &chunk);
+    let findings = findings_from(&value, &chunk, &instructions);
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
     let pending = findings.iter().any(|f| f.status == "pending");
     let job_id = lease.id;
@@ -223,7 +227,11 @@ async fn extract(
 }
 
 /// Turns the extractor's reply into findings, applying the deterministic checks.
-pub(crate) fn findings_from(value: &serde_json::Value, chunk: &ChunkRow) -> Vec<NewFinding> {
+pub(crate) fn findings_from(
+    value: &serde_json::Value,
+    chunk: &ChunkRow,
+    instructions: &str,
+) -> Vec<NewFinding> {
     let rendered = chunk.kind == "json" || chunk.kind == "jsonl";
     let items = value
         .get("findings")
@@ -252,7 +260,14 @@ pub(crate) fn findings_from(value: &serde_json::Value, chunk: &ChunkRow) -> Vec<
             } else {
                 checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
             };
-            let verdict = checks::check_finding(&pattern, &evidence, &chunk.text, rendered);
+            let verdict = checks::check_finding(&pattern, &evidence, &chunk.text, rendered)
+                .and_then(|()| {
+                    if checks::echoes(&pattern, instructions) {
+                        Err(format!("the name {pattern:?} repeats the instructions"))
+                    } else {
+                        Ok(())
+                    }
+                });
             Some(NewFinding {
                 pattern_key: key,
                 pattern,
