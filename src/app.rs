@@ -235,18 +235,43 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
         Some(t) => t,
         None => Arc::new(ingest::ApproxTokens),
     };
+    let t_read = std::time::Instant::now();
     let entries = {
         let root = root.clone();
         let files = walk.files.clone();
         let counter = counter.clone();
         tokio::task::spawn_blocking(move || {
-            files
-                .iter()
-                .map(|rel| ingest::read_file(&root, rel, &opts, counter.as_ref()))
-                .collect::<Vec<_>>()
+            // Reading and splitting is CPU work: use every core.
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let per = files.len().div_ceil(threads).max(1);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = files
+                    .chunks(per)
+                    .map(|part| {
+                        let (root, opts, counter) = (&root, &opts, &counter);
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|rel| ingest::read_file(root, rel, opts, counter.as_ref()))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect::<Vec<_>>()
+            })
         })
         .await?
     };
+    tracing::info!(
+        files = entries.len(),
+        seconds = t_read.elapsed().as_secs_f64(),
+        "read and split"
+    );
+    let t_store = std::time::Instant::now();
     let q = Queue::open_with(
         &cfg.db,
         true,
@@ -267,40 +292,43 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     };
     let chunk_roles: Vec<_> = agents.chunk_roles().cloned().collect();
     let mut seen = std::collections::BTreeSet::new();
-    for entry in entries {
-        seen.insert(entry.rel_path().to_string());
+    // Files are stored in batches: one transaction holds many whole files (all or none).
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
         let mut tx = q.begin().await?;
-        let latest = latest_version(&mut tx, &root_s, entry.rel_path()).await?;
-        let now = q.now();
-        match entry {
-            Entry::File(file) => {
-                if latest.as_ref().is_some_and(|(_, status, hash, _)| {
-                    status == "active" && hash.as_deref() == Some(file.content_hash.as_str())
-                }) {
-                    report.unchanged += 1;
-                    tx.rollback().await?;
-                    continue;
-                }
-                let source = NewSource {
-                    root: root_s.clone(),
-                    rel_path: file.rel_path.clone(),
-                    kind: Some(file.kind.as_str().to_string()),
-                    status: "active".into(),
-                    content_hash: Some(file.content_hash.clone()),
-                    bytes: file.bytes as i64,
-                    line_count: file.text.lines().count() as i64,
-                    notes: file.notes.clone(),
-                    metadata: file.metadata.clone(),
-                    ..NewSource::default()
-                };
-                let (source_id, version) = store::insert_source(&mut tx, &source, now).await?;
-                let mut jobs = Vec::new();
-                for c in &file.chunks {
-                    let tokens = counter.count(&c.text) as i64;
-                    let chunk_id = store::insert_chunk(
-                        &mut tx,
-                        source_id,
-                        &NewChunk {
+        let mut batch_bytes = 0usize;
+        let mut in_batch = 0usize;
+        while let Some(entry) = entries.next_if(|_| in_batch < 512 && batch_bytes < 16 << 20) {
+            in_batch += 1;
+            seen.insert(entry.rel_path().to_string());
+            let latest = latest_version(&mut tx, &root_s, entry.rel_path()).await?;
+            let now = q.now();
+            match entry {
+                Entry::File(file) => {
+                    if latest.as_ref().is_some_and(|(_, status, hash, _)| {
+                        status == "active" && hash.as_deref() == Some(file.content_hash.as_str())
+                    }) {
+                        report.unchanged += 1;
+                        continue;
+                    }
+                    batch_bytes += file.bytes as usize;
+                    let source = NewSource {
+                        root: root_s.clone(),
+                        rel_path: file.rel_path.clone(),
+                        kind: Some(file.kind.as_str().to_string()),
+                        status: "active".into(),
+                        content_hash: Some(file.content_hash.clone()),
+                        bytes: file.bytes as i64,
+                        line_count: file.text.lines().count() as i64,
+                        notes: file.notes.clone(),
+                        metadata: file.metadata.clone(),
+                        ..NewSource::default()
+                    };
+                    let (source_id, version) = store::insert_source(&mut tx, &source, now).await?;
+                    let chunks: Vec<NewChunk> = file
+                        .chunks
+                        .iter()
+                        .map(|c| NewChunk {
                             ordinal: c.ordinal as i64,
                             byte_start: c.byte_start as i64,
                             byte_end: c.byte_end as i64,
@@ -308,55 +336,57 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
                             line_end: c.line_end as i64,
                             heading_path: c.heading_path.clone(),
                             text: c.text.clone(),
-                            tokens,
-                        },
-                    )
-                    .await?;
-                    for role in &chunk_roles {
-                        jobs.push(NewJob {
-                            role: role.spec.name.clone(),
-                            stage: role.spec.stage.clone(),
-                            input_kind: InputKind::Chunk.as_str().into(),
-                            input_id: Some(chunk_id),
-                            dedup: format!(
-                                "{root_s}|{}|v{version}|chunk{}",
-                                file.rel_path, c.ordinal
-                            ),
-                            priority: role.spec.priority,
-                            max_attempts: role.spec.max_attempts,
-                            payload: serde_json::json!({}),
-                            est_tokens: tokens + 200 + role.spec.max_tokens as i64 / 2,
-                            depends_on: Vec::new(),
-                        });
+                            tokens: counter.count(&c.text) as i64,
+                        })
+                        .collect();
+                    let ids = store::insert_chunks(&mut tx, source_id, &chunks).await?;
+                    let mut jobs = Vec::new();
+                    for (c, chunk_id) in chunks.iter().zip(ids) {
+                        for role in &chunk_roles {
+                            jobs.push(NewJob {
+                                role: role.spec.name.clone(),
+                                stage: role.spec.stage.clone(),
+                                input_kind: InputKind::Chunk.as_str().into(),
+                                input_id: Some(chunk_id),
+                                dedup: format!(
+                                    "{root_s}|{}|v{version}|chunk{}",
+                                    file.rel_path, c.ordinal
+                                ),
+                                priority: role.spec.priority,
+                                max_attempts: role.spec.max_attempts,
+                                payload: serde_json::json!({}),
+                                est_tokens: c.tokens + 200 + role.spec.max_tokens as i64 / 2,
+                                depends_on: Vec::new(),
+                            });
+                        }
                     }
+                    report.chunks += file.chunks.len();
+                    report.jobs += insert_jobs(&mut tx, &jobs, now).await?.len();
+                    report.new_or_changed += 1;
                 }
-                report.chunks += file.chunks.len();
-                report.jobs += insert_jobs(&mut tx, &jobs, now).await?.len();
-                report.new_or_changed += 1;
-            }
-            Entry::Refused {
-                rel_path,
-                kind,
-                refusal,
-            } => {
-                report.refused += 1;
-                let message = refusal.to_string();
-                if latest.as_ref().is_some_and(|(_, status, _, msg)| {
-                    status == "refused" && msg.as_deref() == Some(message.as_str())
-                }) {
-                    tx.rollback().await?;
-                    continue;
-                }
-                let source = NewSource {
-                    root: root_s.clone(),
+                Entry::Refused {
                     rel_path,
-                    kind: kind.map(|k| k.as_str().to_string()),
-                    status: "refused".into(),
-                    refusal_kind: Some(refusal.kind().to_string()),
-                    refusal_message: Some(message),
-                    ..NewSource::default()
-                };
-                store::insert_source(&mut tx, &source, now).await?;
+                    kind,
+                    refusal,
+                } => {
+                    report.refused += 1;
+                    let message = refusal.to_string();
+                    if latest.as_ref().is_some_and(|(_, status, _, msg)| {
+                        status == "refused" && msg.as_deref() == Some(message.as_str())
+                    }) {
+                        continue;
+                    }
+                    let source = NewSource {
+                        root: root_s.clone(),
+                        rel_path,
+                        kind: kind.map(|k| k.as_str().to_string()),
+                        status: "refused".into(),
+                        refusal_kind: Some(refusal.kind().to_string()),
+                        refusal_message: Some(message),
+                        ..NewSource::default()
+                    };
+                    store::insert_source(&mut tx, &source, now).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -370,6 +400,7 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
             report.gone += 1;
         }
     }
+    tracing::info!(seconds = t_store.elapsed().as_secs_f64(), "stored");
     q.close().await;
     Ok(report)
 }

@@ -906,7 +906,33 @@ pub async fn insert_jobs(
     now: i64,
 ) -> Result<Vec<JobId>> {
     let mut ids = Vec::new();
-    for job in jobs {
+    // Jobs without dependencies go in multi-row statements; the others one by one, since
+    // their new id is needed for `job_deps`.
+    let (plain, with_deps): (Vec<&NewJob>, Vec<&NewJob>) =
+        jobs.iter().partition(|j| j.depends_on.is_empty());
+    for part in plain.chunks(250) {
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs (role, stage, input_kind, input_id, dedup_key, priority, max_attempts,
+                               payload, est_tokens, created_at, updated_at) ",
+        );
+        qb.push_values(part, |mut b, job| {
+            b.push_bind(job.role.clone())
+                .push_bind(job.stage.clone())
+                .push_bind(job.input_kind.clone())
+                .push_bind(job.input_id)
+                .push_bind(format!("{}|{}", job.role, job.dedup))
+                .push_bind(job.priority)
+                .push_bind(job.max_attempts)
+                .push_bind(job.payload.to_string())
+                .push_bind(job.est_tokens)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
+        let got: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+        ids.extend(got.into_iter().map(JobId));
+    }
+    for job in with_deps {
         let key = format!("{}|{}", job.role, job.dedup);
         let row = sqlx::query(
             "INSERT INTO jobs (role, stage, input_kind, input_id, dedup_key, priority, max_attempts,

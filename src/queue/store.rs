@@ -420,6 +420,34 @@ pub async fn insert_chunk(tx: &mut Tx, source_id: i64, c: &NewChunk) -> Result<i
     .await?)
 }
 
+/// Inserts a file's chunks with multi-row statements; returns their ids in order.
+pub async fn insert_chunks(tx: &mut Tx, source_id: i64, chunks: &[NewChunk]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(chunks.len());
+    for part in chunks.chunks(300) {
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO chunks (source_id, ordinal, byte_start, byte_end, line_start, line_end,
+                                 heading_path, text, tokens) ",
+        );
+        qb.push_values(part, |mut b, c| {
+            b.push_bind(source_id)
+                .push_bind(c.ordinal)
+                .push_bind(c.byte_start)
+                .push_bind(c.byte_end)
+                .push_bind(c.line_start)
+                .push_bind(c.line_end)
+                .push_bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
+                .push_bind(c.text.clone())
+                .push_bind(c.tokens);
+        });
+        qb.push(" RETURNING id");
+        let mut got: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+        // Row ids of one statement are assigned in insertion order.
+        got.sort_unstable();
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
 pub async fn insert_findings(
     tx: &mut Tx,
     job: JobId,
