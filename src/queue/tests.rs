@@ -355,3 +355,24 @@ async fn the_wal_stays_bounded_while_a_reader_polls() {
         "a checkpoint truncates the WAL, left {end} bytes"
     );
 }
+
+#[tokio::test]
+async fn complete_many_is_fenced_per_job() {
+    let t = queue().await;
+    let jobs: Vec<NewJob> = (0..5).map(|i| job(&format!("m{i}"))).collect();
+    t.q.enqueue(&jobs).await.unwrap();
+    let mut leases = t.q.claim_many("w", &[], 5).await.unwrap();
+    assert_eq!(leases.len(), 5);
+    leases[2].token = "stale".into();
+    let done: Vec<_> = leases
+        .iter()
+        .cloned()
+        .map(|l| (l, Done::default()))
+        .collect();
+    let res = t.q.complete_many(&done).await.unwrap();
+    assert_eq!(res, [true, true, false, true, true]);
+    assert_eq!(
+        t.q.job_state(leases[2].id).await.unwrap(),
+        Some(JobState::Leased)
+    );
+}
