@@ -453,10 +453,22 @@ pub fn start_backends(cfg: &Config, agents: &Agents, slots: usize) -> Result<Bac
                 Duration::from_millis(cfg.backend.fake_delay_ms[0]),
                 Duration::from_millis(cfg.backend.fake_delay_ms[1]),
             ),
+            "openai" => {
+                let key = (!m.api_key_env.is_empty())
+                    .then(|| std::env::var(&m.api_key_env).ok())
+                    .flatten();
+                Arc::new(crate::llm::openai::OpenAiBackend::new(
+                    &m.url,
+                    &m.remote_model,
+                    key,
+                    m.grammar_mode,
+                )?)
+            }
             _ => {
                 let mut o = LlamaOptions::new(&m.path);
                 o.slots = slots;
                 o.ctx_per_slot = m.ctx_per_slot;
+                o.kv_tokens = m.kv_tokens;
                 o.batch = m.batch;
                 if m.threads > 0 {
                     o.threads = m.threads as i32;

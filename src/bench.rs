@@ -263,6 +263,7 @@ pub async fn engine(
         let mut o = LlamaOptions::new(model);
         o.slots = slots;
         o.ctx_per_slot = m.ctx_per_slot;
+        o.kv_tokens = m.kv_tokens;
         o.batch = m.batch;
         o.threads = threads.max(1) as i32;
         o.memory_budget_mb = m.memory_budget_mb;

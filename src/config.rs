@@ -44,7 +44,8 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `llama` (embedded llama.cpp) or `fake` (scripted, for tests and demos of the plumbing).
+    /// `llama` (embedded llama.cpp), `openai` (an OpenAI-compatible server: llama-server,
+    /// llamafile, Ollama, mlx_lm.server) or `fake` (scripted, for tests of the plumbing).
     pub kind: String,
     /// For `fake`: the reply to every request.
     pub fake_reply: String,
@@ -57,6 +58,8 @@ pub struct BackendConfig {
 pub struct ModelConfig {
     pub path: PathBuf,
     pub ctx_per_slot: u32,
+    /// KV cache cells shared by all workers; 0: twice `ctx_per_slot`.
+    pub kv_tokens: u32,
     pub batch: u32,
     /// 0: the number of physical cores.
     pub threads: usize,
@@ -65,6 +68,15 @@ pub struct ModelConfig {
     pub prefix_cache: bool,
     /// Seconds one generation may take before it counts as hung.
     pub timeout_s: u64,
+    /// With `backend.kind = "openai"`: the server's base URL, e.g. http://127.0.0.1:8080
+    /// (llama-server), http://127.0.0.1:11434 (Ollama).
+    pub url: String,
+    /// The model name the server knows.
+    pub remote_model: String,
+    /// Environment variable holding an API key, if the server wants one.
+    pub api_key_env: String,
+    /// How the role grammar is sent: "gbnf" (llama-server, llamafile), "json", "none".
+    pub grammar_mode: crate::llm::openai::GrammarMode,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,12 +131,17 @@ impl Default for ModelConfig {
         ModelConfig {
             path: DEFAULT_MODEL.into(),
             ctx_per_slot: 2048,
+            kv_tokens: 0,
             batch: 512,
             threads: 0,
             memory_budget_mb: 8192,
             chat_template: "chatml".into(),
             prefix_cache: true,
             timeout_s: 300,
+            url: "http://127.0.0.1:8080".into(),
+            remote_model: "default".into(),
+            api_key_env: String::new(),
+            grammar_mode: crate::llm::openai::GrammarMode::Gbnf,
         }
     }
 }
@@ -183,9 +200,9 @@ impl Config {
                 self.workers
             )));
         }
-        if !matches!(self.backend.kind.as_str(), "llama" | "fake") {
+        if !matches!(self.backend.kind.as_str(), "llama" | "openai" | "fake") {
             return Err(ConfigError::Value(format!(
-                "backend kind must be \"llama\" or \"fake\", not {:?}",
+                "backend kind must be \"llama\", \"openai\" or \"fake\", not {:?}",
                 self.backend.kind
             )));
         }

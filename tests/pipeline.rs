@@ -367,7 +367,7 @@ async fn hostile_pattern_names_land_inside_output() {
     let backend = by_role(|_| {
         Reply::Text(
             serde_json::json!({"findings": [
-                {"name": "../../etc/passwd", "category": "idiom", "summary": "A path, not a pattern.", "evidence": "A builder collects optional settings"},
+                {"name": "../../builder/settings", "category": "idiom", "summary": "A path, not a pattern.", "evidence": "A builder collects optional settings"},
                 {"name": "CON", "category": "idiom", "summary": "A reserved device name.", "evidence": "A builder collects optional settings"}]})
             .to_string(),
         )
@@ -391,7 +391,10 @@ async fn hostile_pattern_names_land_inside_output() {
         .map(|e| e.path().to_path_buf())
         .collect();
     assert!(files.iter().all(|f| f.starts_with(&out)), "{files:?}");
-    assert!(out.join("patterns/etc-passwd.md").exists(), "{files:?}");
+    assert!(
+        out.join("patterns/builder-settings.md").exists(),
+        "{files:?}"
+    );
     assert!(out.join("patterns/con-pattern.md").exists(), "{files:?}");
     assert!(!Path::new("/etc/passwd.md").exists());
 }

@@ -191,23 +191,25 @@ impl Role {
             return Ok(self.grammar.clone());
         }
         let mut schema = self.schema.clone();
-        let sentences = quotes::sentences(input);
         let code = quotes::code_lines(input);
-        for (fields, options) in [
-            (&self.spec.quote_fields, &sentences),
-            (&self.spec.code_fields, &code),
-        ] {
-            for field in fields {
-                if let Some(prop) = quotes::property_mut(&mut schema, field) {
-                    let mut opts: Vec<serde_json::Value> = options
-                        .iter()
-                        .map(|s| serde_json::Value::String(s.clone()))
-                        .collect();
-                    if opts.is_empty() || fields == &self.spec.code_fields {
-                        opts.push(serde_json::Value::String(String::new()));
-                    }
-                    *prop = serde_json::json!({ "type": "string", "enum": opts });
-                }
+        let mut sentences = quotes::sentences(input);
+        if sentences.is_empty() {
+            // A chunk of only code: its lines are what can be quoted.
+            sentences = code.clone();
+        }
+        for field in &self.spec.quote_fields {
+            if sentences.is_empty() {
+                continue; // nothing to quote: the field keeps its schema, the checks judge it
+            }
+            if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                *prop = serde_json::json!({ "type": "string", "enum": sentences });
+            }
+        }
+        for field in &self.spec.code_fields {
+            if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                let mut opts = code.clone();
+                opts.push(String::new());
+                *prop = serde_json::json!({ "type": "string", "enum": opts });
             }
         }
         grammar::schema_to_gbnf(&schema).map_err(|e| AgentError::Spec {

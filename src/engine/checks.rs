@@ -94,6 +94,11 @@ pub fn check_finding(
     if key.split(' ').count() > 7 {
         return Err(format!("the name {name:?} is a sentence, not a name"));
     }
+    if !grounded(name, chunk_text) {
+        return Err(format!(
+            "the name {name:?} is not grounded: most of its words are not in the text"
+        ));
+    }
     if is_code_identifier(name, chunk_text) {
         return Err(format!(
             "the name {name:?} is an identifier defined in the code, not a pattern"
@@ -151,6 +156,38 @@ fn is_code_identifier(name: &str, chunk_text: &str) -> bool {
                     !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
                 })
         })
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "with", "from", "into", "over", "use", "using", "of", "to", "in", "on",
+    "a", "an", "or", "by", "as", "its", "your", "via", "pattern", "patterns", "idiom", "idioms",
+    "rust",
+];
+
+/// True when at least half of the name's significant words occur in `text` (matching on a
+/// 4-letter stem, so "builders" finds "builder" and "constructors" finds "constructor").
+/// A name the model made up from nothing in the text fails.
+pub fn grounded(name: &str, text: &str) -> bool {
+    let words: Vec<String> = normalise_text(name)
+        .split(' ')
+        .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
+        .map(str::to_string)
+        .collect();
+    if words.is_empty() {
+        return true; // symbols only (e.g. "?"), judged by the other checks
+    }
+    let hay = format!(" {} ", normalise_text(text));
+    let found = words
+        .iter()
+        .filter(|w| {
+            let stem: String = w
+                .chars()
+                .take(if w.len() > 5 { 5 } else { w.len() })
+                .collect();
+            hay.contains(&format!(" {stem}"))
+        })
+        .count();
+    found * 2 >= words.len()
 }
 
 /// True when the name copies three or more consecutive words of the role's instructions
@@ -268,6 +305,18 @@ mod tests {
         );
         let long = "a very long name that is really a whole sentence about things";
         assert!(check_finding(long, "The example shows", chunk, false).is_err());
+    }
+
+    #[test]
+    fn names_must_come_from_the_text() {
+        let text = "Builders collect options.\nConstructors are associated functions.";
+        assert!(grounded("Builder", text));
+        assert!(grounded("The constructor idiom", text));
+        assert!(!grounded("Templates and the Cypher language", text));
+        assert!(grounded("?", text));
+        assert!(
+            check_finding("Visitor pattern", "Builders collect options.", text, false).is_err()
+        );
     }
 
     #[test]

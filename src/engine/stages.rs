@@ -184,9 +184,24 @@ async fn extract(
     let grammar = role
         .grammar_for(&chunk.text)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
-    let instructions = messages
-        .last()
-        .map(|m| m.content.replace(&chunk.text, ""))
+    // The task alone (the prompt rendered around an empty chunk), to catch echoed names.
+    let instructions = ctx
+        .agents
+        .messages(
+            role,
+            &ChunkPrompt {
+                chunk: ChunkCtx {
+                    file: String::new(),
+                    kind: String::new(),
+                    line_start: 0,
+                    line_end: 0,
+                    heading: String::new(),
+                    text: String::new(),
+                },
+            },
+        )
+        .ok()
+        .and_then(|m| m.last().map(|m| m.content.clone()))
         .unwrap_or_default();
     let (value, reply) = ask(ctx, role, grammar, messages, &progress, usage).await?;
     let findings = findings_from(&value, &chunk, &instructions);
@@ -260,7 +275,8 @@ pub(crate) fn findings_from(
             } else {
                 checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
             };
-            let verdict = checks::check_finding(&pattern, &evidence, &chunk.text, rendered)
+            let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
+            let verdict = checks::check_finding(&pattern, &evidence, &grounding, rendered)
                 .and_then(|()| {
                     if checks::echoes(&pattern, instructions) {
                         Err(format!("the name {pattern:?} repeats the instructions"))

@@ -161,6 +161,64 @@ pub fn render(kb: &Kb) -> Vec<Page> {
     pages
 }
 
+/// Model-written prose and quoted text, made safe to render: markdown links keep only their
+/// text, and words that look like file paths lose their extension, so that only quarry's own
+/// citations point at files (a reader would take `other.md` in prose for a source).
+pub fn prose(s: &str) -> String {
+    // [text](target) -> text
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        let (before, after) = rest.split_at(open);
+        out.push_str(before);
+        let link = after.find("](").and_then(|mid| {
+            let close = after[mid..].find(')')? + mid;
+            (!after[1..mid].contains('[')).then_some((mid, close))
+        });
+        match link {
+            Some((mid, close)) => {
+                out.push_str(&after[1..mid]);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('[');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    const EXTS: &[&str] = &[
+        ".md",
+        ".markdown",
+        ".rs",
+        ".txt",
+        ".json",
+        ".jsonl",
+        ".toml",
+    ];
+    let mut result = String::with_capacity(out.len());
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            result.push(' ');
+        }
+        let core_end = word
+            .trim_end_matches(|c: char| ".,;:!?)`'\"".contains(c))
+            .len();
+        let (core, tail) = word.split_at(core_end);
+        match EXTS
+            .iter()
+            .find(|e| core.to_ascii_lowercase().ends_with(*e) && core.len() > e.len())
+        {
+            Some(e) => {
+                result.push_str(&core[..core.len() - e.len()]);
+                result.push_str(tail);
+            }
+            None => result.push_str(word),
+        }
+    }
+    result
+}
+
 fn escape(s: &str) -> String {
     s.replace('[', "\\[").replace(']', "\\]")
 }
@@ -181,12 +239,14 @@ fn pattern_page(
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", p.name);
     // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
-    let summary = text_field(page, "summary")
-        .map(str::to_string)
-        .unwrap_or_else(|| findings[0].summary.clone());
+    let summary = prose(
+        &text_field(page, "summary")
+            .map(str::to_string)
+            .unwrap_or_else(|| findings[0].summary.clone()),
+    );
     let _ = writeln!(out, "**{}** ({}): {}\n", p.name, p.category, summary);
     if let Some(w) = text_field(page, "when_to_use") {
-        let _ = writeln!(out, "## When to use it\n\n{w}\n");
+        let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
     }
     if let Some(f) = findings.iter().find(|f| f.code.is_some()) {
         let code = f.code.as_deref().unwrap_or_default();
@@ -202,7 +262,7 @@ fn pattern_page(
         );
     }
     if let Some(pit) = text_field(page, "pitfalls") {
-        let _ = writeln!(out, "## Pitfalls\n\n{pit}\n");
+        let _ = writeln!(out, "## Pitfalls\n\n{}\n", prose(pit));
     }
     let _ = writeln!(out, "## Sources\n");
     let mut seen = BTreeSet::new();
@@ -212,7 +272,7 @@ fn pattern_page(
                 out,
                 "- {} — \"{}\"",
                 citation(f, 1),
-                f.evidence.replace('\n', " ")
+                prose(&f.evidence.replace('\n', " "))
             );
         }
     }
@@ -262,7 +322,9 @@ fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
         let _ = writeln!(
             out,
             "- {name} (lines {}-{}): {}",
-            f.line_start, f.line_end, f.summary
+            f.line_start,
+            f.line_end,
+            prose(&f.summary)
         );
     }
     let rejected: Vec<&&FindingRow> = fs.iter().filter(|f| f.status == "rejected").collect();
@@ -310,7 +372,7 @@ fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
 fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> String {
     let mut out = String::from("# Knowledge base\n\n");
     if let Some(o) = &kb.overview {
-        let _ = writeln!(out, "{}\n", o.trim());
+        let _ = writeln!(out, "{}\n", prose(o.trim()));
     }
     let accepted = kb
         .findings

@@ -152,3 +152,20 @@ fn source_pages_keep_paths_inside_sources() {
     assert_eq!(source_page("a/b.rs"), "sources/a/b.rs.md");
     assert_eq!(source_page("../../x.json"), "sources/x.json.md");
 }
+
+#[test]
+fn prose_cannot_cite_files() {
+    assert_eq!(
+        prose("see [the guide](../x/guide.md) now"),
+        "see the guide now"
+    );
+    assert_eq!(
+        prose("read rustdoc-init.md, then ../a/b.rs."),
+        "read rustdoc-init, then ../a/b."
+    );
+    assert_eq!(
+        prose("an [unclosed link and a.b"),
+        "an [unclosed link and a.b"
+    );
+    assert_eq!(prose("plain words"), "plain words");
+}

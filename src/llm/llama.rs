@@ -32,8 +32,11 @@ pub struct LlamaOptions {
     pub path: PathBuf,
     /// Concurrent sequences in the one context.
     pub slots: usize,
-    /// Context tokens available to each slot.
+    /// Context tokens one request may use (prompt + reply).
     pub ctx_per_slot: u32,
+    /// KV cache cells shared by all slots (the context is unified); 0: `ctx_per_slot` times
+    /// min(slots, 2). Requests wait for room rather than fail.
+    pub kv_tokens: u32,
     /// Threads for decoding; physical cores is best.
     pub threads: i32,
     /// Most tokens evaluated in one step (prefill chunks share it).
@@ -52,6 +55,7 @@ impl LlamaOptions {
             path: path.into(),
             slots: 4,
             ctx_per_slot: 2048,
+            kv_tokens: 0,
             threads: crate::config::physical_cores() as i32,
             batch: 512,
             memory_budget_mb: 8192,
@@ -61,9 +65,21 @@ impl LlamaOptions {
     }
 }
 
-/// Memory a model will take: weights + KV cache for every slot + compute buffers.
+impl LlamaOptions {
+    /// The KV cells to allocate: at least one full request.
+    pub fn kv_cells(&self) -> u32 {
+        let auto = self.ctx_per_slot * (self.slots.clamp(1, 2) as u32);
+        if self.kv_tokens == 0 {
+            auto
+        } else {
+            self.kv_tokens.max(self.ctx_per_slot)
+        }
+    }
+}
+
+/// Memory a model will take: weights + the shared KV cache + compute buffers.
 pub fn estimate_mb(info: &GgufInfo, opts: &LlamaOptions) -> u64 {
-    let kv = info.kv_bytes_per_token() * opts.ctx_per_slot as u64 * opts.slots as u64;
+    let kv = info.kv_bytes_per_token() * opts.kv_cells() as u64;
     let vocab = info
         .metadata
         .get("tokenizer.ggml.tokens")
@@ -299,7 +315,7 @@ fn run_engine(
             return;
         }
     };
-    let n_ctx = opts.ctx_per_slot * opts.slots as u32;
+    let n_ctx = opts.kv_cells();
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(opts.batch)
@@ -389,9 +405,17 @@ impl Engine<'_> {
                 let Some(job) = waiting.pop_front() else {
                     break;
                 };
-                if let Err(failed) = self.admit(ctx, free, job) {
-                    let (job, e) = *failed;
-                    let _ = job.reply.send(Err(e));
+                match self.admit(ctx, free, job) {
+                    Ok(None) => {}
+                    Ok(Some(job)) => {
+                        // No room in the KV cache until a running request ends.
+                        waiting.push_front(job);
+                        break;
+                    }
+                    Err(failed) => {
+                        let (job, e) = *failed;
+                        let _ = job.reply.send(Err(e));
+                    }
                 }
             }
             self.reap();
@@ -430,7 +454,7 @@ impl Engine<'_> {
         ctx: &mut LlamaContext<'_>,
         slot: usize,
         job: Job,
-    ) -> Result<(), Box<(Job, LlmError)>> {
+    ) -> Result<Option<Job>, Box<(Job, LlmError)>> {
         let text = match self.render(&job.req.messages) {
             Ok(t) => t,
             Err(e) => return Err(Box::new((job, e))),
@@ -446,6 +470,9 @@ impl Engine<'_> {
             return Err(Box::new((job, e)));
         }
         let max_tokens = (job.req.sampling.max_tokens as usize).min(limit - prompt.len());
+        if !self.make_room(ctx, slot, prompt.len() + max_tokens) {
+            return Ok(Some(job));
+        }
         let grammar = match &job.req.grammar {
             Some(g) => match LlamaSampler::grammar(self.model, g, "root") {
                 Ok(s) => Some(s),
@@ -520,7 +547,43 @@ impl Engine<'_> {
             prefill_done: None,
             deadline,
         });
-        Ok(())
+        Ok(None)
+    }
+
+    /// KV cells other slots hold or may still need (shared prefixes counted in full: safe).
+    fn kv_used(&self, except: usize) -> usize {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != except)
+            .map(|(_, s)| {
+                s.cache.len()
+                    + s.active.as_ref().map_or(0, |a| {
+                        a.prompt.len().saturating_sub(a.fed) + a.max_tokens.saturating_sub(a.n_gen)
+                    })
+            })
+            .sum()
+    }
+
+    /// Frees the caches of idle slots, least recently used first, until `need` cells fit.
+    /// False when running requests hold too much: the caller waits.
+    fn make_room(&mut self, ctx: &mut LlamaContext<'_>, slot: usize, need: usize) -> bool {
+        let budget = self.opts.kv_cells() as usize;
+        loop {
+            if self.kv_used(slot) + need <= budget {
+                return true;
+            }
+            let victim = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| *i != slot && s.active.is_none() && !s.cache.is_empty())
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i);
+            let Some(v) = victim else { return false };
+            let _ = ctx.clear_kv_cache_seq(Some(self.slots[v].seq as u32), None, None);
+            self.slots[v].cache.clear();
+        }
     }
 
     /// Ends requests whose caller went away or whose time is up.

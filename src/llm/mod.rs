@@ -5,6 +5,7 @@ pub mod fake;
 pub mod gguf;
 pub mod grammar;
 pub mod llama;
+pub mod openai;
 
 use std::future::Future;
 use std::path::PathBuf;

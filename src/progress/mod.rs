@@ -372,6 +372,8 @@ pub async fn show(
         return;
     }
     let started = Instant::now();
+    // Without events (`quarry watch`), the workers are read from the leases in the database.
+    let from_db = events.is_none();
     let mut live: BTreeMap<usize, Live> = BTreeMap::new();
     let mut failures = 0i64;
     let mut last_error = None;
@@ -436,28 +438,56 @@ pub async fn show(
             .filter(|c| c.state == JobState::Dead)
             .map(|c| c.jobs)
             .sum();
+        let db_workers: Vec<WorkerLine> = if from_db {
+            let now_ms = queue.now();
+            queue
+                .running()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| WorkerLine {
+                    worker: i,
+                    role: r.role,
+                    what: format!(
+                        "{} {} ({}s, {})",
+                        r.file.unwrap_or_else(|| r.stage.clone()),
+                        r.heading.unwrap_or_default(),
+                        (now_ms - r.started_at).max(0) / 1000,
+                        r.owner
+                    ),
+                    ..WorkerLine::default()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let snap = Snapshot {
             stages: stage_lines(&counts),
-            workers: (0..workers)
-                .map(|w| match live.get(&w) {
-                    Some(l) => {
-                        let gen = l.progress.gen_tokens.load(Ordering::Relaxed);
-                        WorkerLine {
-                            worker: w,
-                            role: l.role.clone(),
-                            what: l.what.clone(),
-                            gen_tokens: gen,
-                            prompt_done: l.progress.prompt_done.load(Ordering::Relaxed),
-                            prompt_tokens: l.progress.prompt_tokens.load(Ordering::Relaxed),
-                            tps: gen as f64 / l.started.elapsed().as_secs_f64().max(0.001),
+            workers: if from_db {
+                db_workers
+            } else {
+                (0..workers)
+                    .map(|w| match live.get(&w) {
+                        Some(l) => {
+                            let gen = l.progress.gen_tokens.load(Ordering::Relaxed);
+                            WorkerLine {
+                                worker: w,
+                                role: l.role.clone(),
+                                what: l.what.clone(),
+                                gen_tokens: gen,
+                                prompt_done: l.progress.prompt_done.load(Ordering::Relaxed),
+                                prompt_tokens: l.progress.prompt_tokens.load(Ordering::Relaxed),
+                                tps: gen as f64 / l.started.elapsed().as_secs_f64().max(0.001),
+                            }
                         }
-                    }
-                    None => WorkerLine {
-                        worker: w,
-                        ..WorkerLine::default()
-                    },
-                })
-                .collect(),
+                        None => WorkerLine {
+                            worker: w,
+                            ..WorkerLine::default()
+                        },
+                    })
+                    .collect()
+            },
             prompt_tps: prompt_rate.rate(),
             gen_tps: gen_rate.rate(),
             eta: eta(
