@@ -195,3 +195,94 @@ fn a_run_without_a_database_says_to_enqueue_first() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("quarry enqueue"), "{}", text(&o));
 }
+
+#[test]
+fn an_edited_file_is_a_new_version_and_a_deleted_one_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = research(dir.path());
+    std::fs::write(
+        dir.path().join("quarry.toml"),
+        "[backend]\nkind = \"fake\"\n",
+    )
+    .unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(text(&o).contains("3 new or changed"), "{}", text(&o));
+    std::fs::write(
+        folder.join("borrow.txt"),
+        "Edited: take &[T] instead of &Vec<T>.\n",
+    )
+    .unwrap();
+    std::fs::remove_file(folder.join("guard.rs")).unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    let out = text(&o);
+    assert!(
+        out.contains("1 new or changed, 1 unchanged, 0 refused, 1 gone"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 jobs queued"),
+        "only the edited file's chunk: {out}"
+    );
+    let o = quarry(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["stages"][0]["total"], 4, "{status}");
+}
+
+#[test]
+fn three_concurrent_enqueues_create_each_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    research(dir.path());
+    std::fs::write(
+        dir.path().join("quarry.toml"),
+        "[backend]\nkind = \"fake\"\n",
+    )
+    .unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_quarry"))
+                .current_dir(dir.path())
+                .args(["enqueue", "research"])
+                .output()
+        })
+        .collect();
+    for c in children {
+        let c = c.unwrap();
+        assert!(c.status.success(), "{}", text(&c));
+    }
+    let o = quarry(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["stages"][0]["total"], 3, "{status}");
+}
+
+#[test]
+fn bad_files_are_refused_with_reasons_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = research(dir.path());
+    std::fs::write(
+        dir.path().join("quarry.toml"),
+        "[backend]\nkind = \"fake\"\n",
+    )
+    .unwrap();
+    std::fs::write(folder.join("image.md"), b"\x89PNG\r\n\x1a\n\x00\x00binary").unwrap();
+    std::fs::write(folder.join("latin1.txt"), b"caf\xe9 au lait\n").unwrap();
+    std::fs::write(folder.join("empty.md"), b"").unwrap();
+    std::fs::write(folder.join("broken.json"), b"{\"a\": [1, 2,\n").unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("3 refused"), "{}", text(&o));
+    let o = quarry(dir.path(), &["status", "--failed"]);
+    let out = text(&o);
+    for want in [
+        "image.md  binary",
+        "latin1.txt  invalid_utf8",
+        "empty.md  empty",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let o = quarry(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        status["stages"][0]["total"].as_i64().unwrap() >= 4,
+        "good files and the JSON fallback: {status}"
+    );
+}

@@ -174,7 +174,7 @@ async fn four_processes_share_one_queue_without_lock_errors() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), [0, 0], 3);
     let db = dir.path().join("queue.db");
-    seed(&db, 2000).await;
+    seed(&db, 5000).await;
     let children: Vec<Child> = (0..4).map(|_| run(dir.path())).collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
@@ -182,5 +182,5 @@ async fn four_processes_share_one_queue_without_lock_errors() {
         assert!(out.status.success(), "{stderr}");
         assert!(!stderr.contains("database is locked"), "{stderr}");
     }
-    check_exactly_once(&db, 2000).await;
+    check_exactly_once(&db, 5000).await;
 }

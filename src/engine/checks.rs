@@ -2,6 +2,31 @@
 //! the chunk, code must be copied from it, names must be concepts, and names that mean the
 //! same pattern meet under one key. Pure functions.
 
+/// A name the model took from a file name ("mem-replace.md", "src/guard.rs") becomes the
+/// file's stem ("mem-replace"): a page title must not read as a path.
+pub fn clean_name(name: &str) -> String {
+    let n = name.trim();
+    let lower = n.to_ascii_lowercase();
+    match [
+        ".md",
+        ".markdown",
+        ".rs",
+        ".txt",
+        ".json",
+        ".jsonl",
+        ".toml",
+    ]
+    .iter()
+    .find(|e| lower.ends_with(*e) && lower.len() > e.len())
+    {
+        Some(e) => {
+            let stem = &n[..n.len() - e.len()];
+            stem.rsplit('/').next().unwrap_or(stem).to_string()
+        }
+        None => n.to_string(),
+    }
+}
+
 /// Lower-case, letters and digits only, single spaces.
 pub fn normalise_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -305,6 +330,14 @@ mod tests {
         );
         let long = "a very long name that is really a whole sentence about things";
         assert!(check_finding(long, "The example shows", chunk, false).is_err());
+    }
+
+    #[test]
+    fn file_names_become_their_stem() {
+        assert_eq!(clean_name("mem-replace.md"), "mem-replace");
+        assert_eq!(clean_name(" src/guard.RS "), "guard");
+        assert_eq!(clean_name("Builder"), "Builder");
+        assert_eq!(clean_name(".md"), ".md");
     }
 
     #[test]

@@ -264,7 +264,7 @@ pub(crate) fn findings_from(
                     .trim()
                     .to_string()
             };
-            let pattern = s("name");
+            let pattern = checks::clean_name(&s("name"));
             let key = checks::pattern_key(&pattern);
             if !seen.insert(key.clone()) {
                 return None; // the same pattern twice in one chunk

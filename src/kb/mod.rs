@@ -237,14 +237,20 @@ fn pattern_page(
     page: &Option<serde_json::Value>,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# {}\n", p.name);
+    let _ = writeln!(out, "# {}\n", prose(&p.name));
     // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
     let summary = prose(
         &text_field(page, "summary")
             .map(str::to_string)
             .unwrap_or_else(|| findings[0].summary.clone()),
     );
-    let _ = writeln!(out, "**{}** ({}): {}\n", p.name, p.category, summary);
+    let _ = writeln!(
+        out,
+        "**{}** ({}): {}\n",
+        prose(&p.name),
+        p.category,
+        summary
+    );
     if let Some(w) = text_field(page, "when_to_use") {
         let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
     }
