@@ -148,6 +148,10 @@ pub struct RoleSpec {
     /// Reply fields that must be a code line copied from the input (or empty).
     #[serde(default)]
     pub code_fields: Vec<String>,
+    /// For a validator (`output = "verdicts"`): whether a "reject" removes the finding (true)
+    /// or is only recorded beside it (false).
+    #[serde(default = "yes")]
+    pub veto: bool,
     /// Set on false to switch a built-in role off.
     #[serde(default = "yes")]
     pub enabled: bool,

@@ -215,6 +215,24 @@ pub fn grounded(name: &str, text: &str) -> bool {
     found * 2 >= words.len()
 }
 
+/// The share of a text's 3-word windows that also occur in `prompt` (1.0: pure echo).
+pub fn echo_ratio(text: &str, prompt: &str) -> f64 {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() < 3 {
+        return 0.0;
+    }
+    let hay = format!(" {} ", normalise_text(prompt));
+    let windows: Vec<String> = words
+        .windows(3)
+        .map(|w| normalise_text(&w.join(" ")))
+        .collect();
+    let hits = windows
+        .iter()
+        .filter(|w| !w.is_empty() && hay.contains(&format!(" {w} ")))
+        .count();
+    hits as f64 / windows.len() as f64
+}
+
 /// True when the name copies three or more consecutive words of the role's instructions
 /// (small models echo the task instead of answering it).
 pub fn echoes(name: &str, instructions: &str) -> bool {
@@ -338,6 +356,23 @@ mod tests {
         assert_eq!(clean_name(" src/guard.RS "), "guard");
         assert_eq!(clean_name("Builder"), "Builder");
         assert_eq!(clean_name(".md"), ".md");
+    }
+
+    #[test]
+    fn echo_ratio_spots_copied_prose() {
+        let prompt = "Pattern: Builder. What the notes say: collects settings before build.";
+        assert!(
+            echo_ratio(
+                "What the notes say: collects settings before build.",
+                prompt
+            ) > 0.9
+        );
+        assert!(
+            echo_ratio(
+                "A builder separates configuration from construction.",
+                prompt
+            ) < 0.3
+        );
     }
 
     #[test]

@@ -348,11 +348,21 @@ async fn validate(
         "verdicts": verdicts.iter().map(|(id, a, r)| serde_json::json!({"finding": id, "accept": a, "reason": r})).collect::<Vec<_>>()
     });
     let done = done_of(result, replies.join("\n"), usage);
+    let veto = role.spec.veto;
     complete_with(ctx, lease, done, move |tx| {
         Box::pin(async move {
             for (id, accept, reason) in verdicts {
-                let status = if accept { "accepted" } else { "rejected" };
-                let reason = format!("validator: {reason}");
+                let status = if accept || !veto {
+                    "accepted"
+                } else {
+                    "rejected"
+                };
+                let verdict = if accept { "accept" } else { "reject" };
+                let reason = if veto {
+                    format!("validator: {reason}")
+                } else {
+                    format!("validator (advisory) says {verdict}: {reason}")
+                };
                 store::set_finding_status(tx, id, status, &reason).await?;
             }
             Ok(())
@@ -397,7 +407,24 @@ async fn write(
         .agents
         .messages(role, &prompt)
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+    let prompt_text = messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (mut value, reply) =
+        ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+    // Prose that only repeats the prompt says nothing: drop it, the page falls back to the
+    // findings' own summaries.
+    if let Some(obj) = value.as_object_mut() {
+        for (_, v) in obj.iter_mut() {
+            if v.as_str()
+                .is_some_and(|t| checks::echo_ratio(t, &prompt_text) > 0.5)
+            {
+                *v = serde_json::Value::String(String::new());
+            }
+        }
+    }
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
