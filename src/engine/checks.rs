@@ -2,22 +2,25 @@
 //! the chunk, code must be copied from it, names must be concepts, and names that mean the
 //! same pattern meet under one key. Pure functions.
 
+/// Extensions of the files quarry reads; a word ending in one reads as a file path.
+pub const SOURCE_EXTENSIONS: &[&str] = &[
+    ".md",
+    ".markdown",
+    ".rs",
+    ".txt",
+    ".json",
+    ".jsonl",
+    ".toml",
+];
+
 /// A name the model took from a file name ("mem-replace.md", "src/guard.rs") becomes the
 /// file's stem ("mem-replace"): a page title must not read as a path.
 pub fn clean_name(name: &str) -> String {
     let n = name.trim();
     let lower = n.to_ascii_lowercase();
-    match [
-        ".md",
-        ".markdown",
-        ".rs",
-        ".txt",
-        ".json",
-        ".jsonl",
-        ".toml",
-    ]
-    .iter()
-    .find(|e| lower.ends_with(*e) && lower.len() > e.len())
+    match SOURCE_EXTENSIONS
+        .iter()
+        .find(|e| lower.ends_with(*e) && lower.len() > e.len())
     {
         Some(e) => {
             let stem = &n[..n.len() - e.len()];

@@ -187,15 +187,6 @@ pub fn prose(s: &str) -> String {
         }
     }
     out.push_str(rest);
-    const EXTS: &[&str] = &[
-        ".md",
-        ".markdown",
-        ".rs",
-        ".txt",
-        ".json",
-        ".jsonl",
-        ".toml",
-    ];
     let mut result = String::with_capacity(out.len());
     for (i, word) in out.split(' ').enumerate() {
         if i > 0 {
@@ -205,7 +196,7 @@ pub fn prose(s: &str) -> String {
             .trim_end_matches(|c: char| ".,;:!?)`'\"".contains(c))
             .len();
         let (core, tail) = word.split_at(core_end);
-        match EXTS
+        match crate::engine::checks::SOURCE_EXTENSIONS
             .iter()
             .find(|e| core.to_ascii_lowercase().ends_with(*e) && core.len() > e.len())
         {
