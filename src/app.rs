@@ -115,8 +115,8 @@ pub async fn main(cli: Cli) -> Result<u8> {
                 .await?;
                 Ok(0)
             }
-            BenchCommand::Ingest { files, json } => {
-                crate::bench::ingest(&cfg, files, json).await?;
+            BenchCommand::Ingest { files, dir, json } => {
+                crate::bench::ingest(&cfg, files, dir.as_deref(), json).await?;
                 Ok(0)
             }
         },
@@ -235,43 +235,16 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
         Some(t) => t,
         None => Arc::new(ingest::ApproxTokens),
     };
-    let t_read = std::time::Instant::now();
-    let entries = {
+    let start = std::time::Instant::now();
+    // Reading and splitting is CPU work on every core; the entries come back in walk order
+    // through a bounded channel while this task stores them, so both overlap.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Entry>(256);
+    let reader = {
         let root = root.clone();
         let files = walk.files.clone();
         let counter = counter.clone();
-        tokio::task::spawn_blocking(move || {
-            // Reading and splitting is CPU work: use every core.
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            let per = files.len().div_ceil(threads).max(1);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = files
-                    .chunks(per)
-                    .map(|part| {
-                        let (root, opts, counter) = (&root, &opts, &counter);
-                        scope.spawn(move || {
-                            part.iter()
-                                .map(|rel| ingest::read_file(root, rel, opts, counter.as_ref()))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect::<Vec<_>>()
-            })
-        })
-        .await?
+        std::thread::spawn(move || read_in_order(&root, &files, &opts, counter.as_ref(), sender))
     };
-    tracing::info!(
-        files = entries.len(),
-        seconds = t_read.elapsed().as_secs_f64(),
-        "read and split"
-    );
-    let t_store = std::time::Instant::now();
     let q = Queue::open_with(
         &cfg.db,
         true,
@@ -282,7 +255,7 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     let root_s = root.display().to_string();
     let mut report = EnqueueReport {
         root: root_s.clone(),
-        files: entries.len(),
+        files: walk.files.len(),
         problems: walk
             .problems
             .iter()
@@ -293,103 +266,31 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     let chunk_roles: Vec<_> = agents.chunk_roles().cloned().collect();
     let mut seen = std::collections::BTreeSet::new();
     // Files are stored in batches: one transaction holds many whole files (all or none).
-    let mut entries = entries.into_iter().peekable();
-    while entries.peek().is_some() {
-        let mut tx = q.begin().await?;
-        let mut batch_bytes = 0usize;
-        let mut in_batch = 0usize;
-        while let Some(entry) = entries.next_if(|_| in_batch < 512 && batch_bytes < 16 << 20) {
-            in_batch += 1;
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0usize;
+    loop {
+        let entry = receiver.recv().await;
+        let done = entry.is_none();
+        if let Some(entry) = entry {
             seen.insert(entry.rel_path().to_string());
-            let latest = latest_version(&mut tx, &root_s, entry.rel_path()).await?;
-            let now = q.now();
-            match entry {
-                Entry::File(file) => {
-                    if latest.as_ref().is_some_and(|(_, status, hash, _)| {
-                        status == "active" && hash.as_deref() == Some(file.content_hash.as_str())
-                    }) {
-                        report.unchanged += 1;
-                        continue;
-                    }
-                    batch_bytes += file.bytes as usize;
-                    let source = NewSource {
-                        root: root_s.clone(),
-                        rel_path: file.rel_path.clone(),
-                        kind: Some(file.kind.as_str().to_string()),
-                        status: "active".into(),
-                        content_hash: Some(file.content_hash.clone()),
-                        bytes: file.bytes as i64,
-                        line_count: file.text.lines().count() as i64,
-                        notes: file.notes.clone(),
-                        metadata: file.metadata.clone(),
-                        ..NewSource::default()
-                    };
-                    let (source_id, version) = store::insert_source(&mut tx, &source, now).await?;
-                    let chunks: Vec<NewChunk> = file
-                        .chunks
-                        .iter()
-                        .map(|c| NewChunk {
-                            ordinal: c.ordinal as i64,
-                            byte_start: c.byte_start as i64,
-                            byte_end: c.byte_end as i64,
-                            line_start: c.line_start as i64,
-                            line_end: c.line_end as i64,
-                            heading_path: c.heading_path.clone(),
-                            text: c.text.clone(),
-                            tokens: counter.count(&c.text) as i64,
-                        })
-                        .collect();
-                    let ids = store::insert_chunks(&mut tx, source_id, &chunks).await?;
-                    let mut jobs = Vec::new();
-                    for (c, chunk_id) in chunks.iter().zip(ids) {
-                        for role in &chunk_roles {
-                            jobs.push(NewJob {
-                                role: role.spec.name.clone(),
-                                stage: role.spec.stage.clone(),
-                                input_kind: InputKind::Chunk.as_str().into(),
-                                input_id: Some(chunk_id),
-                                dedup: format!(
-                                    "{root_s}|{}|v{version}|chunk{}",
-                                    file.rel_path, c.ordinal
-                                ),
-                                priority: role.spec.priority,
-                                max_attempts: role.spec.max_attempts,
-                                payload: serde_json::json!({}),
-                                est_tokens: c.tokens + 200 + role.spec.max_tokens as i64 / 2,
-                                depends_on: Vec::new(),
-                            });
-                        }
-                    }
-                    report.chunks += file.chunks.len();
-                    report.jobs += insert_jobs(&mut tx, &jobs, now).await?.len();
-                    report.new_or_changed += 1;
-                }
-                Entry::Refused {
-                    rel_path,
-                    kind,
-                    refusal,
-                } => {
-                    report.refused += 1;
-                    let message = refusal.to_string();
-                    if latest.as_ref().is_some_and(|(_, status, _, msg)| {
-                        status == "refused" && msg.as_deref() == Some(message.as_str())
-                    }) {
-                        continue;
-                    }
-                    let source = NewSource {
-                        root: root_s.clone(),
-                        rel_path,
-                        kind: kind.map(|k| k.as_str().to_string()),
-                        status: "refused".into(),
-                        refusal_kind: Some(refusal.kind().to_string()),
-                        refusal_message: Some(message),
-                        ..NewSource::default()
-                    };
-                    store::insert_source(&mut tx, &source, now).await?;
-                }
+            if let Entry::File(f) = &entry {
+                batch_bytes += f.bytes as usize;
             }
+            batch.push(entry);
         }
-        tx.commit().await?;
+        if batch.len() >= 512 || batch_bytes >= 16 << 20 || (done && !batch.is_empty()) {
+            store_batch(&q, &root_s, &chunk_roles, &mut batch, &mut report).await?;
+            batch_bytes = 0;
+        }
+        if done {
+            break;
+        }
+    }
+    if reader.join().is_err() {
+        bail!(
+            "reading {} failed: a reader thread panicked",
+            root.display()
+        );
     }
     // Files that were here before and are not any more.
     for s in q.latest_sources(&root_s).await? {
@@ -400,26 +301,162 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
             report.gone += 1;
         }
     }
-    tracing::info!(seconds = t_store.elapsed().as_secs_f64(), "stored");
+    tracing::info!(seconds = start.elapsed().as_secs_f64(), "enqueued");
     q.close().await;
     Ok(report)
 }
 
-async fn latest_version(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+/// Reads and splits `files` on every core and sends the entries in the order given.
+fn read_in_order(
+    root: &Path,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+    counter: &dyn TokenCounter,
+    sender: tokio::sync::mpsc::Sender<Entry>,
+) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    // Thread t reads files t, t + threads, ...; the merger below restores the order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Entry)>(64);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                for i in (t..files.len()).step_by(threads) {
+                    let entry = ingest::read_file(root, &files[i], opts, counter);
+                    if tx.send((i, entry)).is_err() {
+                        return; // the storing side has given up
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (i, entry) in rx {
+            pending.insert(i, entry);
+            while let Some(entry) = pending.remove(&next) {
+                if sender.blocking_send(entry).is_err() {
+                    return;
+                }
+                next += 1;
+            }
+        }
+    });
+}
+
+/// Stores one batch of read files in one transaction: new or changed files with their
+/// chunks and one job per chunk and per-chunk role; refusals; unchanged files are skipped.
+async fn store_batch(
+    q: &Queue,
     root: &str,
-    rel: &str,
-) -> Result<Option<(i64, String, Option<String>, Option<String>)>> {
-    use sqlx::Row;
-    let row = sqlx::query(
-        "SELECT id, status, content_hash, refusal_message FROM sources
-         WHERE root = ?1 AND rel_path = ?2 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(root)
-    .bind(rel)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+    chunk_roles: &[crate::agent::Role],
+    batch: &mut Vec<Entry>,
+    report: &mut EnqueueReport,
+) -> Result<()> {
+    let mut tx = q.begin().await?;
+    let now = q.now();
+    let paths: Vec<&str> = batch.iter().map(|e| e.rel_path()).collect();
+    let latest = store::latest_versions(&mut tx, root, &paths).await?;
+    let mut sources = Vec::new();
+    let mut files = Vec::new();
+    for entry in batch.drain(..) {
+        let previous = latest.get(entry.rel_path());
+        match entry {
+            Entry::File(file) => {
+                if previous.is_some_and(|l| {
+                    l.status == "active" && l.content_hash.as_deref() == Some(&file.content_hash)
+                }) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                sources.push(NewSource {
+                    root: root.to_string(),
+                    rel_path: file.rel_path.clone(),
+                    kind: Some(file.kind.as_str().to_string()),
+                    status: "active".into(),
+                    content_hash: Some(file.content_hash.clone()),
+                    bytes: file.bytes as i64,
+                    line_count: file.text.lines().count() as i64,
+                    notes: file.notes.clone(),
+                    metadata: file.metadata.clone(),
+                    ..NewSource::default()
+                });
+                files.push(Some(file));
+            }
+            Entry::Refused {
+                rel_path,
+                kind,
+                refusal,
+            } => {
+                report.refused += 1;
+                let message = refusal.to_string();
+                if previous.is_some_and(|l| {
+                    l.status == "refused" && l.refusal_message.as_deref() == Some(&message)
+                }) {
+                    continue;
+                }
+                sources.push(NewSource {
+                    root: root.to_string(),
+                    rel_path,
+                    kind: kind.map(|k| k.as_str().to_string()),
+                    status: "refused".into(),
+                    refusal_kind: Some(refusal.kind().to_string()),
+                    refusal_message: Some(message),
+                    ..NewSource::default()
+                });
+                files.push(None);
+            }
+        }
+    }
+    let ids = store::insert_sources(&mut tx, &sources, &latest, now).await?;
+    let mut chunks = Vec::new();
+    // (file, version, chunk) per chunk row, to name its jobs.
+    let mut owners = Vec::new();
+    for (file, (source_id, version)) in files.iter().zip(ids) {
+        let Some(file) = file else { continue };
+        report.new_or_changed += 1;
+        report.chunks += file.chunks.len();
+        for c in &file.chunks {
+            chunks.push((
+                source_id,
+                NewChunk {
+                    ordinal: c.ordinal as i64,
+                    byte_start: c.byte_start as i64,
+                    byte_end: c.byte_end as i64,
+                    line_start: c.line_start as i64,
+                    line_end: c.line_end as i64,
+                    heading_path: c.heading_path.clone(),
+                    text: c.text.clone(),
+                    tokens: c.tokens as i64,
+                },
+            ));
+            owners.push((file.rel_path.as_str(), version));
+        }
+    }
+    let rows: Vec<(i64, &NewChunk)> = chunks.iter().map(|(s, c)| (*s, c)).collect();
+    let chunk_ids = store::insert_chunks(&mut tx, &rows).await?;
+    let mut jobs = Vec::with_capacity(chunk_ids.len() * chunk_roles.len());
+    for ((chunk_id, (_, c)), (rel_path, version)) in chunk_ids.iter().zip(&chunks).zip(owners) {
+        for role in chunk_roles {
+            jobs.push(NewJob {
+                role: role.spec.name.clone(),
+                stage: role.spec.stage.clone(),
+                input_kind: InputKind::Chunk.as_str().into(),
+                input_id: Some(*chunk_id),
+                dedup: format!("{root}|{rel_path}|v{version}|chunk{}", c.ordinal),
+                priority: role.spec.priority,
+                max_attempts: role.spec.max_attempts,
+                payload: serde_json::json!({}),
+                est_tokens: c.tokens + 200 + role.spec.max_tokens as i64 / 2,
+                depends_on: Vec::new(),
+            });
+        }
+    }
+    report.jobs += insert_jobs(&mut tx, &jobs, now).await?.len();
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The default model's tokenizer, when its file is there and readable.

@@ -369,10 +369,17 @@ pub async fn engine(
 }
 
 /// Generates a mixed tree and times walk + parse + chunk + insert.
-pub async fn ingest(cfg: &Config, files: usize, json: bool) -> Result<()> {
+pub async fn ingest(cfg: &Config, files: usize, tree: Option<&Path>, json: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let root = dir.path().join("tree");
-    let bytes = generate_tree(&root, files, 20_000)?;
+    let (root, bytes) = match tree {
+        Some(t) if t.exists() => (t.to_path_buf(), tree_bytes(t)),
+        Some(t) => (t.to_path_buf(), generate_tree(t, files, 20_000)?),
+        None => {
+            let root = dir.path().join("tree");
+            let bytes = generate_tree(&root, files, 20_000)?;
+            (root, bytes)
+        }
+    };
     let mut cfg = cfg.clone();
     cfg.db = dir.path().join("bench.db");
     cfg.backend.kind = "fake".into(); // size chunks by estimate: the tokenizer is not under test
@@ -399,6 +406,17 @@ pub async fn ingest(cfg: &Config, files: usize, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Total size of the regular files under `root`.
+fn tree_bytes(root: &Path) -> u64 {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Writes `files` research-like files (markdown, text, JSON, Rust) of about `avg` bytes each

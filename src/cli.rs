@@ -144,10 +144,14 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Walk + parse + chunk + insert a generated tree.
+    /// Walk + parse + chunk + insert a generated tree (or an existing folder).
     Ingest {
         #[arg(long, default_value_t = 10_000)]
         files: usize,
+        /// Ingest this folder instead; when it does not exist, the tree is generated there
+        /// and kept.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

@@ -56,9 +56,10 @@ pub(crate) enum MergeRule {
     /// Never merge pieces.
     Never,
     /// Markdown: merge a section into the current chunk when the common prefix
-    /// of their heading paths is non-empty and is the new section's parent
-    /// (siblings and children under a shared heading). The merged chunk's
-    /// heading path is that common prefix.
+    /// of their heading paths is the new section's parent (siblings and
+    /// children under a shared heading, or top-level siblings). The merged
+    /// chunk's heading path is that common prefix; top-level siblings, which
+    /// share none, get one element naming the first and last merged sections.
     Sections,
     /// Rust: merge items that live in the same container (all but the last
     /// path element equal). The merged chunk's path is the container plus one
@@ -100,7 +101,7 @@ pub(crate) fn pack(
                         MergeRule::Never => false,
                         MergeRule::Sections => {
                             let c = common_prefix(&path, &q.heading_path);
-                            c > 0 && c + 1 == q.heading_path.len()
+                            c + 1 == q.heading_path.len()
                         }
                         MergeRule::SameContainer => {
                             !p.heading_path.is_empty()
@@ -128,6 +129,17 @@ pub(crate) fn pack(
             if rule == MergeRule::SameContainer && j > i + 1 {
                 path.pop();
                 path.push(labels.join(", "));
+            } else if rule == MergeRule::Sections && path.is_empty() {
+                let mut tops: Vec<&String> = pieces[i..j]
+                    .iter()
+                    .filter_map(|p| p.heading_path.first())
+                    .collect();
+                tops.dedup();
+                match tops[..] {
+                    [] | [_] => {}
+                    [first, last] => path.push(format!("{first}, {last}")),
+                    [first, .., last] => path.push(format!("{first} … {last}")),
+                }
             }
             push_chunk(&mut out, src, p.start, pieces[j - 1].end, &path);
             i = j;
@@ -466,6 +478,7 @@ pub(crate) fn chunk_with_text(
         line_end: 0,
         heading_path: heading_path.to_vec(),
         text,
+        tokens: 0,
     }
 }
 

@@ -382,9 +382,24 @@ mod tests {
     #[test]
     fn small_sections_merge_under_parent() {
         let s = "# A\n\nintro\n\n## B\n\nb\n\n## C\n\nc\n\n# D\n\nd\n";
-        let c = split(s, &IngestOptions::default(), &ApproxTokens).0;
+        let c = split(s, &opts(10, 0), &ApproxTokens).0;
         assert_eq!(paths(&c), vec![p(&["A"]), p(&["D"])]);
         assert!(c[0].text.starts_with("# A") && c[0].text.ends_with("c"));
+    }
+
+    #[test]
+    fn small_top_level_sections_merge_and_name_their_span() {
+        let s = "# A\n\nintro\n\n## B\n\nb\n\n# D\n\nd\n\n# E\n\ne\n";
+        let c = split(s, &IngestOptions::default(), &ApproxTokens).0;
+        assert_eq!(paths(&c), vec![p(&["A … E"])]);
+        assert_eq!(c[0].text, s.trim());
+        let two = split(
+            "## One\n\nx\n\n## Two\n\ny\n",
+            &IngestOptions::default(),
+            &ApproxTokens,
+        )
+        .0;
+        assert_eq!(paths(&two), vec![p(&["One, Two"])]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Reads go to the reader pool; writes take the caller's transaction so they commit
 //! together with the job that produced them.
 
+use std::collections::HashMap;
+
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{JobId, Queue, Result};
@@ -353,43 +355,112 @@ impl Queue {
     }
 }
 
+/// The latest stored version of a file.
+#[derive(Clone, Debug)]
+pub struct LatestSource {
+    pub id: i64,
+    pub version: i64,
+    pub status: String,
+    pub content_hash: Option<String>,
+    pub refusal_message: Option<String>,
+}
+
+/// The latest version of each of `rel_paths` under `root` that has one (one statement).
+pub async fn latest_versions(
+    tx: &mut Tx,
+    root: &str,
+    rel_paths: &[&str],
+) -> Result<HashMap<String, LatestSource>> {
+    let paths = serde_json::to_string(rel_paths).unwrap_or_else(|_| "[]".into());
+    let rows = sqlx::query(
+        "SELECT s.rel_path, s.id, s.version, s.status, s.content_hash, s.refusal_message
+         FROM sources s
+         JOIN (SELECT rel_path, MAX(version) AS v FROM sources
+               WHERE root = ?1 AND rel_path IN (SELECT value FROM json_each(?2))
+               GROUP BY rel_path) m
+           ON s.root = ?1 AND s.rel_path = m.rel_path AND s.version = m.v",
+    )
+    .bind(root)
+    .bind(paths)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let latest = LatestSource {
+                id: r.get(1),
+                version: r.get(2),
+                status: r.get(3),
+                content_hash: r.get(4),
+                refusal_message: r.get(5),
+            };
+            (r.get(0), latest)
+        })
+        .collect())
+}
+
+/// Records a new version of one file; returns its id and version.
 pub async fn insert_source(tx: &mut Tx, s: &NewSource, now: i64) -> Result<(i64, i64)> {
-    let version: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM sources WHERE root = ?1 AND rel_path = ?2",
-    )
-    .bind(&s.root)
-    .bind(&s.rel_path)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(
-        "UPDATE sources SET status = 'superseded' WHERE root = ?1 AND rel_path = ?2
-         AND status IN ('active', 'refused', 'gone')",
-    )
-    .bind(&s.root)
-    .bind(&s.rel_path)
-    .execute(&mut **tx)
-    .await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO sources (root, rel_path, version, kind, status, content_hash, bytes, line_count,
-                              refusal_kind, refusal_message, notes, metadata, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
-    )
-    .bind(&s.root)
-    .bind(&s.rel_path)
-    .bind(version)
-    .bind(&s.kind)
-    .bind(&s.status)
-    .bind(&s.content_hash)
-    .bind(s.bytes)
-    .bind(s.line_count)
-    .bind(&s.refusal_kind)
-    .bind(&s.refusal_message)
-    .bind(serde_json::to_string(&s.notes).unwrap_or_else(|_| "[]".into()))
-    .bind(serde_json::Value::Object(s.metadata.clone()).to_string())
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok((id, version))
+    let latest = latest_versions(tx, &s.root, &[s.rel_path.as_str()]).await?;
+    let ids = insert_sources(tx, std::slice::from_ref(s), &latest, now).await?;
+    Ok(ids[0])
+}
+
+/// Records new versions of files (each path at most once), superseding the versions in
+/// `latest` (from [`latest_versions`] in the same transaction). Returns (id, version) per
+/// source, in order.
+pub async fn insert_sources(
+    tx: &mut Tx,
+    sources: &[NewSource],
+    latest: &HashMap<String, LatestSource>,
+    now: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let previous: Vec<i64> = sources
+        .iter()
+        .filter_map(|s| latest.get(&s.rel_path).map(|l| l.id))
+        .collect();
+    if !previous.is_empty() {
+        sqlx::query(
+            "UPDATE sources SET status = 'superseded'
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('active', 'refused', 'gone')",
+        )
+        .bind(serde_json::to_string(&previous).unwrap_or_else(|_| "[]".into()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mut out = Vec::with_capacity(sources.len());
+    for part in sources.chunks(200) {
+        let versions: Vec<i64> = part
+            .iter()
+            .map(|s| latest.get(&s.rel_path).map_or(1, |l| l.version + 1))
+            .collect();
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO sources (root, rel_path, version, kind, status, content_hash, bytes,
+                                  line_count, refusal_kind, refusal_message, notes, metadata,
+                                  created_at) ",
+        );
+        qb.push_values(part.iter().zip(&versions), |mut b, (s, version)| {
+            b.push_bind(s.root.clone())
+                .push_bind(s.rel_path.clone())
+                .push_bind(*version)
+                .push_bind(s.kind.clone())
+                .push_bind(s.status.clone())
+                .push_bind(s.content_hash.clone())
+                .push_bind(s.bytes)
+                .push_bind(s.line_count)
+                .push_bind(s.refusal_kind.clone())
+                .push_bind(s.refusal_message.clone())
+                .push_bind(serde_json::to_string(&s.notes).unwrap_or_else(|_| "[]".into()))
+                .push_bind(serde_json::Value::Object(s.metadata.clone()).to_string())
+                .push_bind(now);
+        });
+        qb.push(" RETURNING id");
+        let mut ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+        // Row ids of one statement are assigned in insertion order.
+        ids.sort_unstable();
+        out.extend(ids.into_iter().zip(versions));
+    }
+    Ok(out)
 }
 
 /// Marks a file as gone from its folder.
@@ -402,34 +473,20 @@ pub async fn mark_gone(tx: &mut Tx, source_id: i64) -> Result<()> {
 }
 
 pub async fn insert_chunk(tx: &mut Tx, source_id: i64, c: &NewChunk) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO chunks (source_id, ordinal, byte_start, byte_end, line_start, line_end,
-                             heading_path, text, tokens)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-    )
-    .bind(source_id)
-    .bind(c.ordinal)
-    .bind(c.byte_start)
-    .bind(c.byte_end)
-    .bind(c.line_start)
-    .bind(c.line_end)
-    .bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
-    .bind(&c.text)
-    .bind(c.tokens)
-    .fetch_one(&mut **tx)
-    .await?)
+    Ok(insert_chunks(tx, &[(source_id, c)]).await?[0])
 }
 
-/// Inserts a file's chunks with multi-row statements; returns their ids in order.
-pub async fn insert_chunks(tx: &mut Tx, source_id: i64, chunks: &[NewChunk]) -> Result<Vec<i64>> {
+/// Inserts chunks, each with its source id, with multi-row statements; returns their ids
+/// in order.
+pub async fn insert_chunks(tx: &mut Tx, chunks: &[(i64, &NewChunk)]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(chunks.len());
     for part in chunks.chunks(300) {
         let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO chunks (source_id, ordinal, byte_start, byte_end, line_start, line_end,
                                  heading_path, text, tokens) ",
         );
-        qb.push_values(part, |mut b, c| {
-            b.push_bind(source_id)
+        qb.push_values(part, |mut b, (source_id, c)| {
+            b.push_bind(*source_id)
                 .push_bind(c.ordinal)
                 .push_bind(c.byte_start)
                 .push_bind(c.byte_end)
