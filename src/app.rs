@@ -15,7 +15,8 @@ use crate::ingest::{self, Entry, IngestOptions, TokenCounter};
 use crate::kb;
 use crate::llm::fake::FakeBackend;
 use crate::llm::llama::{LlamaEngine, LlamaOptions};
-use crate::llm::{gguf, Backend};
+use crate::llm::registry::{Loader, Registry};
+use crate::llm::{gguf, Backend, LlmError};
 use crate::progress::{self, Mode};
 use crate::queue::store::{self, NewChunk, NewSource};
 use crate::queue::{insert_jobs, JobId, JobState, NewJob, Queue, QueueOptions};
@@ -476,19 +477,59 @@ fn tokenizer(cfg: &Config) -> Option<Arc<dyn TokenCounter>> {
         .ok()
 }
 
-/// Starts one backend per model that an enabled role uses.
-pub fn start_backends(cfg: &Config, agents: &Agents, slots: usize) -> Result<Backends> {
-    let mut backends = Backends::new();
-    let mut names: Vec<String> = agents.roles().map(|r| r.spec.model.clone()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let m = cfg.model(&name)?;
-        let backend: Arc<dyn Backend> = match cfg.backend.kind.as_str() {
+/// Loads the models of `quarry.toml` by name, for the registry.
+struct ConfigLoader {
+    cfg: Config,
+    slots: usize,
+}
+
+impl ConfigLoader {
+    fn llama_options(&self, name: &str) -> Result<LlamaOptions, LlmError> {
+        let m = self.model(name)?;
+        let mut o = LlamaOptions::new(&m.path);
+        o.slots = self.slots;
+        o.ctx_per_slot = m.ctx_per_slot;
+        o.kv_tokens = m.kv_tokens;
+        o.batch = m.batch;
+        if m.threads > 0 {
+            o.threads = m.threads as i32;
+        }
+        o.memory_budget_mb = m.memory_budget_mb;
+        o.fallback_template = m.chat_template.clone();
+        o.prefix_cache = m.prefix_cache;
+        Ok(o)
+    }
+
+    fn model(&self, name: &str) -> Result<&crate::config::ModelConfig, LlmError> {
+        self.cfg
+            .model(name)
+            .map_err(|e| LlmError::Inference(e.to_string()))
+    }
+}
+
+impl Loader for ConfigLoader {
+    fn estimate_mb(&self, name: &str) -> Result<u64, LlmError> {
+        if self.cfg.backend.kind != "llama" {
+            return Ok(0);
+        }
+        let o = self.llama_options(name)?;
+        let info = crate::llm::gguf::read(&o.path).map_err(|e| match e {
+            crate::llm::gguf::GgufError::Missing(path) => LlmError::ModelMissing { path },
+            other => LlmError::ModelInvalid {
+                path: o.path.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+        Ok(crate::llm::llama::estimate_mb(&info, &o))
+    }
+
+    fn load(&self, name: &str) -> Result<Arc<dyn Backend>, LlmError> {
+        let m = self.model(name)?;
+        Ok(match self.cfg.backend.kind.as_str() {
             "fake" => FakeBackend::with_delay(
-                cfg.backend.fake_reply.clone(),
-                Duration::from_millis(cfg.backend.fake_delay_ms[0]),
-                Duration::from_millis(cfg.backend.fake_delay_ms[1]),
+                self.cfg.backend.fake_reply.clone(),
+                Duration::from_millis(self.cfg.backend.fake_delay_ms[0]),
+                Duration::from_millis(self.cfg.backend.fake_delay_ms[1]),
             ),
             "openai" => {
                 let key = (!m.api_key_env.is_empty())
@@ -501,24 +542,34 @@ pub fn start_backends(cfg: &Config, agents: &Agents, slots: usize) -> Result<Bac
                     m.grammar_mode,
                 )?)
             }
-            _ => {
-                let mut o = LlamaOptions::new(&m.path);
-                o.slots = slots;
-                o.ctx_per_slot = m.ctx_per_slot;
-                o.kv_tokens = m.kv_tokens;
-                o.batch = m.batch;
-                if m.threads > 0 {
-                    o.threads = m.threads as i32;
-                }
-                o.memory_budget_mb = m.memory_budget_mb;
-                o.fallback_template = m.chat_template.clone();
-                o.prefix_cache = m.prefix_cache;
-                LlamaEngine::start(o).with_context(|| format!("model {name:?}"))?
-            }
-        };
-        backends.insert(name, backend);
+            _ => LlamaEngine::start(self.llama_options(name)?)?,
+        })
     }
-    Ok(backends)
+}
+
+/// The model registry of a run: each model loads when a role first needs it. Every model an
+/// enabled role names is checked first (file, header, memory estimate) and the default one
+/// is loaded, so a missing or broken model stops the run before any job.
+pub async fn start_backends(cfg: &Config, agents: &Agents, slots: usize) -> Result<Backends> {
+    let loader = Arc::new(ConfigLoader {
+        cfg: cfg.clone(),
+        slots,
+    });
+    let mut names: Vec<&str> = agents.roles().map(|r| r.spec.model.as_str()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        loader
+            .estimate_mb(name)
+            .with_context(|| format!("model {name:?}"))?;
+    }
+    let registry = Arc::new(Registry::new(loader, cfg.backend.memory_budget_mb));
+    registry
+        .get("default")
+        .await
+        .map(drop)
+        .context("model \"default\"")?;
+    Ok(registry)
 }
 
 fn progress_mode(arg: ProgressArg, quiet: bool) -> Mode {
@@ -552,7 +603,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     cfg.validate()?;
     let agents = Arc::new(load_agents(&cfg)?);
     let queue = open_queue(&cfg).await?;
-    let backends = start_backends(&cfg, &agents, cfg.workers)?;
+    let backends = start_backends(&cfg, &agents, cfg.workers).await?;
     let mode = progress_mode(args.progress, args.quiet);
     let (shutdown_tx, shutdown_rx) = watch::channel(0u8);
     // First Ctrl-C drains (running jobs finish within the grace period, then are put back);

@@ -51,6 +51,9 @@ pub struct BackendConfig {
     pub fake_reply: String,
     /// For `fake`: each request takes a random time in this range (ms).
     pub fake_delay_ms: [u64; 2],
+    /// Memory all loaded models may take together (MB). Models load when a role first needs
+    /// them; the least recently used idle ones are unloaded to make room.
+    pub memory_budget_mb: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,6 +125,7 @@ impl Default for BackendConfig {
             kind: "llama".into(),
             fake_reply: r#"{"findings": []}"#.into(),
             fake_delay_ms: [0, 0],
+            memory_budget_mb: 8192,
         }
     }
 }

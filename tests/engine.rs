@@ -160,3 +160,39 @@ fn truncated_and_foreign_files_give_the_documented_error() {
         "{missing}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_load_on_demand_and_the_least_recently_used_makes_room() {
+    let mut cfg = quarry::config::Config::default();
+    let m = cfg.models.get_mut("default").unwrap();
+    m.path = model();
+    m.ctx_per_slot = 512;
+    let second = m.clone();
+    cfg.models.insert("second".into(), second);
+    let mut o = LlamaOptions::new(model());
+    o.slots = 2;
+    o.ctx_per_slot = 512;
+    let one = quarry::llm::llama::estimate_mb(&quarry::llm::gguf::read(&model()).unwrap(), &o);
+    cfg.backend.memory_budget_mb = one * 3 / 2; // room for one model, not two
+    let agents = quarry::app::load_agents(&cfg).unwrap();
+    let reg = quarry::app::start_backends(&cfg, &agents, 2).await.unwrap();
+    assert_eq!(
+        reg.loaded().await,
+        vec!["default"],
+        "the default model loads at start"
+    );
+    let b = reg.get("second").await.unwrap();
+    assert!(!b.generate(ask("Say hi.", 4)).await.unwrap().text.is_empty());
+    drop(b);
+    assert_eq!(
+        reg.loaded().await,
+        vec!["second"],
+        "default was unloaded to make room"
+    );
+    cfg.backend.memory_budget_mb = one / 2;
+    let err = quarry::app::start_backends(&cfg, &agents, 2)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("memory budget"), "{err:#}");
+}

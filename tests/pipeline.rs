@@ -114,8 +114,9 @@ async fn run(
     backend: Arc<dyn Backend>,
     timeout: Duration,
 ) -> engine::RunSummary {
-    let mut backends = Backends::new();
-    backends.insert("default".into(), backend);
+    let backends: Backends = std::sync::Arc::new(quarry::llm::registry::Registry::fixed(
+        [("default".to_string(), backend)].into(),
+    ));
     let ctx = RunContext {
         queue: q.clone(),
         agents: Arc::new(agents),

@@ -6,7 +6,6 @@
 pub mod checks;
 mod stages;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,14 +13,14 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::agent::Agents;
-use crate::llm::{Backend, GenProgress};
+use crate::llm::GenProgress;
 use crate::progress::Event;
 use crate::queue::{Done, FailOutcome, Failure, Lease, Queue, QueueError};
 
 pub use stages::plan;
 
-/// The backends by model name (`default`, or what roles name).
-pub type Backends = BTreeMap<String, Arc<dyn Backend>>;
+/// The backends by model name (`default`, or what roles name), loaded on demand.
+pub type Backends = Arc<crate::llm::registry::Registry>;
 
 /// What a run needs.
 #[derive(Clone)]
@@ -78,6 +77,12 @@ impl JobError {
             reply: None,
             retryable,
         }
+    }
+}
+
+impl From<crate::llm::LlmError> for JobError {
+    fn from(e: crate::llm::LlmError) -> Self {
+        JobError::new(e.kind(), e.to_string(), e.retryable())
     }
 }
 
@@ -368,13 +373,11 @@ impl RunContext {
         }
     }
 
-    fn backend(&self, model: &str) -> Result<&Arc<dyn Backend>, JobError> {
-        self.backends
-            .get(model)
-            .or_else(|| self.backends.get("default"))
-            .ok_or_else(|| {
-                JobError::new("config", format!("no backend for model {model:?}"), false)
-            })
+    async fn backend(
+        &self,
+        model: &str,
+    ) -> Result<crate::llm::registry::ModelHandle<'_>, JobError> {
+        self.backends.get(model).await.map_err(JobError::from)
     }
 }
 

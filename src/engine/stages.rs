@@ -74,7 +74,7 @@ async fn ask(
     progress: &Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(serde_json::Value, String), JobError> {
-    let backend = ctx.backend(&role.spec.model)?;
+    let backend = ctx.backend(&role.spec.model).await?;
     let mut messages = messages;
     let mut last_error = String::new();
     for attempt in 0..2 {
@@ -86,12 +86,7 @@ async fn ask(
             timeout: ctx.timeout,
             progress: Some(progress.clone()),
         };
-        let done = backend.generate(req).await.map_err(|e| JobError {
-            kind: e.kind(),
-            message: e.to_string(),
-            reply: None,
-            retryable: e.retryable(),
-        })?;
+        let done = backend.generate(req).await?;
         usage.prompt_tokens += done.timings.prompt_tokens;
         usage.gen_tokens += done.timings.gen_tokens;
         let reply = done.text;

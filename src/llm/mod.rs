@@ -6,6 +6,7 @@ pub mod gguf;
 pub mod grammar;
 pub mod llama;
 pub mod openai;
+pub mod registry;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -163,7 +164,7 @@ pub enum LlmError {
     ModelMissing { path: PathBuf },
     #[error("model file {path} is not a usable GGUF model: {reason}")]
     ModelInvalid { path: PathBuf, reason: String },
-    #[error("model {model} needs about {need_mb} MB but the memory budget is {budget_mb} MB: lower slots/context or raise [engine] memory_budget_mb")]
+    #[error("model {model} needs about {need_mb} MB but the memory budget is {budget_mb} MB: lower slots/context, or raise memory_budget_mb ([backend] for all loaded models, [models.NAME] for one)")]
     OverBudget {
         model: String,
         need_mb: u64,
