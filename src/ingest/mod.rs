@@ -8,6 +8,7 @@ mod chunk;
 pub mod json;
 pub mod markdown;
 pub mod rust;
+mod rust_scan;
 pub mod text;
 
 #[cfg(test)]
