@@ -413,13 +413,13 @@ async fn store_batch(
     }
     let ids = store::insert_sources(&mut tx, &sources, &latest, now).await?;
     let mut chunks = Vec::new();
-    // (file, version, chunk) per chunk row, to name its jobs.
+    // (file, version) per chunk row, to name its jobs.
     let mut owners = Vec::new();
-    for (file, (source_id, version)) in files.iter().zip(ids) {
+    for (file, (source_id, version)) in files.into_iter().zip(ids) {
         let Some(file) = file else { continue };
         report.new_or_changed += 1;
         report.chunks += file.chunks.len();
-        for c in &file.chunks {
+        for c in file.chunks {
             chunks.push((
                 source_id,
                 NewChunk {
@@ -428,12 +428,12 @@ async fn store_batch(
                     byte_end: c.byte_end as i64,
                     line_start: c.line_start as i64,
                     line_end: c.line_end as i64,
-                    heading_path: c.heading_path.clone(),
-                    text: c.text.clone(),
+                    heading_path: c.heading_path,
+                    text: c.text,
                     tokens: c.tokens as i64,
                 },
             ));
-            owners.push((file.rel_path.as_str(), version));
+            owners.push((file.rel_path.clone(), version));
         }
     }
     let rows: Vec<(i64, &NewChunk)> = chunks.iter().map(|(s, c)| (*s, c)).collect();

@@ -72,6 +72,40 @@ fn fits(tokens: &dyn TokenCounter, src: &str, start: usize, end: usize, limit: u
     tokens.count(&src[start..end]) <= limit
 }
 
+/// The size of a growing range `start..end`. An extension is counted on its own and added:
+/// the tokens of a concatenation are about the sum of its parts' (a few fewer when a word is
+/// joined across the seam), so the whole range is recounted only when the sum passes the
+/// limit. This keeps packing linear in the text instead of recounting every prefix.
+struct Run {
+    start: usize,
+    end: usize,
+    tokens: usize,
+}
+
+impl Run {
+    fn new(tokens: &dyn TokenCounter, src: &str, start: usize, end: usize) -> Run {
+        Run {
+            start,
+            end,
+            tokens: tokens.count(&src[start..end]),
+        }
+    }
+
+    /// Extends the range to `end` when it stays within `limit`.
+    fn extend(&mut self, counter: &dyn TokenCounter, src: &str, end: usize, limit: usize) -> bool {
+        let mut t = self.tokens + counter.count(&src[self.end..end]);
+        if t > limit {
+            t = counter.count(&src[self.start..end]);
+            if t > limit {
+                return false;
+            }
+        }
+        self.end = end;
+        self.tokens = t;
+        true
+    }
+}
+
 fn common_prefix(a: &[String], b: &[String]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -89,7 +123,8 @@ pub(crate) fn pack(
     let mut i = 0;
     while i < pieces.len() {
         let p = &pieces[i];
-        if fits(tokens, src, p.start, p.end, limit) {
+        let mut run = Run::new(tokens, src, p.start, p.end);
+        if run.tokens <= limit {
             let mut j = i + 1;
             let mut path = p.heading_path.clone();
             let mut labels: Vec<String> = p.heading_path.last().cloned().into_iter().collect();
@@ -110,7 +145,7 @@ pub(crate) fn pack(
                                     == q.heading_path[..q.heading_path.len() - 1]
                         }
                     };
-                if !allowed || !fits(tokens, src, p.start, q.end, limit) {
+                if !allowed || !run.extend(tokens, src, q.end, limit) {
                     break;
                 }
                 match rule {
@@ -182,8 +217,8 @@ fn split_piece(
     let path = &p.heading_path;
     // Where the next chunk may start early to overlap the previous one.
     let mut overlap_start: Option<usize> = None;
-    // Start of the chunk being built and its end (exclusive).
-    let mut cur: Option<(usize, usize)> = None;
+    // The chunk being built.
+    let mut cur: Option<Run> = None;
     // Last unit added to `cur`.
     let mut last_unit: Option<&Unit> = None;
     let mut k = 0;
@@ -192,12 +227,14 @@ fn split_piece(
         match cur {
             None => {
                 let start = overlap_start.take().unwrap_or(u.start);
-                if fits(tokens, src, start, u.end, limit) {
-                    cur = Some((start, u.end));
+                let with_overlap = Run::new(tokens, src, start, u.end);
+                let alone = || Run::new(tokens, src, u.start, u.end);
+                if with_overlap.tokens <= limit {
+                    cur = Some(with_overlap);
                     last_unit = Some(u);
-                } else if fits(tokens, src, u.start, u.end, limit) {
+                } else if let Some(r) = Some(alone()).filter(|r| r.tokens <= limit) {
                     // Fits only without the overlap.
-                    cur = Some((u.start, u.end));
+                    cur = Some(r);
                     last_unit = Some(u);
                 } else if u.atomic {
                     push_chunk(out, src, u.start, u.end, path);
@@ -210,13 +247,13 @@ fn split_piece(
                 }
                 k += 1;
             }
-            Some((s, _)) => {
-                if fits(tokens, src, s, u.end, limit) {
-                    cur = Some((s, u.end));
+            Some(ref mut run) => {
+                if run.extend(tokens, src, u.end, limit) {
                     last_unit = Some(u);
                     k += 1;
                 } else {
-                    let (s, e) = cur.take().unwrap_or((s, s));
+                    let (s, e) = (run.start, run.end);
+                    cur = None;
                     push_chunk(out, src, s, e, path);
                     let first = trim_range(src, s, e).map_or(s, |(t, _)| t);
                     overlap_start = match last_unit {
@@ -229,8 +266,8 @@ fn split_piece(
             }
         }
     }
-    if let Some((s, e)) = cur {
-        push_chunk(out, src, s, e, path);
+    if let Some(run) = cur {
+        push_chunk(out, src, run.start, run.end, path);
     }
 }
 
@@ -415,6 +452,9 @@ pub(crate) fn overlap_point(
     };
     let window = &src[lo..end];
     let mut best = None;
+    // Tokens of src[best..end], summed word by word (see `Run`).
+    let mut sum = 0;
+    let mut seam = end;
     let mut iter = window.char_indices().rev().peekable();
     // Walk backwards; a word starts at i when window[i] is not whitespace and
     // the char before it is whitespace.
@@ -431,7 +471,12 @@ pub(crate) fn overlap_point(
             if src[p..end].trim().is_empty() {
                 continue;
             }
-            if tokens.count(&src[p..end]) <= overlap {
+            sum += tokens.count(&src[p..seam]);
+            seam = p;
+            if sum > overlap {
+                sum = tokens.count(&src[p..end]);
+            }
+            if sum <= overlap {
                 best = Some(p);
             } else {
                 break;

@@ -481,19 +481,23 @@ pub async fn insert_chunk(tx: &mut Tx, source_id: i64, c: &NewChunk) -> Result<i
 pub async fn insert_chunks(tx: &mut Tx, chunks: &[(i64, &NewChunk)]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(chunks.len());
     for part in chunks.chunks(300) {
+        let paths: Vec<String> = part
+            .iter()
+            .map(|(_, c)| serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
+            .collect();
         let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO chunks (source_id, ordinal, byte_start, byte_end, line_start, line_end,
                                  heading_path, text, tokens) ",
         );
-        qb.push_values(part, |mut b, (source_id, c)| {
+        qb.push_values(part.iter().zip(&paths), |mut b, ((source_id, c), path)| {
             b.push_bind(*source_id)
                 .push_bind(c.ordinal)
                 .push_bind(c.byte_start)
                 .push_bind(c.byte_end)
                 .push_bind(c.line_start)
                 .push_bind(c.line_end)
-                .push_bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
-                .push_bind(c.text.clone())
+                .push_bind(path.as_str())
+                .push_bind(c.text.as_str())
                 .push_bind(c.tokens);
         });
         qb.push(" RETURNING id");
