@@ -20,6 +20,11 @@ struct Setup {
 }
 
 async fn setup(chunks: usize, max_attempts: i64) -> Setup {
+    setup_text(chunks, max_attempts, CHUNK).await
+}
+
+/// `chunks` chunks of `text` in one markdown file, one extract job each.
+async fn setup_text(chunks: usize, max_attempts: i64, text: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let q = Queue::open_with(
         &dir.path().join("q.db"),
@@ -56,7 +61,7 @@ async fn setup(chunks: usize, max_attempts: i64) -> Setup {
                 line_start: 1,
                 line_end: 7,
                 heading_path: vec!["Builders".into()],
-                text: CHUNK.into(),
+                text: text.into(),
                 tokens: 40,
                 ..NewChunk::default()
             },
@@ -364,7 +369,11 @@ async fn a_role_added_from_a_file_runs_over_every_chunk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_pattern_names_land_inside_output() {
-    let s = setup(1, 3).await;
+    // A note that discusses the reserved device name, so the finding is accepted.
+    let text = format!(
+        "{CHUNK}\nCON is a reserved device name on Windows.\nA file called CON cannot be opened.\n"
+    );
+    let s = setup_text(1, 3, &text).await;
     let backend = by_role(|_| {
         Reply::Text(
             serde_json::json!({"findings": [

@@ -5,21 +5,30 @@ const MAX_OPTIONS: usize = 40;
 const MAX_LEN: usize = 150;
 const MIN_LEN: usize = 12;
 
+/// The lines of a markdown text with whether each is inside a fenced code block; the fence
+/// lines themselves are left out.
+pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
+    let mut fence = false;
+    text.lines().filter_map(move |line| {
+        let t = line.trim();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fence = !fence;
+            return None;
+        }
+        Some((line, fence))
+    })
+}
+
 /// Sentences and prose lines of a text, stripped of markdown markers, shortened at a word
 /// boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut fence = false;
-    for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fence = !fence;
+    for (line, in_code) in fenced_lines(text) {
+        if in_code {
             continue;
         }
-        if fence {
-            continue;
-        }
-        let t = t
+        let t = line
+            .trim()
             .trim_start_matches(['#', '>', '-', '*', '+', '/', '!'])
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
             .trim();
@@ -35,14 +44,9 @@ pub fn sentences(text: &str) -> Vec<String> {
 pub fn code_lines(text: &str) -> Vec<String> {
     let fenced = text.contains("```") || text.contains("~~~");
     let mut out: Vec<String> = Vec::new();
-    let mut fence = false;
-    for line in text.lines() {
+    for (line, in_code) in fenced_lines(text) {
         let t = line.trim();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fence = !fence;
-            continue;
-        }
-        let is_code = if fenced { fence } else { looks_like_code(t) };
+        let is_code = if fenced { in_code } else { looks_like_code(t) };
         if is_code && !t.starts_with("//") && t.len() >= 8 {
             push(&mut out, t);
         }

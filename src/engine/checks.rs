@@ -192,30 +192,157 @@ const STOPWORDS: &[&str] = &[
     "rust",
 ];
 
-/// True when at least half of the name's significant words occur in `text` (matching on a
-/// 4-letter stem, so "builders" finds "builder" and "constructors" finds "constructor").
-/// A name the model made up from nothing in the text fails.
+/// True when at least half of the name's significant words occur in `text`: a name the model
+/// made up from nothing in the text fails.
 pub fn grounded(name: &str, text: &str) -> bool {
-    let words: Vec<String> = normalise_text(name)
+    mentions(&name_words(name), text)
+}
+
+/// The significant words of a name: no stopwords, no bare numbers ("Pattern 2" has none).
+fn name_words(name: &str) -> Vec<String> {
+    normalise_text(name)
         .split(' ')
-        .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
+        .filter(|w| {
+            !w.is_empty() && !STOPWORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
+        })
         .map(str::to_string)
-        .collect();
+        .collect()
+}
+
+/// True when at least half of `words` occur in `text` (matching on a 5-letter stem at a word
+/// start, so "builders" finds "builder"; `CamelCase` identifiers count as their words).
+fn mentions(words: &[String], text: &str) -> bool {
     if words.is_empty() {
-        return true; // symbols only (e.g. "?"), judged by the other checks
+        return true;
     }
-    let hay = format!(" {} ", normalise_text(text));
+    let mut split = String::with_capacity(text.len() + 8);
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if c.is_uppercase() && prev_lower {
+            split.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        split.push(c);
+    }
+    let hay = format!(" {} ", normalise_text(&split));
     let found = words
         .iter()
         .filter(|w| {
-            let stem: String = w
-                .chars()
-                .take(if w.len() > 5 { 5 } else { w.len() })
-                .collect();
+            let stem: String = w.chars().take(5).collect();
             hay.contains(&format!(" {stem}"))
         })
         .count();
     found * 2 >= words.len()
+}
+
+/// A prose line without its links and URLs: a name met only as a link to elsewhere is not
+/// taught here.
+fn without_links(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let Some(close) = after.find(']') else {
+            out.push_str(after);
+            rest = "";
+            break;
+        };
+        let tail = &after[close + 1..];
+        let target_end = match tail.chars().next() {
+            Some('(') => tail.find(')'),
+            Some('[') => tail.find(']'),
+            _ => None,
+        };
+        match target_end {
+            Some(end) => rest = &tail[end + 1..],
+            None => {
+                out.push_str(&after[..close + 1]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace()
+        .filter(|w| !w.contains("://"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, or the words
+/// before a colon or dash (`- Term: …`, `Term — …`, `/// Term: …`).
+fn lead_term(line: &str) -> Option<&str> {
+    // Past list markers, quote and heading marks, comment slashes.
+    let mut t = line.trim();
+    loop {
+        let before = t.len();
+        t = t
+            .trim_start_matches(['#', '>', '-', '+', '/', '!'])
+            .trim_start();
+        if let Some(r) = t.strip_prefix("* ") {
+            t = r.trim_start();
+        }
+        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
+            t = digits[2..].trim_start();
+        }
+        if t.len() == before {
+            break;
+        }
+    }
+    for marker in ["**", "__", "`"] {
+        if let Some(rest) = t.strip_prefix(marker) {
+            return rest.find(marker).map(|end| &rest[..end]);
+        }
+    }
+    let cut = [":", " — ", " – ", " - "]
+        .iter()
+        .filter_map(|m| t.find(m))
+        .min()?;
+    (cut <= 60).then(|| &t[..cut])
+}
+
+/// Whether the chunk teaches the named pattern rather than mentioning it in passing: the name
+/// is in the chunk's heading, is the term a line introduces, or is met on at least two lines.
+/// Markdown and text count prose only (not code blocks, links or URLs); source code and
+/// rendered JSON count in full, since their ideas live in comments, identifiers and values.
+pub fn discussed(
+    name: &str,
+    heading_path: &[String],
+    text: &str,
+    prose_only: bool,
+) -> Result<(), String> {
+    let words = name_words(name);
+    if words.is_empty() {
+        return Ok(()); // symbols only (e.g. "?"), judged by the other checks
+    }
+    if heading_path.iter().any(|h| mentions(&words, h)) {
+        return Ok(());
+    }
+    let mut lines = 0;
+    let mut check = |line: &str| {
+        if lead_term(line).is_some_and(|t| !t.trim().is_empty() && mentions(&words, t)) {
+            lines += 2;
+        } else if !line.trim().is_empty() && mentions(&words, line) {
+            lines += 1;
+        }
+    };
+    if prose_only {
+        for (line, in_code) in crate::agent::quotes::fenced_lines(text) {
+            if !in_code {
+                check(&without_links(line));
+            }
+        }
+    } else {
+        text.lines().for_each(check);
+    }
+    if lines >= 2 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is only mentioned in passing: not in the heading, not introduced, on {lines} line(s) of the text"
+        ))
+    }
 }
 
 /// The share of a text's 3-word windows that also occur in `prompt` (1.0: pure echo).
@@ -312,6 +439,60 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_is_discussed_not_mentioned_in_passing() {
+        let md = "Wrap the value to give it a meaning of its own.\n\nSee also [the visitor pattern](visitor.md) and https://example.org/typestate.\n\n```rust\nstruct Meters(f64);\nlet foo = Meters(1.0);\n```\nA newtype costs nothing at run time.\nA newtype also keeps units apart.\n";
+        let path = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // In the heading: taught here.
+        assert!(discussed("Newtype pattern", &path(&["Units", "Newtype"]), md, true).is_ok());
+        // Twice in the prose.
+        assert!(discussed("The newtype", &path(&["Units"]), md, true).is_ok());
+        // Only a link, only code, a number: not taught here.
+        let e = discussed("Visitor pattern", &path(&["Units"]), md, true).unwrap_err();
+        assert!(e.contains("in passing"), "{e}");
+        assert!(discussed("Typestate", &path(&["Units"]), md, true).is_err());
+        assert!(discussed("Foo", &path(&["Units"]), md, true).is_err());
+        assert!(discussed("Meters", &path(&["Units"]), md, true).is_err());
+        // Introduced as a term on one line.
+        for line in [
+            "- **Sealed trait**: a trait no one else can implement.",
+            "Sealed trait — only this crate implements it.",
+            "/// Sealed trait: no downstream impls.",
+        ] {
+            assert!(discussed("Sealed trait", &[], line, true).is_ok(), "{line}");
+        }
+        assert!(discussed(
+            "The worst part",
+            &[],
+            "The worst part about this bug? It is silent.",
+            true
+        )
+        .is_err());
+        // Source code counts in full, identifiers by their words.
+        let rs = "/// Collects options step by step.\npub struct ConfigBuilder { port: u16 }\nimpl ConfigBuilder {\n    pub fn build(self) -> Config { Config { port: self.port } }\n}\n";
+        assert!(discussed("Builder", &[], rs, false).is_ok());
+        assert!(
+            discussed("Builder", &[], rs, true).is_ok(),
+            "not fenced: all prose"
+        );
+    }
+
+    #[test]
+    fn numbers_do_not_ground_a_name() {
+        assert!(!grounded("Pattern fantasy 1", "pattern 1 of the text"));
+        assert!(grounded("Builder 2", "a builder"));
+    }
+
+    #[test]
+    fn links_and_urls_are_dropped_from_prose() {
+        assert_eq!(
+            without_links(
+                "See [the book](https://x.org/a) or [ref][1], https://y.org and [x] then."
+            ),
+            "See or , and [x] then."
+        );
+    }
 
     #[test]
     fn names_of_one_pattern_meet() {

@@ -271,7 +271,11 @@ pub(crate) fn findings_from(
                 checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
             };
             let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
+            let prose_only = matches!(chunk.kind.as_str(), "markdown" | "text");
             let verdict = checks::check_finding(&pattern, &evidence, &grounding, rendered)
+                .and_then(|()| {
+                    checks::discussed(&pattern, &chunk.heading_path, &chunk.text, prose_only)
+                })
                 .and_then(|()| {
                     if checks::echoes(&pattern, instructions) {
                         Err(format!("the name {pattern:?} repeats the instructions"))
