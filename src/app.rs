@@ -497,6 +497,7 @@ impl ConfigLoader {
         o.memory_budget_mb = m.memory_budget_mb;
         o.fallback_template = m.chat_template.clone();
         o.prefix_cache = m.prefix_cache;
+        o.kv_type = m.kv_type;
         Ok(o)
     }
 

@@ -268,6 +268,7 @@ pub async fn engine(
         o.threads = threads.max(1) as i32;
         o.memory_budget_mb = m.memory_budget_mb;
         o.prefix_cache = prefix;
+        o.kv_type = m.kv_type;
         o
     };
     let mut rows = Vec::new();

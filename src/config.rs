@@ -69,6 +69,8 @@ pub struct ModelConfig {
     pub memory_budget_mb: u64,
     pub chat_template: String,
     pub prefix_cache: bool,
+    /// Element type of the KV cache: "f16", "q8_0" (half the memory) or "q4_0".
+    pub kv_type: crate::llm::llama::KvType,
     /// Seconds one generation may take before it counts as hung.
     pub timeout_s: u64,
     /// With `backend.kind = "openai"`: the server's base URL, e.g. http://127.0.0.1:8080
@@ -141,6 +143,7 @@ impl Default for ModelConfig {
             memory_budget_mb: 8192,
             chat_template: "chatml".into(),
             prefix_cache: true,
+            kv_type: crate::llm::llama::KvType::F16,
             timeout_s: 300,
             url: "http://127.0.0.1:8080".into(),
             remote_model: "default".into(),

@@ -1,20 +1,12 @@
 //! The batching engine with the real default model: properties, never exact text.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quarry::llm::llama::{LlamaEngine, LlamaOptions};
 use quarry::llm::{grammar, Backend, LlmError, Message, Request};
 
-fn model() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.exists(),
-        "run `make setup` first: {} is missing",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::model;
 
 fn engine(slots: usize) -> std::sync::Arc<LlamaEngine> {
     let mut o = LlamaOptions::new(model());
@@ -195,4 +187,16 @@ async fn models_load_on_demand_and_the_least_recently_used_makes_room() {
         .map(|_| ())
         .unwrap_err();
     assert!(format!("{err:#}").contains("memory budget"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stream_as_they_are_generated() {
+    let e = engine(1);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut req = ask("Name three Rust collections.", 24);
+    req.stream = Some(tx);
+    let done = e.generate(req).await.unwrap();
+    let pieces: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(pieces.len() > 1, "one piece per token or so: {pieces:?}");
+    assert_eq!(pieces.concat(), done.text);
 }

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use quarry::agent::Agents;
 use quarry::engine::{self, Backends, RunContext};
 use quarry::llm::fake::{FakeBackend, Reply};
 use quarry::llm::{Backend, Request};
-use quarry::queue::store::{self, NewChunk, NewSource};
 use quarry::queue::{insert_jobs, Backoff, JobState, NewJob, Queue, QueueOptions};
 
 const CHUNK: &str = "# Builders\n\nA builder collects optional settings before construction.\n\n```rust\nlet c = Config::builder().port(80).build();\n```\n";
@@ -40,49 +41,16 @@ async fn setup_text(chunks: usize, max_attempts: i64, text: &str) -> Setup {
     )
     .await
     .unwrap();
-    let mut tx = q.begin().await.unwrap();
-    let src = NewSource {
-        root: "/r".into(),
-        rel_path: "notes/builder.md".into(),
-        kind: Some("markdown".into()),
-        status: "active".into(),
-        content_hash: Some("h".into()),
-        line_count: 7,
-        ..NewSource::default()
-    };
-    let (sid, _) = store::insert_source(&mut tx, &src, q.now()).await.unwrap();
-    let mut jobs = Vec::new();
-    for i in 0..chunks {
-        let cid = store::insert_chunk(
-            &mut tx,
-            sid,
-            &NewChunk {
-                ordinal: i as i64,
-                line_start: 1,
-                line_end: 7,
-                heading_path: vec!["Builders".into()],
-                text: text.into(),
-                tokens: 40,
-                ..NewChunk::default()
-            },
-        )
-        .await
-        .unwrap();
-        jobs.push(NewJob {
-            role: "extractor".into(),
-            stage: "extract".into(),
-            input_kind: "chunk".into(),
-            input_id: Some(cid),
-            dedup: format!("c{i}"),
-            priority: 30,
-            max_attempts,
-            payload: serde_json::json!({}),
-            est_tokens: 100,
-            depends_on: vec![],
-        });
+    common::Seed {
+        root: "/r",
+        rel_path: "notes/builder.md",
+        heading: &["Builders"],
+        chunks: (0..chunks).map(|_| (text.to_string(), 1, 7)).collect(),
+        priority: 30,
+        max_attempts,
     }
-    insert_jobs(&mut tx, &jobs, q.now()).await.unwrap();
-    tx.commit().await.unwrap();
+    .insert(&q)
+    .await;
     Setup { q, _dir: dir }
 }
 
@@ -217,6 +185,44 @@ async fn invented_evidence_is_rejected_with_its_reason_and_code_is_never_invente
     assert!(findings[1].reason.as_deref().unwrap().contains("generic"));
     assert!(findings[0].code.is_none(), "invented code is dropped");
     assert!(s.q.patterns().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_all_rejected_get_one_more_round_with_the_reasons() {
+    let s = setup(1, 3).await;
+    let backend = by_role(|n| {
+        Reply::Text(if n == 0 {
+            finding(
+                "Fantasy",
+                "A builder collects optional settings before construction.",
+            )
+        } else {
+            finding(
+                "Builder",
+                "A builder collects optional settings before construction.",
+            )
+        })
+    });
+    run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend.clone(),
+        Duration::from_secs(5),
+    )
+    .await;
+    let findings = s.q.current_findings().await.unwrap();
+    let got: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.pattern.as_str(), f.status.as_str()))
+        .collect();
+    assert_eq!(got, [("Fantasy", "rejected"), ("Builder", "accepted")]);
+    let second = &backend.requests()[1].messages;
+    let feedback = &second.last().unwrap().content;
+    assert!(
+        feedback.contains("\"Fantasy\"") && feedback.contains("not grounded"),
+        "{feedback}"
+    );
+    assert_eq!(second[second.len() - 2].role, "assistant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

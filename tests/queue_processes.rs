@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quarry::queue::store::{self, NewChunk, NewSource};
-use quarry::queue::{insert_jobs, NewJob, Queue};
+use quarry::queue::Queue;
+
+mod common;
 
 const REPLY: &str = r#"{"findings": [{"name": "Scripted pattern", "category": "idiom", "summary": "A scripted finding for the queue tests.", "evidence": "the scripted evidence sentence"}]}"#;
 
@@ -36,52 +37,22 @@ fn project(dir: &Path, delay: [u64; 2], max_attempts: u32) {
 /// `n` chunks of one source and an extract job for each, inserted directly.
 async fn seed(db: &Path, n: usize) {
     let q = Queue::open(db, true).await.unwrap();
-    let mut tx = q.begin().await.unwrap();
-    let source = NewSource {
-        root: "/seed".into(),
-        rel_path: "seed.md".into(),
-        kind: Some("markdown".into()),
-        status: "active".into(),
-        content_hash: Some("seed".into()),
-        bytes: 10,
-        line_count: n as i64,
-        ..NewSource::default()
-    };
-    let (sid, _) = store::insert_source(&mut tx, &source, q.now())
-        .await
-        .unwrap();
-    let mut jobs = Vec::new();
-    for i in 0..n {
-        let text = format!("Chunk {i}: the scripted evidence sentence lives here.");
-        let cid = store::insert_chunk(
-            &mut tx,
-            sid,
-            &NewChunk {
-                ordinal: i as i64,
-                line_start: i as i64 + 1,
-                line_end: i as i64 + 1,
-                text,
-                tokens: 12,
-                ..NewChunk::default()
-            },
-        )
-        .await
-        .unwrap();
-        jobs.push(NewJob {
-            role: "extractor".into(),
-            stage: "extract".into(),
-            input_kind: "chunk".into(),
-            input_id: Some(cid),
-            dedup: format!("seed:{i}"),
-            priority: 0,
-            max_attempts: 10,
-            payload: serde_json::json!({}),
-            est_tokens: 50,
-            depends_on: vec![],
-        });
+    common::Seed {
+        root: "/seed",
+        rel_path: "seed.md",
+        // The scripted finding is discussed (in the heading), so it is accepted at once.
+        heading: &["Scripted pattern"],
+        chunks: (0..n)
+            .map(|i| {
+                let text = format!("Chunk {i}: the scripted evidence sentence lives here.");
+                (text, i as i64 + 1, i as i64 + 1)
+            })
+            .collect(),
+        priority: 0,
+        max_attempts: 10,
     }
-    insert_jobs(&mut tx, &jobs, q.now()).await.unwrap();
-    tx.commit().await.unwrap();
+    .insert(&q)
+    .await;
     q.close().await;
 }
 

@@ -186,6 +186,9 @@ pub struct Role {
     pub schema: serde_json::Value,
     pub grammar: String,
     pub source: String,
+    /// For per-chunk roles: the task alone (the prompt rendered around an empty chunk), to
+    /// recognise replies that echo the instructions.
+    pub task: String,
 }
 
 impl Role {
@@ -326,13 +329,34 @@ impl Agents {
                     schema,
                     grammar,
                     source: path,
+                    task: String::new(),
                 },
             );
         }
         for name in disabled {
             roles.remove(&name);
         }
-        Ok(Agents { roles, tera })
+        let mut agents = Agents { roles, tera };
+        let empty = context::ChunkPrompt {
+            chunk: context::ChunkCtx::default(),
+        };
+        let tasks: Vec<(String, String)> = agents
+            .chunk_roles()
+            .map(|r| {
+                let task = agents
+                    .messages(r, &empty)
+                    .ok()
+                    .and_then(|m| m.last().map(|m| m.content.clone()))
+                    .unwrap_or_default();
+                (r.spec.name.clone(), task)
+            })
+            .collect();
+        for (name, task) in tasks {
+            if let Some(r) = agents.roles.get_mut(&name) {
+                r.task = task;
+            }
+        }
+        Ok(agents)
     }
 
     pub fn role(&self, name: &str) -> Result<&Role, AgentError> {

@@ -14,11 +14,12 @@ pub const SOURCE_EXTENSIONS: &[&str] = &[
 ];
 
 /// A name the model took from a file name ("mem-replace.md", "src/guard.rs") becomes the
-/// file's stem ("mem-replace"): a page title must not read as a path.
+/// file's stem ("mem-replace"): a page title must not read as a path. A name in plain words
+/// starts with a capital, as a title does ("builder" → "Builder"; `mem::take` is left alone).
 pub fn clean_name(name: &str) -> String {
     let n = name.trim();
     let lower = n.to_ascii_lowercase();
-    match SOURCE_EXTENSIONS
+    let n = match SOURCE_EXTENSIONS
         .iter()
         .find(|e| lower.ends_with(*e) && lower.len() > e.len())
     {
@@ -27,6 +28,12 @@ pub fn clean_name(name: &str) -> String {
             stem.rsplit('/').next().unwrap_or(stem).to_string()
         }
         None => n.to_string(),
+    };
+    let plain = n.chars().all(|c| c.is_alphanumeric() || c == ' ');
+    let mut chars = n.chars();
+    match chars.next() {
+        Some(first) if plain && first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
+        _ => n,
     }
 }
 
@@ -114,7 +121,7 @@ pub fn check_finding(
     is_rendered: bool,
 ) -> Result<(), String> {
     let key = pattern_key(name);
-    if key.chars().count() < 3 || GENERIC.contains(&key.as_str()) {
+    if key.chars().count() < 3 || GENERIC.contains(&key.as_str()) || name_words(name).is_empty() {
         return Err(format!(
             "the name {name:?} is empty or too generic to look up"
         ));
@@ -198,9 +205,10 @@ pub fn grounded(name: &str, text: &str) -> bool {
     mentions(&name_words(name), text)
 }
 
-/// The significant words of a name: no stopwords, no bare numbers ("Pattern 2" has none).
+/// The significant words of a name: no stopwords, no bare numbers ("Pattern 2" has none),
+/// `CamelCase` split into its words.
 fn name_words(name: &str) -> Vec<String> {
-    normalise_text(name)
+    normalise_text(&split_camel(name))
         .split(' ')
         .filter(|w| {
             !w.is_empty() && !STOPWORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
@@ -209,12 +217,8 @@ fn name_words(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// True when at least half of `words` occur in `text` (matching on a 5-letter stem at a word
-/// start, so "builders" finds "builder"; `CamelCase` identifiers count as their words).
-fn mentions(words: &[String], text: &str) -> bool {
-    if words.is_empty() {
-        return true;
-    }
+/// `CamelCase` words apart: "FooBuilder" → "Foo Builder".
+fn split_camel(text: &str) -> String {
     let mut split = String::with_capacity(text.len() + 8);
     let mut prev_lower = false;
     for c in text.chars() {
@@ -224,7 +228,16 @@ fn mentions(words: &[String], text: &str) -> bool {
         prev_lower = c.is_lowercase() || c.is_ascii_digit();
         split.push(c);
     }
-    let hay = format!(" {} ", normalise_text(&split));
+    split
+}
+
+/// True when at least half of `words` occur in `text` (matching on a 5-letter stem at a word
+/// start, so "builders" finds "builder"; `CamelCase` identifiers count as their words).
+fn mentions(words: &[String], text: &str) -> bool {
+    if words.is_empty() {
+        return true;
+    }
+    let hay = format!(" {} ", normalise_text(&split_camel(text)));
     let found = words
         .iter()
         .filter(|w| {
@@ -363,6 +376,22 @@ pub fn echo_ratio(text: &str, prompt: &str) -> f64 {
     hits as f64 / windows.len() as f64
 }
 
+/// True when a text loops: some 4-word run comes back three times or more (small models
+/// caught in a repetition: "used to create a design pattern that is used to create …").
+pub fn repetitive(text: &str) -> bool {
+    let words: Vec<String> = normalise_text(text)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut counts: std::collections::HashMap<&[String], usize> = std::collections::HashMap::new();
+    words.windows(4).any(|w| {
+        let n = counts.entry(w).or_insert(0);
+        *n += 1;
+        *n >= 3
+    })
+}
+
 /// True when the name copies three or more consecutive words of the role's instructions
 /// (small models echo the task instead of answering it).
 pub fn echoes(name: &str, instructions: &str) -> bool {
@@ -479,6 +508,12 @@ mod tests {
     }
 
     #[test]
+    fn looping_prose_is_repetitive() {
+        assert!(repetitive("The pattern is a design pattern that is used to create a design pattern that is used to create a design pattern that is used to"));
+        assert!(!repetitive("A builder collects optional settings, then builds the value in one call; use it when a type has many optional fields."));
+    }
+
+    #[test]
     fn numbers_do_not_ground_a_name() {
         assert!(!grounded("Pattern fantasy 1", "pattern 1 of the text"));
         assert!(grounded("Builder 2", "a builder"));
@@ -523,6 +558,8 @@ mod tests {
         let chunk = "fn parse_config(s: &str) {}\ntrait Visitor {}\nThe example shows parsing.";
         assert!(check_finding("Rust", "The example shows", chunk, false).is_err());
         assert!(check_finding("pattern", "The example shows", chunk, false).is_err());
+        assert!(check_finding("Pattern 2", "The example shows", chunk, false).is_err());
+        assert!(grounded("FooBuilder", "a builder for foo"));
         let err = check_finding("parse_config", "The example shows", chunk, false).unwrap_err();
         assert!(err.contains("identifier"), "{err}");
         assert!(check_finding("Config parsing", "The example shows", chunk, false).is_ok());
@@ -537,7 +574,9 @@ mod tests {
     #[test]
     fn file_names_become_their_stem() {
         assert_eq!(clean_name("mem-replace.md"), "mem-replace");
-        assert_eq!(clean_name(" src/guard.RS "), "guard");
+        assert_eq!(clean_name(" src/guard.RS "), "Guard");
+        assert_eq!(clean_name("builder pattern"), "Builder pattern");
+        assert_eq!(clean_name("mem::take"), "mem::take");
         assert_eq!(clean_name("Builder"), "Builder");
         assert_eq!(clean_name(".md"), ".md");
     }

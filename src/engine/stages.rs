@@ -85,6 +85,7 @@ async fn ask(
             stop: Vec::new(),
             timeout: ctx.timeout,
             progress: Some(progress.clone()),
+            stream: None,
         };
         let done = backend.generate(req).await?;
         usage.prompt_tokens += done.timings.prompt_tokens;
@@ -156,16 +157,15 @@ fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
     }
 }
 
-async fn extract(
+/// The chunk a per-chunk job reads and the role's prompt rendered around it.
+async fn chunk_input(
     ctx: &RunContext,
     lease: &Lease,
     role: &Role,
-    progress: Arc<GenProgress>,
-    usage: &mut Usage,
-) -> Result<(), JobError> {
+) -> Result<(ChunkRow, Vec<Message>), JobError> {
     let chunk_id = lease
         .input_id
-        .ok_or_else(|| JobError::new("corrupt", "extract job without a chunk", false))?;
+        .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
     let chunk = ctx.queue.chunk(chunk_id).await?;
     let messages = ctx
         .agents
@@ -176,30 +176,46 @@ async fn extract(
             },
         )
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    Ok((chunk, messages))
+}
+
+async fn extract(
+    ctx: &RunContext,
+    lease: &Lease,
+    role: &Role,
+    progress: Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(), JobError> {
+    let (chunk, messages) = chunk_input(ctx, lease, role).await?;
     let grammar = role
         .grammar_for(&chunk.text)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
-    // The task alone (the prompt rendered around an empty chunk), to catch echoed names.
-    let instructions = ctx
-        .agents
-        .messages(
-            role,
-            &ChunkPrompt {
-                chunk: ChunkCtx {
-                    file: String::new(),
-                    kind: String::new(),
-                    line_start: 0,
-                    line_end: 0,
-                    heading: String::new(),
-                    text: String::new(),
-                },
-            },
-        )
-        .ok()
-        .and_then(|m| m.last().map(|m| m.content.clone()))
-        .unwrap_or_default();
-    let (value, reply) = ask(ctx, role, grammar, messages, &progress, usage).await?;
-    let findings = findings_from(&value, &chunk, &instructions);
+    let (mut value, mut reply) = ask(
+        ctx,
+        role,
+        grammar.clone(),
+        messages.clone(),
+        &progress,
+        usage,
+    )
+    .await?;
+    let mut findings = findings_from(&value, &chunk, &role.task);
+    // Every name rejected by the checks: one more round with the reasons, like a reviewer's
+    // note. The conversation so far is a prefix of the new prompt, so its KV is reused.
+    if !findings.is_empty() && findings.iter().all(|f| f.status == "rejected") {
+        let mut messages = messages;
+        messages.push(Message::assistant(reply.clone()));
+        messages.push(Message::user(rejection_feedback(&findings)));
+        let (v2, r2) = ask(ctx, role, grammar, messages, &progress, usage).await?;
+        let tried: std::collections::BTreeSet<String> =
+            findings.iter().map(|f| f.pattern_key.clone()).collect();
+        findings.extend(
+            findings_from(&v2, &chunk, &role.task)
+                .into_iter()
+                .filter(|f| !tried.contains(&f.pattern_key)),
+        );
+        (value, reply) = (v2, r2);
+    }
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
     let pending = findings.iter().any(|f| f.status == "pending");
     let job_id = lease.id;
@@ -234,6 +250,20 @@ async fn extract(
         })
     })
     .await
+}
+
+/// What the model hears when every name it gave was rejected.
+fn rejection_feedback(findings: &[NewFinding]) -> String {
+    let mut out = String::from("None of these names can be used:\n");
+    for f in findings {
+        let reason = f.reason.as_deref().unwrap_or("rejected");
+        out.push_str(&format!("- {:?}: {reason}\n", f.pattern));
+    }
+    out.push_str(
+        "Name only patterns or idioms that the text above explains, in its own words (the \
+         section title often names it). If it explains none, answer {\"findings\": []}.",
+    );
+    out
 }
 
 /// Turns the extractor's reply into findings, applying the deterministic checks.
@@ -413,12 +443,12 @@ async fn write(
         .join("\n");
     let (mut value, reply) =
         ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
-    // Prose that only repeats the prompt says nothing: drop it, the page falls back to the
-    // findings' own summaries.
+    // Prose that only repeats the prompt, or itself, says nothing: drop it, the page falls
+    // back to the findings' own summaries.
     if let Some(obj) = value.as_object_mut() {
         for (_, v) in obj.iter_mut() {
             if v.as_str()
-                .is_some_and(|t| checks::echo_ratio(t, &prompt_text) > 0.5)
+                .is_some_and(|t| checks::echo_ratio(t, &prompt_text) > 0.5 || checks::repetitive(t))
             {
                 *v = serde_json::Value::String(String::new());
             }
@@ -471,19 +501,7 @@ async fn notes(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let chunk_id = lease
-        .input_id
-        .ok_or_else(|| JobError::new("corrupt", "chunk job without a chunk", false))?;
-    let chunk = ctx.queue.chunk(chunk_id).await?;
-    let messages = ctx
-        .agents
-        .messages(
-            role,
-            &ChunkPrompt {
-                chunk: chunk_ctx(&chunk),
-            },
-        )
-        .map_err(|e| JobError::new("template", e.to_string(), false))?;
+    let (_, messages) = chunk_input(ctx, lease, role).await?;
     let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await

@@ -93,6 +93,7 @@ impl Backend for FakeBackend {
                     if let Some(p) = &req.progress {
                         p.add_generated(gen as u64);
                     }
+                    super::TextStream::new(req.stream.clone()).finish(&text);
                     Ok(Completion {
                         text,
                         stop: StopReason::EndOfText,

@@ -78,6 +78,9 @@ pub struct Request {
     pub timeout: Duration,
     /// Live counters the progress view reads; optional.
     pub progress: Option<Arc<GenProgress>>,
+    /// Receives the reply's text as it is generated, piece by piece (the pieces concatenated
+    /// are the completion's text); optional.
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl Request {
@@ -89,6 +92,64 @@ impl Request {
             stop: Vec::new(),
             timeout: Duration::from_secs(300),
             progress: None,
+            stream: None,
+        }
+    }
+}
+
+/// Streams a growing reply: each `push` sends what is new, holding back an incomplete UTF-8
+/// sequence and any tail that may still become a stop string; `finish` sends the rest of the
+/// final text. Backends that cannot stream call only `finish`.
+#[derive(Debug, Default)]
+pub struct TextStream {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    sent: usize,
+}
+
+impl TextStream {
+    pub fn new(tx: Option<tokio::sync::mpsc::UnboundedSender<String>>) -> Self {
+        TextStream { tx, sent: 0 }
+    }
+
+    /// `bytes` is the whole reply so far.
+    pub fn push(&mut self, bytes: &[u8], stops: &[String]) {
+        if self.tx.is_none() {
+            return;
+        }
+        let hold = stops
+            .iter()
+            .filter_map(|s| {
+                (1..s.len())
+                    .rev()
+                    .find(|&k| bytes.ends_with(&s.as_bytes()[..k]))
+            })
+            .max()
+            .unwrap_or(0);
+        let end = bytes.len().saturating_sub(hold).max(self.sent);
+        let new = &bytes[self.sent..end];
+        let valid = match std::str::from_utf8(new) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&new[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        self.send(valid.to_string());
+    }
+
+    /// Sends what `text`, the final reply, has beyond what was sent.
+    pub fn finish(&mut self, text: &str) {
+        if let Some(rest) = text.get(self.sent..) {
+            self.send(rest.to_string());
+        }
+    }
+
+    fn send(&mut self, piece: String) {
+        if piece.is_empty() {
+            return;
+        }
+        self.sent += piece.len();
+        if let Some(tx) = &self.tx {
+            if tx.send(piece).is_err() {
+                self.tx = None; // nobody listens any more
+            }
         }
     }
 }
@@ -160,7 +221,7 @@ pub struct Completion {
 /// Errors of a backend. `retryable` says whether another attempt may succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
-    #[error("model file {path} not found: run `make setup` for the default model, or set [model] path in quarry.toml")]
+    #[error("model file {path} not found: run `make setup` for the default model, or pass --model FILE, or set path under [models.NAME] in quarry.toml")]
     ModelMissing { path: PathBuf },
     #[error("model file {path} is not a usable GGUF model: {reason}")]
     ModelInvalid { path: PathBuf, reason: String },
@@ -239,5 +300,41 @@ pub trait Backend: Send + Sync {
     /// Counts tokens as this backend's model would (for chunk sizing and the ETA).
     fn count_tokens(&self, text: &str) -> usize {
         text.len().div_ceil(4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn streams_whole_characters_and_holds_back_a_possible_stop() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut s = TextStream::new(Some(tx));
+        let stops = vec!["</end>".to_string()];
+        let reply = "héllo </en";
+        let bytes = reply.as_bytes();
+        s.push(&bytes[..2], &stops); // "h" + half of "é"
+        s.push(&bytes[..7], &stops); // "héllo "
+        s.push(bytes, &stops); // "</en" may be a stop: held
+        assert_eq!(collect(&mut rx), ["h", "éllo "]);
+        // It was not a stop after all: the final text flushes it.
+        s.finish("héllo </enough");
+        assert_eq!(collect(&mut rx), ["</enough"]);
+    }
+
+    #[test]
+    fn a_cut_stop_string_is_never_streamed() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut s = TextStream::new(Some(tx));
+        let stops = vec!["STOP".to_string()];
+        s.push(b"ok S", &stops);
+        s.push(b"ok ST", &stops);
+        s.finish("ok ");
+        assert_eq!(collect(&mut rx).concat(), "ok ");
     }
 }

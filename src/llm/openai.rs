@@ -137,6 +137,8 @@ impl OpenAiBackend {
         if let Some(p) = &req.progress {
             p.add_generated(timings.gen_tokens);
         }
+        // The request is not streamed over HTTP: the reply arrives as one piece.
+        super::TextStream::new(req.stream.clone()).finish(&content);
         Ok(Completion {
             text: content,
             stop,
