@@ -190,6 +190,10 @@ async fn invented_evidence_is_rejected_with_its_reason_and_code_is_never_invente
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_all_rejected_get_one_more_round_with_the_reasons() {
     let s = setup(1, 3).await;
+    let agents_dir = tempfile::tempdir().unwrap();
+    let extractor = include_str!("../agents/extractor.toml")
+        .replace("feedback_rounds = 0", "feedback_rounds = 1");
+    std::fs::write(agents_dir.path().join("extractor.toml"), extractor).unwrap();
     let backend = by_role(|n| {
         Reply::Text(if n == 0 {
             finding(
@@ -205,7 +209,7 @@ async fn names_all_rejected_get_one_more_round_with_the_reasons() {
     });
     run(
         &s.q,
-        Agents::load(None, None).unwrap(),
+        Agents::load(Some(agents_dir.path()), None).unwrap(),
         backend.clone(),
         Duration::from_secs(5),
     )

@@ -152,6 +152,10 @@ pub struct RoleSpec {
     /// or is only recorded beside it (false).
     #[serde(default = "yes")]
     pub veto: bool,
+    /// For an extractor (`output = "findings"`): when the checks reject every name of a
+    /// reply, the model hears the reasons and answers again, this many times.
+    #[serde(default)]
+    pub feedback_rounds: u32,
     /// Set on false to switch a built-in role off.
     #[serde(default = "yes")]
     pub enabled: bool,

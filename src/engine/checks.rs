@@ -316,7 +316,8 @@ fn lead_term(line: &str) -> Option<&str> {
 }
 
 /// Whether the chunk teaches the named pattern rather than mentioning it in passing: the name
-/// is in the chunk's heading, is the term a line introduces, or is met on at least two lines.
+/// is in the chunk's heading path or a heading inside it, is the term a line introduces, or
+/// is met on at least two lines.
 /// Markdown and text count prose only (not code blocks, links or URLs); source code and
 /// rendered JSON count in full, since their ideas live in comments, identifiers and values.
 pub fn discussed(
@@ -334,7 +335,10 @@ pub fn discussed(
     }
     let mut lines = 0;
     let mut check = |line: &str| {
-        if lead_term(line).is_some_and(|t| !t.trim().is_empty() && mentions(&words, t)) {
+        let heading = prose_only && line.trim_start().starts_with('#');
+        if heading && mentions(&words, line) {
+            lines += 2; // a heading inside the chunk (sections merged into one chunk)
+        } else if lead_term(line).is_some_and(|t| !t.trim().is_empty() && mentions(&words, t)) {
             lines += 2;
         } else if !line.trim().is_empty() && mentions(&words, line) {
             lines += 1;

@@ -200,13 +200,25 @@ async fn extract(
     )
     .await?;
     let mut findings = findings_from(&value, &chunk, &role.task);
-    // Every name rejected by the checks: one more round with the reasons, like a reviewer's
-    // note. The conversation so far is a prefix of the new prompt, so its KV is reused.
-    if !findings.is_empty() && findings.iter().all(|f| f.status == "rejected") {
-        let mut messages = messages;
+    // Every name rejected by the checks: another round with the reasons, like a reviewer's
+    // note (`feedback_rounds`). The conversation so far is a prefix of the new prompt, so
+    // its KV is reused.
+    let mut messages = messages;
+    for _ in 0..role.spec.feedback_rounds {
+        if findings.is_empty() || findings.iter().any(|f| f.status != "rejected") {
+            break;
+        }
         messages.push(Message::assistant(reply.clone()));
         messages.push(Message::user(rejection_feedback(&findings)));
-        let (v2, r2) = ask(ctx, role, grammar, messages, &progress, usage).await?;
+        let (v2, r2) = ask(
+            ctx,
+            role,
+            grammar.clone(),
+            messages.clone(),
+            &progress,
+            usage,
+        )
+        .await?;
         let tried: std::collections::BTreeSet<String> =
             findings.iter().map(|f| f.pattern_key.clone()).collect();
         findings.extend(

@@ -44,6 +44,7 @@ impl Kb {
             .and_then(|v| {
                 v.get("overview")
                     .and_then(|o| o.as_str())
+                    .filter(|o| !crate::engine::checks::repetitive(o))
                     .map(str::to_string)
             });
         let mut notes: BTreeMap<i64, Vec<_>> = BTreeMap::new();
@@ -102,12 +103,13 @@ fn citation(f: &FindingRow, depth: usize) -> String {
     )
 }
 
+/// A field of the writer's reply, unless empty or looping (written before that check).
 fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a str> {
     page.as_ref()?
         .get(key)?
         .as_str()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !crate::engine::checks::repetitive(s))
 }
 
 /// Renders every page. Pure: the same `Kb` gives the same pages.
