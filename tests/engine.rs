@@ -200,3 +200,28 @@ async fn tokens_stream_as_they_are_generated() {
     assert!(pieces.len() > 1, "one piece per token or so: {pieces:?}");
     assert_eq!(pieces.concat(), done.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_arriving_together_compute_their_shared_prefix_once() {
+    let e = engine(4);
+    let preamble = "You review Rust notes. Answer in one short sentence. ".repeat(12);
+    let reqs = (0..4).map(|i| {
+        let mut r = Request::new(vec![
+            Message::system(preamble.clone()),
+            Message::user(format!("Question {i}: what is a trait?")),
+        ]);
+        r.sampling.max_tokens = 4;
+        r.timeout = Duration::from_secs(120);
+        e.generate(r)
+    });
+    let done: Vec<_> = futures_join(reqs).await;
+    let cached: Vec<u64> = done
+        .into_iter()
+        .map(|d| d.unwrap().timings.cached_tokens)
+        .collect();
+    // One request computes the preamble; the three others copy it.
+    assert!(
+        cached.iter().filter(|&&c| c >= 100).count() >= 3,
+        "{cached:?}"
+    );
+}

@@ -447,7 +447,8 @@ impl Engine<'_> {
                 match self.admit(ctx, free, job) {
                     Ok(None) => {}
                     Ok(Some(job)) => {
-                        // No room in the KV cache until a running request ends.
+                        // No room in the KV cache until a running request ends, or its
+                        // prefix is being computed for another request: wait.
                         waiting.push_front(job);
                         break;
                     }
@@ -463,6 +464,27 @@ impl Engine<'_> {
             }
             self.step(ctx);
         }
+    }
+
+    /// True when a request being prefilled shares a longer prefix with `prompt` (at least
+    /// 32 tokens more) than any KV cache holds yet: requests that arrive together (the same
+    /// role's instructions) then wait for that prefix to be computed once and copy it,
+    /// instead of all computing it side by side.
+    fn prefix_coming(&self, prompt: &[LlamaToken]) -> bool {
+        let cached = self
+            .slots
+            .iter()
+            .map(|s| common_prefix(&s.cache, prompt))
+            .max()
+            .unwrap_or(0);
+        let coming = self
+            .slots
+            .iter()
+            .filter_map(|s| s.active.as_ref())
+            .map(|a| common_prefix(&a.prompt, prompt))
+            .max()
+            .unwrap_or(0);
+        coming >= cached + 32
     }
 
     /// A free slot for the job: the one whose cache shares most with it, else the least
@@ -509,6 +531,9 @@ impl Engine<'_> {
             return Err(Box::new((job, e)));
         }
         let max_tokens = (job.req.sampling.max_tokens as usize).min(limit - prompt.len());
+        if self.opts.prefix_cache && self.prefix_coming(&prompt) {
+            return Ok(Some(job));
+        }
         if !self.make_room(ctx, slot, prompt.len() + max_tokens) {
             return Ok(Some(job));
         }
