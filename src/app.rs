@@ -514,13 +514,7 @@ impl Loader for ConfigLoader {
             return Ok(0);
         }
         let o = self.llama_options(name)?;
-        let info = crate::llm::gguf::read(&o.path).map_err(|e| match e {
-            crate::llm::gguf::GgufError::Missing(path) => LlmError::ModelMissing { path },
-            other => LlmError::ModelInvalid {
-                path: o.path.clone(),
-                reason: other.to_string(),
-            },
-        })?;
+        let info = crate::llm::llama::read_info(&o.path)?;
         Ok(crate::llm::llama::estimate_mb(&info, &o))
     }
 

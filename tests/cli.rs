@@ -7,6 +7,11 @@ mod common;
 
 use common::model;
 
+/// A `quarry.toml` choosing the scripted fake backend.
+fn fake_backend(dir: &Path) {
+    std::fs::write(dir.join("quarry.toml"), "[backend]\nkind = \"fake\"\n").unwrap();
+}
+
 fn quarry(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quarry"))
         .current_dir(dir)
@@ -194,11 +199,7 @@ fn a_run_without_a_database_says_to_enqueue_first() {
 fn an_edited_file_is_a_new_version_and_a_deleted_one_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let folder = research(dir.path());
-    std::fs::write(
-        dir.path().join("quarry.toml"),
-        "[backend]\nkind = \"fake\"\n",
-    )
-    .unwrap();
+    fake_backend(dir.path());
     let o = quarry(dir.path(), &["enqueue", "research"]);
     assert!(text(&o).contains("3 new or changed"), "{}", text(&o));
     std::fs::write(
@@ -226,11 +227,7 @@ fn an_edited_file_is_a_new_version_and_a_deleted_one_is_gone() {
 fn three_concurrent_enqueues_create_each_job_once() {
     let dir = tempfile::tempdir().unwrap();
     research(dir.path());
-    std::fs::write(
-        dir.path().join("quarry.toml"),
-        "[backend]\nkind = \"fake\"\n",
-    )
-    .unwrap();
+    fake_backend(dir.path());
     let children: Vec<_> = (0..3)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_quarry"))
@@ -252,11 +249,7 @@ fn three_concurrent_enqueues_create_each_job_once() {
 fn bad_files_are_refused_with_reasons_and_the_rest_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let folder = research(dir.path());
-    std::fs::write(
-        dir.path().join("quarry.toml"),
-        "[backend]\nkind = \"fake\"\n",
-    )
-    .unwrap();
+    fake_backend(dir.path());
     std::fs::write(folder.join("image.md"), b"\x89PNG\r\n\x1a\n\x00\x00binary").unwrap();
     std::fs::write(folder.join("latin1.txt"), b"caf\xe9 au lait\n").unwrap();
     std::fs::write(folder.join("empty.md"), b"").unwrap();

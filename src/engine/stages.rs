@@ -190,27 +190,21 @@ async fn extract(
     let grammar = role
         .grammar_for(&chunk.text)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
-    let (mut value, mut reply) = ask(
-        ctx,
-        role,
-        grammar.clone(),
-        messages.clone(),
-        &progress,
-        usage,
-    )
-    .await?;
-    let mut findings = findings_from(&value, &chunk, &role.task);
-    // Every name rejected by the checks: another round with the reasons, like a reviewer's
-    // note (`feedback_rounds`). The conversation so far is a prefix of the new prompt, so
+    // When the checks reject every name, further rounds (`feedback_rounds`) send the reasons
+    // back like a reviewer's note. The conversation so far is a prefix of the new prompt, so
     // its KV is reused.
     let mut messages = messages;
-    for _ in 0..role.spec.feedback_rounds {
-        if findings.is_empty() || findings.iter().any(|f| f.status != "rejected") {
-            break;
+    let mut findings: Vec<NewFinding> = Vec::new();
+    let mut last: Option<(serde_json::Value, String)> = None;
+    for round in 0..=role.spec.feedback_rounds {
+        if let Some((_, reply)) = &last {
+            if findings.is_empty() || findings.iter().any(|f| f.status != "rejected") {
+                break;
+            }
+            messages.push(Message::assistant(reply.clone()));
+            messages.push(Message::user(rejection_feedback(&findings)));
         }
-        messages.push(Message::assistant(reply.clone()));
-        messages.push(Message::user(rejection_feedback(&findings)));
-        let (v2, r2) = ask(
+        let (value, reply) = ask(
             ctx,
             role,
             grammar.clone(),
@@ -222,12 +216,15 @@ async fn extract(
         let tried: std::collections::BTreeSet<String> =
             findings.iter().map(|f| f.pattern_key.clone()).collect();
         findings.extend(
-            findings_from(&v2, &chunk, &role.task)
+            findings_from(&value, &chunk, &role.task)
                 .into_iter()
-                .filter(|f| !tried.contains(&f.pattern_key)),
+                .filter(|f| round == 0 || !tried.contains(&f.pattern_key)),
         );
-        (value, reply) = (v2, r2);
+        last = Some((value, reply));
     }
+    let Some((value, reply)) = last else {
+        unreachable!("round 0 always asks")
+    };
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
     let pending = findings.iter().any(|f| f.status == "pending");
     let job_id = lease.id;

@@ -103,7 +103,7 @@ fn citation(f: &FindingRow, depth: usize) -> String {
     )
 }
 
-/// A field of the writer's reply, unless empty or looping (written before that check).
+/// A field of the writer's reply, unless empty or looping (small models repeat themselves).
 fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a str> {
     page.as_ref()?
         .get(key)?

@@ -144,15 +144,20 @@ fn ggml() -> Result<&'static Ggml, LlmError> {
     .map_err(|e| LlmError::Inference(format!("cannot start llama.cpp: {e}")))
 }
 
-/// Checks the file and loads the model's weights (shared by the engine and tokenizer).
-fn load_model(opts: &LlamaOptions) -> Result<(Arc<LlamaModel>, GgufInfo), LlmError> {
-    let info = gguf::read(&opts.path).map_err(|e| match e {
+/// Reads and checks a model file's GGUF header, with the error a user is shown.
+pub fn read_info(path: &Path) -> Result<GgufInfo, LlmError> {
+    gguf::read(path).map_err(|e| match e {
         GgufError::Missing(path) => LlmError::ModelMissing { path },
         other => LlmError::ModelInvalid {
-            path: opts.path.clone(),
+            path: path.to_path_buf(),
             reason: other.to_string(),
         },
-    })?;
+    })
+}
+
+/// Checks the file and loads the model's weights (shared by the engine and tokenizer).
+fn load_model(opts: &LlamaOptions) -> Result<(Arc<LlamaModel>, GgufInfo), LlmError> {
+    let info = read_info(&opts.path)?;
     let need = estimate_mb(&info, opts);
     if need > opts.memory_budget_mb {
         return Err(LlmError::OverBudget {
@@ -865,13 +870,7 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn load(path: &Path) -> Result<Tokenizer, LlmError> {
-        gguf::read(path).map_err(|e| match e {
-            GgufError::Missing(path) => LlmError::ModelMissing { path },
-            other => LlmError::ModelInvalid {
-                path: path.to_path_buf(),
-                reason: other.to_string(),
-            },
-        })?;
+        read_info(path)?;
         let params = LlamaModelParams::default().with_vocab_only(true);
         let model = LlamaModel::load_from_file(ggml()?, path, &params).map_err(|e| {
             LlmError::ModelInvalid {
