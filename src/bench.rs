@@ -20,7 +20,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Peak resident memory of this process in MB (VmHWM), resettable between runs.
+/// Peak resident memory of this process in MB (VmHWM).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -31,10 +31,6 @@ pub fn peak_rss_mb() -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn machine() -> String {
@@ -163,9 +159,9 @@ fn bench_prompts(path: Option<&Path>) -> Result<(String, Vec<String>)> {
     Ok((preamble, prompts))
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct EngineRow {
-    mode: &'static str,
+    mode: String,
     slots: usize,
     requests: usize,
     seconds: f64,
@@ -179,6 +175,45 @@ struct EngineRow {
     ttft_p95_ms: f64,
     prefix_tokens_saved: u64,
     peak_rss_mb: f64,
+}
+
+/// Runs one mode at one slot count in this process.
+async fn engine_row(
+    cfg: &Config,
+    model: &Path,
+    mode: &str,
+    slots: usize,
+    prompts: Option<&Path>,
+    n: usize,
+    max_tokens: u32,
+) -> Result<EngineRow> {
+    let (preamble, prompts) = bench_prompts(prompts)?;
+    let m = cfg.model("default")?;
+    let cores = crate::config::physical_cores();
+    let opts = |slots: usize, threads: usize, prefix: bool| {
+        let mut o = LlamaOptions::new(model);
+        o.slots = slots;
+        o.ctx_per_slot = m.ctx_per_slot;
+        o.kv_tokens = m.kv_tokens;
+        o.batch = m.batch;
+        o.threads = threads.max(1) as i32;
+        o.memory_budget_mb = m.memory_budget_mb;
+        o.prefix_cache = prefix;
+        o.kv_type = m.kv_type;
+        o
+    };
+    let engines = match mode {
+        "sequential" => vec![LlamaEngine::start(opts(1, cores, false))?],
+        "per_thread" => (0..slots)
+            .map(|_| LlamaEngine::start(opts(1, (cores / slots).max(1), false)))
+            .collect::<Result<Vec<_>, _>>()?,
+        "batched" => vec![LlamaEngine::start(opts(slots, cores, false))?],
+        "batched_prefix" => vec![LlamaEngine::start(opts(slots, cores, true))?],
+        other => anyhow::bail!("unknown engine bench mode {other:?}"),
+    };
+    let concurrent = if mode == "sequential" { 1 } else { slots };
+    let reqs = requests(&preamble, &prompts, n, max_tokens);
+    drive(mode, slots, engines, reqs, concurrent).await
 }
 
 fn requests(preamble: &str, prompts: &[String], n: usize, max_tokens: u32) -> Vec<Request> {
@@ -196,7 +231,7 @@ fn requests(preamble: &str, prompts: &[String], n: usize, max_tokens: u32) -> Ve
 }
 
 async fn drive(
-    mode: &'static str,
+    mode: &str,
     slots: usize,
     engines: Vec<Arc<LlamaEngine>>,
     reqs: Vec<Request>,
@@ -229,7 +264,7 @@ async fn drive(
     let secs = start.elapsed().as_secs_f64();
     ttft.sort_by(f64::total_cmp);
     Ok(EngineRow {
-        mode,
+        mode: mode.to_string(),
         slots,
         requests: n,
         seconds: secs,
@@ -246,6 +281,10 @@ async fn drive(
     })
 }
 
+/// The environment variable that makes `bench engine` run one row (`mode:slots`) and print it
+/// as JSON: each row runs in a process of its own, so its peak RSS is its own.
+const ROW_ENV: &str = "QUARRY_BENCH_ENGINE_ROW";
+
 /// Sequential single sequence vs one context per worker thread vs the batching engine.
 pub async fn engine(
     cfg: &Config,
@@ -256,75 +295,42 @@ pub async fn engine(
     max_tokens: u32,
     json: bool,
 ) -> Result<()> {
-    let (preamble, prompts) = bench_prompts(prompts)?;
-    let m = cfg.model("default")?;
-    let cores = crate::config::physical_cores();
-    let opts = |slots: usize, threads: usize, prefix: bool| {
-        let mut o = LlamaOptions::new(model);
-        o.slots = slots;
-        o.ctx_per_slot = m.ctx_per_slot;
-        o.kv_tokens = m.kv_tokens;
-        o.batch = m.batch;
-        o.threads = threads.max(1) as i32;
-        o.memory_budget_mb = m.memory_budget_mb;
-        o.prefix_cache = prefix;
-        o.kv_type = m.kv_type;
-        o
-    };
-    let mut rows = Vec::new();
-    // Sequential: one slot, one request at a time, no prefix reuse.
-    reset_peak_rss();
-    let e = LlamaEngine::start(opts(1, cores, false))?;
-    rows.push(
-        drive(
-            "sequential",
-            1,
-            vec![e],
-            requests(&preamble, &prompts, n, max_tokens),
-            1,
-        )
-        .await?,
-    );
+    if let Ok(row) = std::env::var(ROW_ENV) {
+        let (mode, s) = row
+            .split_once(':')
+            .and_then(|(m, s)| Some((m.to_string(), s.parse::<usize>().ok()?)))
+            .with_context(|| format!("{ROW_ENV}={row}: expected MODE:SLOTS"))?;
+        let r = engine_row(cfg, model, &mode, s, prompts, n, max_tokens).await?;
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    let mut plan = vec![("sequential", 1)];
     for &s in slots {
         if s > 1 {
-            reset_peak_rss();
-            let engines = (0..s)
-                .map(|_| LlamaEngine::start(opts(1, (cores / s).max(1), false)))
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.push(
-                drive(
-                    "per_thread",
-                    s,
-                    engines,
-                    requests(&preamble, &prompts, n, max_tokens),
-                    s,
-                )
-                .await?,
-            );
+            plan.push(("per_thread", s));
         }
-        reset_peak_rss();
-        let e = LlamaEngine::start(opts(s, cores, false))?;
-        rows.push(
-            drive(
-                "batched",
-                s,
-                vec![e],
-                requests(&preamble, &prompts, n, max_tokens),
-                s,
-            )
-            .await?,
+        plan.push(("batched", s));
+        plan.push(("batched_prefix", s));
+    }
+    let exe = std::env::current_exe().context("cannot find this program to run a bench row")?;
+    let mut rows = Vec::new();
+    for (mode, s) in plan {
+        let out = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(ROW_ENV, format!("{mode}:{s}"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run the {mode} row at {s} slots"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the {mode} row at {s} slots failed ({})",
+            out.status
         );
-        reset_peak_rss();
-        let e = LlamaEngine::start(opts(s, cores, true))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or_default();
         rows.push(
-            drive(
-                "batched_prefix",
-                s,
-                vec![e],
-                requests(&preamble, &prompts, n, max_tokens),
-                s,
-            )
-            .await?,
+            serde_json::from_str::<EngineRow>(line)
+                .with_context(|| format!("the {mode} row at {s} slots printed {line:?}"))?,
         );
     }
     if json {
