@@ -238,13 +238,20 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     };
     let start = std::time::Instant::now();
     // Reading and splitting is CPU work on every core; the entries come back in walk order
-    // through a bounded channel while this task stores them, so both overlap.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Entry>(256);
+    // while this task stores them, so both overlap. Readers may run ahead of the store (and
+    // keep the cores busy while a commit waits for the disk) by up to READ_AHEAD_KB of files.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let reader = {
         let root = root.clone();
         let files = walk.files.clone();
         let counter = counter.clone();
-        std::thread::spawn(move || read_in_order(&root, &files, &opts, counter.as_ref(), sender))
+        let ahead = ReadAhead {
+            budget: Arc::new(tokio::sync::Semaphore::new(READ_AHEAD_KB as usize)),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        std::thread::spawn(move || {
+            read_in_order(&root, &files, &opts, counter.as_ref(), &ahead, sender)
+        })
     };
     let q = Queue::open_with(
         &cfg.db,
@@ -268,19 +275,22 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     let mut seen = std::collections::BTreeSet::new();
     // Files are stored in batches: one transaction holds many whole files (all or none).
     let mut batch = Vec::new();
+    let mut permits = Vec::new();
     let mut batch_bytes = 0usize;
     loop {
         let entry = receiver.recv().await;
         let done = entry.is_none();
-        if let Some(entry) = entry {
+        if let Some((entry, permit)) = entry {
             seen.insert(entry.rel_path().to_string());
             if let Entry::File(f) = &entry {
                 batch_bytes += f.bytes as usize;
             }
             batch.push(entry);
+            permits.push(permit);
         }
         if batch.len() >= 512 || batch_bytes >= 16 << 20 || (done && !batch.is_empty()) {
             store_batch(&q, &root_s, &chunk_roles, &mut batch, &mut report).await?;
+            permits.clear(); // stored: the readers may read as much again
             batch_bytes = 0;
         }
         if done {
@@ -308,12 +318,24 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
 }
 
 /// Reads and splits `files` on every core and sends the entries in the order given.
+/// How far (in KB of file content) reading may run ahead of storing.
+const READ_AHEAD_KB: u32 = 64 * 1024;
+
+/// The read-ahead budget: a permit per entry, held until the entry is stored.
+struct ReadAhead {
+    budget: Arc<tokio::sync::Semaphore>,
+    runtime: tokio::runtime::Handle,
+}
+
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
 fn read_in_order(
     root: &Path,
     files: &[PathBuf],
     opts: &IngestOptions,
     counter: &dyn TokenCounter,
-    sender: tokio::sync::mpsc::Sender<Entry>,
+    ahead: &ReadAhead,
+    sender: tokio::sync::mpsc::UnboundedSender<(Entry, Permit)>,
 ) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -338,7 +360,16 @@ fn read_in_order(
         for (i, entry) in rx {
             pending.insert(i, entry);
             while let Some(entry) = pending.remove(&next) {
-                if sender.blocking_send(entry).is_err() {
+                let kb = match &entry {
+                    Entry::File(f) => (f.bytes / 1024 + 1).min(u64::from(READ_AHEAD_KB)) as u32,
+                    Entry::Refused { .. } => 1,
+                };
+                let permit = ahead
+                    .runtime
+                    .block_on(ahead.budget.clone().acquire_many_owned(kb));
+                // Either error means the storing side has given up.
+                let Ok(permit) = permit else { return };
+                if sender.send((entry, permit)).is_err() {
                     return;
                 }
                 next += 1;

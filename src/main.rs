@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use quarry::{app, cli};
 
+/// Ingest and the queue allocate many small strings across threads; mimalloc serves them
+/// faster than the system allocator (see the ingest figures in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if let Err(e) = init_tracing(cli.global.log_file.as_deref()) {

@@ -320,68 +320,92 @@ fn group(records: &[Record], limit: usize, sep: &str) -> Vec<Chunk> {
     out
 }
 
-/// A key rendered inside a path: bare when simple, JSON-quoted in brackets otherwise.
-fn format_key(key: &str) -> String {
+/// Appends a key to a path: bare when simple, JSON-quoted in brackets otherwise.
+fn push_key(path: &mut String, key: &str) {
     let simple = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$' || c == '@');
     if simple {
-        key.to_string()
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
     } else {
-        format!("[{}]", serde_json::Value::String(key.to_string()))
+        path.push('[');
+        path.push_str(&serde_json::Value::String(key.to_string()).to_string());
+        path.push(']');
     }
 }
 
-fn join_path(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() || key.starts_with('[') {
-        format!("{prefix}{key}")
-    } else {
-        format!("{prefix}.{key}")
-    }
+/// A key rendered inside a path, as [`push_key`] appends it to an empty path.
+fn format_key(key: &str) -> String {
+    let mut s = String::new();
+    push_key(&mut s, key);
+    s
 }
 
 /// Renders the value at `vs..ve` as `path: value` lines under `prefix`.
 pub(crate) fn render_value(src: &str, vs: usize, ve: usize, prefix: &str) -> String {
-    let mut lines = Vec::new();
-    render_into(src, vs, ve, prefix, &mut lines, 0);
-    lines.join("\n")
+    let mut out = String::new();
+    let mut path = prefix.to_string();
+    render_into(src, vs, ve, &mut path, &mut out, 0);
+    out.pop(); // the last line's newline
+    out
 }
 
-fn line(prefix: &str, value: &str) -> String {
-    if prefix.is_empty() {
-        value.to_string()
-    } else {
-        format!("{prefix}: {value}")
+fn push_line(out: &mut String, path: &str, value: &str) {
+    if !path.is_empty() {
+        out.push_str(path);
+        out.push_str(": ");
     }
+    out.push_str(value);
+    out.push('\n');
 }
 
-fn render_into(src: &str, vs: usize, ve: usize, prefix: &str, out: &mut Vec<String>, depth: usize) {
+/// Renders the value at `vs..ve` as lines under `path`; `path` is restored on return.
+fn render_into(src: &str, vs: usize, ve: usize, path: &mut String, out: &mut String, depth: usize) {
     let b = src.as_bytes();
     match b.get(vs) {
         Some(b'{') | Some(b'[') if depth < 200 => {
             let is_array = b[vs] == b'[';
             let members = members(b, vs).unwrap_or_default();
             if members.is_empty() {
-                out.push(line(prefix, if is_array { "[]" } else { "{}" }));
+                push_line(out, path, if is_array { "[]" } else { "{}" });
                 return;
             }
+            let len = path.len();
             for (i, m) in members.iter().enumerate() {
-                let key = match m.key {
-                    Some((ks, ke)) => format_key(&decode_string(src, ks, ke)),
-                    None => format!("[{i}]"),
-                };
-                render_into(src, m.vs, m.ve, &join_path(prefix, &key), out, depth + 1);
+                match m.key {
+                    Some((ks, ke)) => push_key(path, &decode_string(src, ks, ke)),
+                    None => {
+                        use std::fmt::Write;
+                        let _ = write!(path, "[{i}]");
+                    }
+                }
+                render_into(src, m.vs, m.ve, path, out, depth + 1);
+                path.truncate(len);
             }
         }
-        Some(b'"') => out.push(line(prefix, &decode_string(src, vs, ve))),
-        _ => out.push(line(prefix, src.get(vs..ve).unwrap_or("").trim())),
+        Some(b'"') => push_line(out, path, &decode_string(src, vs, ve)),
+        _ => push_line(out, path, src.get(vs..ve).unwrap_or("").trim()),
     }
 }
 
-fn decode_string(src: &str, s: usize, e: usize) -> String {
+/// The text of the JSON string at `s..e` (quotes included): sliced when it holds no
+/// escape, decoded by serde_json otherwise.
+fn decode_string(src: &str, s: usize, e: usize) -> std::borrow::Cow<'_, str> {
     let raw = src.get(s..e).unwrap_or("");
-    serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.trim_matches('"').to_string())
+    match raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|inner| !inner.contains('\\'))
+    {
+        Some(inner) => inner.into(),
+        None => serde_json::from_str::<String>(raw)
+            .unwrap_or_else(|_| raw.trim_matches('"').to_string())
+            .into(),
+    }
 }
 
 /// A member of an array (no key) or object (key span), with its full span

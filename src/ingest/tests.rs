@@ -270,6 +270,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
 
     #[test]
+    fn prop_approx_tokens_counts_words_or_quarter_bytes(s in "[ a\t\nb\u{c}\u{e9}\r]{0,60}") {
+        let expected = s.len().div_ceil(4).max(s.split_ascii_whitespace().count());
+        prop_assert_eq!(ApproxTokens.count(&s), expected);
+    }
+
+    #[test]
     fn prop_markdown_arbitrary(s in "\\PC{0,300}", limit in 1usize..80, overlap in 0usize..20) {
         let (c, _) = markdown::split(&s, &opts(limit, overlap), &ApproxTokens);
         check(&s, &c, true, markdown::body_start(&s), "");

@@ -208,7 +208,11 @@ impl Queue {
             .auto_vacuum(SqliteAutoVacuum::None)
             .pragma("journal_size_limit", "67108864")
             .pragma("wal_autocheckpoint", "1000")
-            .pragma("cache_size", "-32768");
+            .pragma("cache_size", "-32768")
+            // Chunks are 1-2 KB rows: 4 KB pages hold two and waste a third of the file;
+            // 16 KB pages cut the database (and what enqueue writes) by a sixth. Applies
+            // when the database is created.
+            .page_size(16384);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
