@@ -280,12 +280,14 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     loop {
         let entry = receiver.recv().await;
         let done = entry.is_none();
-        if let Some((entry, permit)) = entry {
-            seen.insert(entry.rel_path().to_string());
-            if let Entry::File(f) = &entry {
-                batch_bytes += f.bytes as usize;
+        if let Some((entries, permit)) = entry {
+            for entry in entries {
+                seen.insert(entry.rel_path().to_string());
+                if let Entry::File(f) = &entry {
+                    batch_bytes += f.bytes as usize;
+                }
+                batch.push(entry);
             }
-            batch.push(entry);
             permits.push(permit);
         }
         if batch.len() >= 512 || batch_bytes >= 16 << 20 || (done && !batch.is_empty()) {
@@ -317,11 +319,14 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     Ok(report)
 }
 
-/// Reads and splits `files` on every core and sends the entries in the order given.
 /// How far (in KB of file content) reading may run ahead of storing.
 const READ_AHEAD_KB: u32 = 64 * 1024;
 
-/// The read-ahead budget: a permit per entry, held until the entry is stored.
+/// Files a reader thread reads before handing them on: one hand-off (and wake-up) per
+/// block, not per file.
+const READ_BLOCK: usize = 32;
+
+/// The read-ahead budget: a permit per block of entries, held until they are stored.
 struct ReadAhead {
     budget: Arc<tokio::sync::Semaphore>,
     runtime: tokio::runtime::Handle,
@@ -329,47 +334,61 @@ struct ReadAhead {
 
 type Permit = tokio::sync::OwnedSemaphorePermit;
 
+/// Reads and splits `files` on every core and sends the entries, in blocks, in the order
+/// given.
 fn read_in_order(
     root: &Path,
     files: &[PathBuf],
     opts: &IngestOptions,
     counter: &dyn TokenCounter,
     ahead: &ReadAhead,
-    sender: tokio::sync::mpsc::UnboundedSender<(Entry, Permit)>,
+    sender: tokio::sync::mpsc::UnboundedSender<(Vec<Entry>, Permit)>,
 ) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    // Thread t reads files t, t + threads, ...; the merger below restores the order.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Entry)>(64);
+    // Each thread takes the next block of files; the merger below restores the order.
+    let next_block = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Entry>)>(4);
     std::thread::scope(|scope| {
-        for t in 0..threads {
-            let tx = tx.clone();
-            scope.spawn(move || {
-                for i in (t..files.len()).step_by(threads) {
-                    let entry = ingest::read_file(root, &files[i], opts, counter);
-                    if tx.send((i, entry)).is_err() {
-                        return; // the storing side has given up
-                    }
+        for _ in 0..threads {
+            let (tx, next_block) = (tx.clone(), &next_block);
+            scope.spawn(move || loop {
+                let k = next_block.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let start = k.saturating_mul(READ_BLOCK);
+                if start >= files.len() {
+                    return;
+                }
+                let block = &files[start..(start + READ_BLOCK).min(files.len())];
+                let entries = block
+                    .iter()
+                    .map(|f| ingest::read_file(root, f, opts, counter))
+                    .collect();
+                if tx.send((k, entries)).is_err() {
+                    return; // the storing side has given up
                 }
             });
         }
         drop(tx);
         let mut pending = std::collections::BTreeMap::new();
         let mut next = 0;
-        for (i, entry) in rx {
-            pending.insert(i, entry);
-            while let Some(entry) = pending.remove(&next) {
-                let kb = match &entry {
-                    Entry::File(f) => (f.bytes / 1024 + 1).min(u64::from(READ_AHEAD_KB)) as u32,
-                    Entry::Refused { .. } => 1,
-                };
+        for (k, entries) in rx {
+            pending.insert(k, entries);
+            while let Some(entries) = pending.remove(&next) {
+                let kb: u64 = entries
+                    .iter()
+                    .map(|e| match e {
+                        Entry::File(f) => f.bytes / 1024 + 1,
+                        Entry::Refused { .. } => 1,
+                    })
+                    .sum();
+                let kb = kb.min(u64::from(READ_AHEAD_KB)) as u32;
                 let permit = ahead
                     .runtime
                     .block_on(ahead.budget.clone().acquire_many_owned(kb));
                 // Either error means the storing side has given up.
                 let Ok(permit) = permit else { return };
-                if sender.send((entry, permit)).is_err() {
+                if sender.send((entries, permit)).is_err() {
                     return;
                 }
                 next += 1;

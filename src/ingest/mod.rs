@@ -36,17 +36,37 @@ pub struct ApproxTokens;
 
 impl TokenCounter for ApproxTokens {
     fn count(&self, text: &str) -> usize {
-        // Words, counted as ASCII-whitespace-separated runs: a word starts at a non-space
-        // byte after a space. Pairs of bytes carry no state from one to the next, so the
-        // loop vectorises; the packer calls this often.
-        let b = text.as_bytes();
-        let first = b.first().is_some_and(|c| !c.is_ascii_whitespace());
-        let words = usize::from(first)
-            + b.windows(2)
-                .filter(|w| w[0].is_ascii_whitespace() && !w[1].is_ascii_whitespace())
-                .count();
-        text.len().div_ceil(4).max(words)
+        text.len().div_ceil(4).max(count_words(text.as_bytes()))
     }
+}
+
+/// ASCII-whitespace-separated runs, as `str::split_ascii_whitespace` counts them. A word
+/// starts at a non-space byte after a space (or at the start): bytes are read 64 at a time
+/// into a bit mask of spaces, so the loop vectorises; the packer calls this often.
+fn count_words(b: &[u8]) -> usize {
+    fn spaces(bytes: &[u8]) -> u64 {
+        let mut m = 0u64;
+        for (j, &c) in bytes.iter().enumerate() {
+            let space = c == b' ' || ((b'\t'..=b'\r').contains(&c) && c != 0x0B);
+            m |= u64::from(space) << j;
+        }
+        m
+    }
+    let mut words = 0;
+    let mut before = 1u64; // the start counts as after a space
+    let mut blocks = b.chunks_exact(64);
+    for block in &mut blocks {
+        let m = spaces(block);
+        words += (!m & ((m << 1) | before)).count_ones() as usize;
+        before = m >> 63;
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let m = spaces(rest);
+        let valid = u64::MAX >> (64 - rest.len());
+        words += (!m & valid & ((m << 1) | before)).count_ones() as usize;
+    }
+    words
 }
 
 /// What to ingest and how large chunks may be.
@@ -564,11 +584,7 @@ fn io_refusal(e: &std::io::Error) -> Refusal {
 
 /// Strictly classifies raw bytes: NUL → binary, bad UTF-8 → invalid, blank → empty.
 pub fn decode(bytes: &[u8]) -> Result<&str, Refusal> {
-    let head = &bytes[..bytes.len().min(8192)];
-    let nul = head
-        .iter()
-        .position(|&b| b == 0)
-        .or_else(|| bytes.iter().position(|&b| b == 0));
+    let nul = memchr::memchr(0, bytes);
     if let Some(offset) = nul {
         return Err(Refusal::Binary {
             offset: offset as u64,
