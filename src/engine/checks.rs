@@ -362,6 +362,37 @@ pub fn discussed(
     }
 }
 
+/// The author's term for a pattern the model named by a fragment of it: when the name's
+/// words run, in order, inside a short heading of the chunk ("Deref" under "Deref
+/// polymorphism"), the shortest such heading (the deepest among equals) becomes the name.
+/// Markdown and text only: elsewhere the "headings" are item and key paths.
+pub fn complete_name(name: &str, heading_path: &[String], text: &str, prose_only: bool) -> String {
+    const MAX_WORDS: usize = 6;
+    let key = normalise_text(name);
+    let n = key.split(' ').filter(|w| !w.is_empty()).count();
+    if !prose_only || n == 0 {
+        return name.to_string();
+    }
+    let inner = crate::agent::quotes::fenced_lines(text)
+        .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
+        .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string());
+    let mut best: Option<(usize, String)> = None;
+    for heading in heading_path.iter().cloned().chain(inner) {
+        let h = normalise_text(&heading);
+        let words = h.split(' ').filter(|w| !w.is_empty()).count();
+        let contains = format!(" {h} ").contains(&format!(" {key} "));
+        if contains
+            && words > n
+            && words <= MAX_WORDS
+            && !heading.contains('…')
+            && best.as_ref().is_none_or(|(w, _)| words <= *w)
+        {
+            best = Some((words, heading));
+        }
+    }
+    best.map_or_else(|| name.to_string(), |(_, h)| clean_name(&h))
+}
+
 /// The share of a text's 3-word windows that also occur in `prompt` (1.0: pure echo).
 pub fn echo_ratio(text: &str, prompt: &str) -> f64 {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -472,6 +503,51 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fragment_of_a_heading_becomes_the_heading() {
+        let path = vec![
+            "Anti-patterns".to_string(),
+            "Deref polymorphism".to_string(),
+        ];
+        let text = "Misusing `Deref` to emulate inheritance.\n\n## Example\n\nSome code.";
+        assert_eq!(
+            complete_name("Deref", &path, text, true),
+            "Deref polymorphism"
+        );
+        // A whole word sequence only, in order.
+        assert_eq!(
+            complete_name("Polymorphism deref", &path, text, true),
+            "Polymorphism deref"
+        );
+        assert_eq!(complete_name("Der", &path, text, true), "Der");
+        // Already the heading, or no heading holds it.
+        assert_eq!(
+            complete_name("Deref polymorphism", &path, text, true),
+            "Deref polymorphism"
+        );
+        assert_eq!(
+            complete_name("Inheritance", &path, text, true),
+            "Inheritance"
+        );
+        // Source code's paths are items, not the author's terms.
+        assert_eq!(complete_name("Deref", &path, text, false), "Deref");
+        // Headings inside the chunk count; the shortest holding the name wins.
+        let text = "# Scoped threads and their joins\n\ntext\n\n## Scoped threads in std\n\nmore";
+        assert_eq!(
+            complete_name("scoped", &[], text, true),
+            "Scoped threads in std"
+        );
+        // Long headings are sentences, not names; merged spans are not headings.
+        let path =
+            vec!["Why you should never share a mutable reference across await points".into()];
+        assert_eq!(
+            complete_name("Mutable reference", &path, "", true),
+            "Mutable reference"
+        );
+        let path = vec!["Tip 1 … Tip 9".to_string()];
+        assert_eq!(complete_name("Tip", &path, "", true), "Tip");
+    }
 
     #[test]
     fn a_pattern_is_discussed_not_mentioned_in_passing() {

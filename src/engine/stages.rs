@@ -298,19 +298,27 @@ pub(crate) fn findings_from(
                     .trim()
                     .to_string()
             };
-            let pattern = checks::clean_name(&s("name"));
+            let prose_only = matches!(chunk.kind.as_str(), "markdown" | "text");
+            let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
+            let evidence = s("evidence");
+            let name = checks::clean_name(&s("name"));
+            // Only a name that stands on its own is completed: a generic or invented one
+            // must not borrow a heading's credit.
+            let pattern = match checks::check_finding(&name, &evidence, &grounding, rendered) {
+                Ok(()) => {
+                    checks::complete_name(&name, &chunk.heading_path, &chunk.text, prose_only)
+                }
+                Err(_) => name,
+            };
             let key = checks::pattern_key(&pattern);
             if !seen.insert(key.clone()) {
                 return None; // the same pattern twice in one chunk
             }
-            let evidence = s("evidence");
             let (line_start, line_end) = if rendered {
                 (chunk.line_start, chunk.line_end)
             } else {
                 checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
             };
-            let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
-            let prose_only = matches!(chunk.kind.as_str(), "markdown" | "text");
             let verdict = checks::check_finding(&pattern, &evidence, &grounding, rendered)
                 .and_then(|()| {
                     checks::discussed(&pattern, &chunk.heading_path, &chunk.text, prose_only)
