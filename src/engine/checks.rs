@@ -511,27 +511,19 @@ mod tests {
             "Deref polymorphism".to_string(),
         ];
         let text = "Misusing `Deref` to emulate inheritance.\n\n## Example\n\nSome code.";
-        assert_eq!(
-            complete_name("Deref", &path, text, true),
-            "Deref polymorphism"
-        );
-        // A whole word sequence only, in order.
-        assert_eq!(
-            complete_name("Polymorphism deref", &path, text, true),
-            "Polymorphism deref"
-        );
-        assert_eq!(complete_name("Der", &path, text, true), "Der");
-        // Already the heading, or no heading holds it.
-        assert_eq!(
-            complete_name("Deref polymorphism", &path, text, true),
-            "Deref polymorphism"
-        );
-        assert_eq!(
-            complete_name("Inheritance", &path, text, true),
-            "Inheritance"
-        );
-        // Source code's paths are items, not the author's terms.
-        assert_eq!(complete_name("Deref", &path, text, false), "Deref");
+        for (name, prose, expected) in [
+            ("Deref", true, "Deref polymorphism"),
+            // A whole word sequence only, in order.
+            ("Polymorphism deref", true, "Polymorphism deref"),
+            ("Der", true, "Der"),
+            // Already the heading, or no heading holds it.
+            ("Deref polymorphism", true, "Deref polymorphism"),
+            ("Inheritance", true, "Inheritance"),
+            // Source code's paths are items, not the author's terms.
+            ("Deref", false, "Deref"),
+        ] {
+            assert_eq!(complete_name(name, &path, text, prose), expected, "{name}");
+        }
         // Headings inside the chunk count; the shortest holding the name wins.
         let text = "# Scoped threads and their joins\n\ntext\n\n## Scoped threads in std\n\nmore";
         assert_eq!(
