@@ -376,11 +376,12 @@ pub fn complete_name(name: &str, heading_path: &[String], text: &str, prose_only
     let inner = crate::agent::quotes::fenced_lines(text)
         .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
         .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string());
+    let needle = format!(" {key} ");
     let mut best: Option<(usize, String)> = None;
     for heading in heading_path.iter().cloned().chain(inner) {
         let h = normalise_text(&heading);
         let words = h.split(' ').filter(|w| !w.is_empty()).count();
-        let contains = format!(" {h} ").contains(&format!(" {key} "));
+        let contains = format!(" {h} ").contains(&needle);
         if contains
             && words > n
             && words <= MAX_WORDS

@@ -303,12 +303,20 @@ pub(crate) fn findings_from(
             let evidence = s("evidence");
             let name = checks::clean_name(&s("name"));
             // Only a name that stands on its own is completed: a generic or invented one
-            // must not borrow a heading's credit.
-            let pattern = match checks::check_finding(&name, &evidence, &grounding, rendered) {
+            // must not borrow a heading's credit. A completed name is checked again.
+            let own = checks::check_finding(&name, &evidence, &grounding, rendered);
+            let (pattern, checked) = match own {
                 Ok(()) => {
-                    checks::complete_name(&name, &chunk.heading_path, &chunk.text, prose_only)
+                    let full =
+                        checks::complete_name(&name, &chunk.heading_path, &chunk.text, prose_only);
+                    let checked = if full == name {
+                        Ok(())
+                    } else {
+                        checks::check_finding(&full, &evidence, &grounding, rendered)
+                    };
+                    (full, checked)
                 }
-                Err(_) => name,
+                Err(e) => (name, Err(e)),
             };
             let key = checks::pattern_key(&pattern);
             if !seen.insert(key.clone()) {
@@ -319,7 +327,7 @@ pub(crate) fn findings_from(
             } else {
                 checks::evidence_lines(&evidence, &chunk.text, chunk.line_start, chunk.line_end)
             };
-            let verdict = checks::check_finding(&pattern, &evidence, &grounding, rendered)
+            let verdict = checked
                 .and_then(|()| {
                     checks::discussed(&pattern, &chunk.heading_path, &chunk.text, prose_only)
                 })
