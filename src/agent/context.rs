@@ -11,6 +11,8 @@ pub struct ChunkCtx {
     /// Heading path joined with " > ", empty when none.
     pub heading: String,
     pub text: String,
+    /// Terms of the text that could name what it teaches (`agent::terms`), strongest first.
+    pub terms: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

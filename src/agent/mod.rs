@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod context;
 pub mod quotes;
+pub mod terms;
 
 use crate::llm::grammar;
 use crate::llm::{Message, Sampling};
@@ -148,6 +149,11 @@ pub struct RoleSpec {
     /// Reply fields that must be a code line copied from the input (or empty).
     #[serde(default)]
     pub code_fields: Vec<String>,
+    /// Reply fields that must be one of the input's terms (`terms::terms`: its headings,
+    /// emphasised and introduced terms, API names, the traits its code implements), when it
+    /// has any. Prompts can list them as `chunk.terms`.
+    #[serde(default)]
+    pub term_fields: Vec<String>,
     /// For a validator (`output = "verdicts"`): whether a "reject" removes the finding (true)
     /// or is only recorded beside it (false).
     #[serde(default = "yes")]
@@ -196,9 +202,13 @@ pub struct Role {
 }
 
 impl Role {
-    /// The grammar for one input: quote and code fields limited to the input's own text.
-    pub fn grammar_for(&self, input: &str) -> Result<String, AgentError> {
-        if self.spec.quote_fields.is_empty() && self.spec.code_fields.is_empty() {
+    /// The grammar for one input: quote, code and term fields limited to the input's own
+    /// sentences, code lines and `terms`.
+    pub fn grammar_for(&self, input: &str, terms: &[String]) -> Result<String, AgentError> {
+        if self.spec.quote_fields.is_empty()
+            && self.spec.code_fields.is_empty()
+            && (self.spec.term_fields.is_empty() || terms.is_empty())
+        {
             return Ok(self.grammar.clone());
         }
         let mut schema = self.schema.clone();
@@ -214,6 +224,11 @@ impl Role {
             }
             if let Some(prop) = quotes::property_mut(&mut schema, field) {
                 *prop = serde_json::json!({ "type": "string", "enum": sentences });
+            }
+        }
+        for field in self.spec.term_fields.iter().filter(|_| !terms.is_empty()) {
+            if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                *prop = serde_json::json!({ "type": "string", "enum": terms });
             }
         }
         for field in &self.spec.code_fields {

@@ -9,6 +9,7 @@ fn chunk() -> ChunkCtx {
         line_end: 9,
         heading: "Errors > Propagation".into(),
         text: "Use `?` to propagate errors.".into(),
+        terms: vec!["Propagation".into()],
     }
 }
 
@@ -134,4 +135,31 @@ fn a_two_line_file_switches_a_built_in_role_off() {
     assert!(agents.role("validator").is_err());
     assert!(agents.by_output(OutputKind::Verdicts).is_none());
     assert!(agents.role("extractor").is_ok());
+}
+
+#[test]
+fn the_extractor_names_one_of_the_chunks_terms_when_it_has_any() {
+    let agents = Agents::load(None, None).unwrap();
+    let role = agents.role("extractor").unwrap();
+    let msgs = agents
+        .messages(role, &ChunkPrompt { chunk: chunk() })
+        .unwrap();
+    assert!(msgs[1]
+        .content
+        .contains("Terms used in the text: Propagation"));
+
+    let text = "Use `?` to propagate errors.";
+    let terms = vec![
+        "Propagation".to_string(),
+        "question mark operator".to_string(),
+    ];
+    let limited = role.grammar_for(text, &terms).unwrap();
+    assert!(
+        limited.contains("\\\"question mark operator\\\""),
+        "{limited}"
+    );
+    // A reply naming a term parses; the grammar offers no other name.
+    let free = role.grammar_for(text, &[]).unwrap();
+    assert!(!free.contains("question mark operator"));
+    assert_ne!(limited, free);
 }

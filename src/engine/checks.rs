@@ -121,7 +121,13 @@ pub fn check_finding(
     is_rendered: bool,
 ) -> Result<(), String> {
     let key = pattern_key(name);
-    if key.chars().count() < 3 || GENERIC.contains(&key.as_str()) || name_words(name).is_empty() {
+    let structure = |k: &str| crate::agent::terms::STRUCTURE_WORDS.contains(&k);
+    if key.chars().count() < 3
+        || GENERIC.contains(&key.as_str())
+        || structure(&key)
+        || structure(&normalise_text(name))
+        || name_words(name).is_empty()
+    {
         return Err(format!(
             "the name {name:?} is empty or too generic to look up"
         ));
@@ -211,7 +217,7 @@ fn name_words(name: &str) -> Vec<String> {
     normalise_text(&split_camel(name))
         .split(' ')
         .filter(|w| {
-            !w.is_empty() && !STOPWORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
+            w.len() >= 2 && !STOPWORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
         })
         .map(str::to_string)
         .collect()

@@ -61,6 +61,7 @@ fn chunk_ctx(c: &ChunkRow) -> ChunkCtx {
         line_end: c.line_end,
         heading: c.heading_path.join(" > "),
         text: c.text.clone(),
+        terms: crate::agent::terms::terms(&c.text, &c.heading_path, &c.kind),
     }
 }
 
@@ -157,26 +158,24 @@ fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
     }
 }
 
-/// The chunk a per-chunk job reads and the role's prompt rendered around it.
+/// The chunk a per-chunk job reads, its terms and the role's prompt rendered around it.
 async fn chunk_input(
     ctx: &RunContext,
     lease: &Lease,
     role: &Role,
-) -> Result<(ChunkRow, Vec<Message>), JobError> {
+) -> Result<(ChunkRow, Vec<String>, Vec<Message>), JobError> {
     let chunk_id = lease
         .input_id
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
     let chunk = ctx.queue.chunk(chunk_id).await?;
+    let prompt = ChunkPrompt {
+        chunk: chunk_ctx(&chunk),
+    };
     let messages = ctx
         .agents
-        .messages(
-            role,
-            &ChunkPrompt {
-                chunk: chunk_ctx(&chunk),
-            },
-        )
+        .messages(role, &prompt)
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    Ok((chunk, messages))
+    Ok((chunk, prompt.chunk.terms, messages))
 }
 
 async fn extract(
@@ -186,9 +185,9 @@ async fn extract(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (chunk, messages) = chunk_input(ctx, lease, role).await?;
+    let (chunk, terms, messages) = chunk_input(ctx, lease, role).await?;
     let grammar = role
-        .grammar_for(&chunk.text)
+        .grammar_for(&chunk.text, &terms)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
     // When the checks reject every name, further rounds (`feedback_rounds`) send the reasons
     // back like a reviewer's note. The conversation so far is a prefix of the new prompt, so
@@ -526,7 +525,7 @@ async fn notes(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (_, messages) = chunk_input(ctx, lease, role).await?;
+    let (_, _, messages) = chunk_input(ctx, lease, role).await?;
     let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await

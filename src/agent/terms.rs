@@ -1,0 +1,875 @@
+//! The terms of an input that could name what it teaches, offered as the only values of a
+//! role's term fields (`term_fields`): a small model chooses among the author's own words
+//! better than it names a pattern from nothing. Pure functions; no list of known patterns:
+//! every term comes from the input's structure (headings, emphasis, introduced terms, "the X
+//! pattern" phrases, API names in code spans) and, in source code, from what the code does
+//! (the traits it implements, the attributes and macros it uses).
+
+use super::quotes::fenced_lines;
+
+/// At most this many terms are offered (strongest first).
+pub const MAX_TERMS: usize = 30;
+const MAX_WORDS: usize = 8;
+const MAX_CHARS: usize = 60;
+
+/// Nouns that close a named technique: "the newtype pattern", "an extension trait".
+const HEAD_NOUNS: &[&str] = &[
+    "pattern",
+    "idiom",
+    "anti-pattern",
+    "antipattern",
+    "trait",
+    "macro",
+    "operator",
+    "syntax",
+    "technique",
+];
+
+/// Words that end a name read backwards from its head noun.
+const BREAK_WORDS: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "is",
+    "are",
+    "was",
+    "be",
+    "of",
+    "to",
+    "in",
+    "on",
+    "for",
+    "with",
+    "and",
+    "or",
+    "as",
+    "by",
+    "it",
+    "its",
+    "our",
+    "your",
+    "my",
+    "their",
+    "which",
+    "what",
+    "same",
+    "such",
+    "one",
+    "any",
+    "each",
+    "every",
+    "some",
+    "no",
+    "not",
+    "use",
+    "uses",
+    "using",
+    "used",
+    "call",
+    "called",
+    "named",
+    "like",
+    "from",
+    "into",
+    "via",
+    "than",
+    "then",
+    "so",
+    "but",
+    "if",
+    "when",
+    "we",
+    "you",
+    "i",
+    "they",
+    "have",
+    "has",
+    "rust",
+    "takes",
+    "take",
+    "public",
+    "private",
+    "new",
+    "own",
+    "whole",
+    "common",
+    "particular",
+    "other",
+    "different",
+    "similar",
+    "custom",
+    "general",
+    "simple",
+    "specific",
+    "certain",
+    "more",
+    "most",
+    "less",
+    "slightly",
+    "rich",
+    "good",
+    "bad",
+    "best",
+    "better",
+    "usual",
+    "known",
+    "well",
+    "basic",
+    "main",
+    "following",
+    "above",
+    "below",
+    "previous",
+    "next",
+    "single",
+    "many",
+    "several",
+    "all",
+    "both",
+    "only",
+    "just",
+    "also",
+    "very",
+    "makes",
+    "make",
+    "allow",
+    "allows",
+    "expose",
+    "identify",
+    "facilitate",
+    "including",
+    "designing",
+    "implement",
+    "implements",
+    "implementing",
+    "write",
+    "writing",
+    "do",
+    "does",
+];
+
+/// Macros every program uses; naming one says nothing about a technique.
+const COMMON_MACROS: &[&str] = &[
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "dbg",
+    "vec",
+    "include_str",
+    "concat",
+    "env",
+    "write",
+    "writeln",
+    "format",
+];
+
+/// Attributes that are plumbing rather than a technique.
+const PLUMBING_ATTRIBUTES: &[&str] = &[
+    "derive",
+    "cfg",
+    "test",
+    "allow",
+    "warn",
+    "deny",
+    "inline",
+    "doc",
+    "path",
+    "macro_use",
+];
+
+/// The kinds of input: prose (markdown, text), source code, rendered records (JSON).
+fn is_code(kind: &str) -> bool {
+    kind == "rust"
+}
+fn is_record(kind: &str) -> bool {
+    kind == "json" || kind == "jsonl"
+}
+
+/// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
+pub fn terms(text: &str, headings: &[String], kind: &str) -> Vec<String> {
+    let mut out = Terms::default();
+    if !is_code(kind) && !is_record(kind) {
+        for (i, h) in headings.iter().enumerate().rev() {
+            let rank = if i + 1 == headings.len() {
+                Rank::Heading
+            } else {
+                Rank::Title
+            };
+            out.ranked(rank).heading(h);
+        }
+    }
+    let mut lines: Vec<(String, bool)> = Vec::new(); // (prose, starts a paragraph)
+    let mut code: Vec<&str> = Vec::new();
+    let mut blank = true;
+    if is_code(kind) {
+        for line in text.lines() {
+            let t = line.trim();
+            match comment_text(t) {
+                Some(c) => {
+                    lines.push((c.to_string(), blank || c.is_empty()));
+                    blank = c.trim().is_empty();
+                }
+                None => {
+                    code.push(t);
+                    blank = true;
+                }
+            }
+        }
+    } else if is_record(kind) {
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once(": ") else {
+                continue; // a continued multi-line value: code or prose of the line above
+            };
+            let key_path = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_-.[]".contains(c));
+            if key_path {
+                out.ranked(Rank::Heading).record_value(value);
+                lines.push((value.to_string(), true));
+            }
+        }
+    } else {
+        for (line, in_code) in fenced_lines(text) {
+            if in_code {
+                code.push(line.trim());
+                blank = true;
+                continue;
+            }
+            let t = line.trim();
+            if let Some(h) = t.strip_prefix('#') {
+                out.ranked(Rank::Heading).heading(h.trim_start_matches('#'));
+                blank = true;
+                continue;
+            }
+            lines.push((t.to_string(), blank));
+            blank = t.is_empty();
+        }
+    }
+    let prose = !is_code(kind) && !is_record(kind);
+    let lines: Vec<(String, bool)> = lines
+        .into_iter()
+        .map(|(l, p)| (link_text(strip_markers(&l)), p))
+        .collect();
+    for (line, para_start) in &lines {
+        out.ranked(Rank::Named).named_phrases(line);
+        out.ranked(Rank::Emphasis).emphasis(line);
+        out.code_spans(line);
+        out.ranked(Rank::Introduced)
+            .introduced(line, *para_start, prose);
+    }
+    if is_code(kind) {
+        out.ranked(Rank::Api);
+        for line in &code {
+            out.code_line(line);
+        }
+    }
+    out.without_defined(text).into_list()
+}
+
+/// Identifiers the text itself defines (`fn parse`, `struct Celsius`, `trait State`).
+fn defined_names(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    for kw in ["fn ", "struct ", "enum ", "trait ", "type ", "mod "] {
+        for (i, _) in text.match_indices(kw) {
+            if i > 0 && text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue; // "self.fn " or a longer word
+            }
+            let rest = &text[i + kw.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if end > 0 {
+                names.push(&rest[..end]);
+            }
+        }
+    }
+    names
+}
+
+/// A comment's text without its markers, or None for a line of code.
+fn comment_text(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("//")?;
+    Some(rest.trim_start_matches(['/', '!']).trim())
+}
+
+/// Section and document words that name no technique.
+pub const STRUCTURE_WORDS: &[&str] = &[
+    "todo",
+    "fixme",
+    "note",
+    "notes",
+    "links",
+    "link",
+    "references",
+    "see also",
+    "changelog",
+    "misc",
+    "example",
+    "examples",
+    "summary",
+    "overview",
+    "introduction",
+    "intro",
+    "motivation",
+    "discussion",
+    "advantages",
+    "disadvantages",
+    "conclusion",
+    "contents",
+    "credits",
+    "license",
+    "description",
+    "usage",
+    "tests",
+    "test",
+    "module docs",
+    "use",
+    "related",
+    "further reading",
+    "subject",
+    "reading list",
+    "downside",
+    "upside",
+    "problem",
+    "solution",
+    "fix",
+    "bug",
+    "drawbacks",
+    "drawback",
+    "alternatives",
+    "alternative",
+    "hint",
+    "hints",
+    "tip",
+    "tips",
+    "code example",
+    "code examples",
+    "talks",
+    "repository",
+    "faq",
+    "warning",
+    "caveats",
+    "limitations",
+    "details",
+    "background",
+    "appendix",
+    "history",
+    "acknowledgements",
+];
+
+/// How strongly each kind of term suggests a technique; lower is offered first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Named,
+    Emphasis,
+    Api,
+    Heading,
+    Introduced,
+    Title,
+    Type,
+}
+
+#[derive(Default)]
+struct Terms {
+    list: Vec<(Rank, String)>,
+    keys: Vec<String>,
+    rank: Option<Rank>,
+}
+
+impl Terms {
+    fn ranked(&mut self, rank: Rank) -> &mut Self {
+        self.rank = Some(rank);
+        self
+    }
+
+    /// Drops the API and code terms that name the text's own items (`Celsius::new`,
+    /// `Connection<Hacked>`, `State trait` where `trait State` is defined): they name the
+    /// example, not the technique.
+    fn without_defined(mut self, text: &str) -> Self {
+        let defined = defined_names(text);
+        self.list.retain(|(rank, term)| {
+            *rank < Rank::Api
+                || *rank == Rank::Heading
+                || *rank == Rank::Introduced
+                || *rank == Rank::Title
+                || !term
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| !w.is_empty() && defined.contains(&w))
+        });
+        self
+    }
+
+    fn into_list(mut self) -> Vec<String> {
+        self.list.sort_by_key(|(r, _)| *r);
+        self.list
+            .into_iter()
+            .take(MAX_TERMS)
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    fn push(&mut self, term: &str) {
+        let t = term
+            .trim()
+            .trim_matches(|c: char| c == '*' || c == '_' || c == '"' || c == '\'')
+            .trim_end_matches([':', '.', ',', ';', '?'])
+            .trim();
+        let t = t
+            .strip_prefix("The ")
+            .or_else(|| t.strip_prefix("the "))
+            .unwrap_or(t);
+        let words = t.split_whitespace().count();
+        let key = t.to_lowercase().replace('`', "");
+        if self.list.len() >= 4 * MAX_TERMS
+            || STRUCTURE_WORDS.contains(&key.as_str())
+            || words == 0
+            || words > MAX_WORDS
+            || t.len() > MAX_CHARS
+            || t.len() < 2
+            || !t.chars().any(|c| c.is_alphabetic())
+            || t.contains("://")
+            || t.contains('…')
+        {
+            return;
+        }
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+            let rank = self.rank.unwrap_or(Rank::Type);
+            self.list.push((rank, t.replace('`', "")));
+        }
+    }
+
+    /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
+    fn heading(&mut self, h: &str) {
+        let h = h
+            .trim()
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+            .trim();
+        if h.split_whitespace().count() <= 6 {
+            self.push(h);
+        }
+    }
+
+    /// A term a line introduces: the words before a colon or dash at its start, or a short
+    /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
+    fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
+        let t = strip_markers(line);
+        let clause = |s: &str| {
+            s.split_whitespace().any(|w| {
+                matches!(
+                    w.to_lowercase().as_str(),
+                    "is" | "are" | "was" | "were" | "i" | "we" | "you" | "it" | "this"
+                )
+            })
+        };
+        if let Some(cut) = [": ", " — ", " – ", " - "]
+            .iter()
+            .filter_map(|m| t.find(m))
+            .min()
+        {
+            let lead = &t[..cut];
+            let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
+            if lead.split_whitespace().count() <= 5 && wordy(lead_plain) && !clause(lead) {
+                self.push(lead);
+            }
+        }
+        if para_start && prose {
+            if let Some(end) = t
+                .find(". ")
+                .or_else(|| t.ends_with('.').then(|| t.len() - 1))
+            {
+                let first = &t[..end];
+                let n = first.split_whitespace().count();
+                let article = ["A ", "An ", "The "].iter().any(|a| first.starts_with(a));
+                if (2..=6).contains(&n) && wordy(first) && !clause(first) && !article {
+                    self.push(first);
+                }
+            }
+        }
+    }
+
+    /// "the newtype pattern", "an extension trait", "the `matches!` macro".
+    fn named_phrases(&mut self, line: &str) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let bare = w
+                .trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            let head = bare.strip_suffix('s').filter(|b| HEAD_NOUNS.contains(b));
+            if !HEAD_NOUNS.contains(&bare.as_str()) && head.is_none() {
+                continue;
+            }
+            let mut start = i;
+            while start > 0 && i - start < 3 {
+                let prev = words[start - 1];
+                let lower = prev.to_lowercase();
+                if BREAK_WORDS.contains(&lower.trim_matches(|c: char| !c.is_alphanumeric()))
+                    || prev.ends_with([',', '.', ';', ':', ')'])
+                    || lower.ends_with("'s")
+                    || prev.starts_with('(')
+                {
+                    break;
+                }
+                start -= 1;
+            }
+            if start < i {
+                // The head noun as written, singular: "traits" → "trait", "`Trait`" → "Trait".
+                let written = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+                let written = match head {
+                    Some(_) => &written[..written.len() - 1],
+                    None => written,
+                };
+                let mut phrase = words[start..i].join(" ");
+                phrase.push(' ');
+                phrase.push_str(written);
+                self.push(&phrase);
+            }
+        }
+    }
+
+    /// `**bold**`, `__bold__`, `*Emphasis*` of a few words; a single lower-case word in
+    /// emphasis is stress, not a term.
+    fn emphasis(&mut self, line: &str) {
+        for marker in ["**", "__", "*"] {
+            let mut rest = line;
+            while let Some(open) = rest.find(marker) {
+                let after = &rest[open + marker.len()..];
+                let Some(close) = after.find(marker) else {
+                    break;
+                };
+                let inner = &after[..close];
+                let n = inner.split_whitespace().count();
+                let capital = inner
+                    .trim_start_matches('`')
+                    .starts_with(char::is_uppercase);
+                let stress =
+                    marker == "*" && !capital || n == 1 && !capital && !inner.contains('`');
+                if !inner.is_empty() && !inner.starts_with(' ') && n <= 5 && !stress {
+                    self.push(inner);
+                }
+                rest = &after[close + marker.len()..];
+            }
+        }
+    }
+
+    /// Code spans that name an API or a language feature: paths (`mem::take`), macros
+    /// (`matches!`), attributes (`#[must_use]`), `impl Trait`, types (`RefCell<T>`).
+    /// Code spans that name an API (see `api_name`).
+    fn code_spans(&mut self, line: &str) {
+        let mut parts = line.split('`');
+        parts.next();
+        while let (Some(span), Some(_)) = (parts.next(), parts.next()) {
+            if let Some((t, rank)) = api_name(span) {
+                self.ranked(rank).push(&t);
+            }
+        }
+    }
+
+    /// What a line of source code does: the trait it implements, an attribute, a macro.
+    fn code_line(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("impl") {
+            if let Some((tr, _)) = rest.split_once(" for ") {
+                let tr = skip_generics(tr.trim());
+                let name = last_segment(tr);
+                if name.chars().next().is_some_and(char::is_uppercase) {
+                    self.push(&format!("{name} trait"));
+                }
+            }
+        }
+        if let Some(attr) = line.strip_prefix("#[").and_then(|a| a.strip_suffix(']')) {
+            let name = attr.split(['(', ' ', '=']).next().unwrap_or("");
+            if !name.is_empty() && !PLUMBING_ATTRIBUTES.contains(&name) {
+                self.push(&format!("#[{name}]"));
+            }
+        }
+        for (i, _) in line.match_indices("!(") {
+            let name: String = line[..i]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if !name.is_empty() && !COMMON_MACROS.contains(&name.as_str()) {
+                self.push(&format!("{name}!"));
+            }
+        }
+    }
+
+    /// A record's value that reads as a title (a few words, not a number or a sentence).
+    fn record_value(&mut self, value: &str) {
+        let v = value.trim();
+        let n = v.split_whitespace().count();
+        if (1..=MAX_WORDS).contains(&n)
+            && !looks_like_code(v)
+            && !v.ends_with('.')
+            && v.parse::<f64>().is_err()
+            && !matches!(v, "true" | "false" | "null")
+        {
+            self.push(v);
+        }
+    }
+}
+
+/// Markdown links reduced to their text: `[Default][std]` and `[Default](url)` → `Default`.
+/// Code spans are left as they are (`#[must_use]`).
+fn link_text(line: &str) -> String {
+    line.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 0 {
+                links_to_text(part)
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+fn links_to_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        out.push_str(&after[..close]);
+        let tail = &after[close + 1..];
+        let skip = match tail.chars().next() {
+            Some('(') => tail.find(')').map(|e| e + 1),
+            Some('[') => tail.find(']').map(|e| e + 1),
+            _ => None,
+        };
+        rest = &tail[skip.unwrap_or(0)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A line of code rather than words: `let x = …;`, `impl Foo {`, `use a::b;`.
+fn looks_like_code(s: &str) -> bool {
+    let s = s.trim();
+    s.ends_with([';', '{', '}'])
+        || s.contains(" = ")
+        || [
+            "let ", "fn ", "impl ", "use ", "pub ", "struct ", "enum ", "mod ", "match ",
+        ]
+        .iter()
+        .any(|k| s.starts_with(k))
+}
+
+/// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
+fn wordy(s: &str) -> bool {
+    !looks_like_code(s)
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '\'')
+}
+
+/// A line without list markers and quote marks.
+fn strip_markers(line: &str) -> &str {
+    let mut t = line.trim();
+    loop {
+        let before = t.len();
+        t = t.trim_start_matches(['>', '-', '+']).trim_start();
+        if let Some(r) = t.strip_prefix("* ") {
+            t = r.trim_start();
+        }
+        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
+            t = digits[2..].trim_start();
+        }
+        if t.len() == before {
+            return t;
+        }
+    }
+}
+
+/// The API a code span names, if it names one, and how strongly: a path, macro, attribute or
+/// `impl Trait` names a technique more often than a type name does. A bare type name is
+/// left out: it is most often the text's own type (`Celsius`, `ParserOptions`); a generic one
+/// is more often a standard wrapper (`RefCell<String>`, `Cow<str>`).
+fn api_name(span: &str) -> Option<(String, Rank)> {
+    let s = span.trim();
+    if s.is_empty() || s.len() > 40 {
+        return None;
+    }
+    // A call: the callee (`mem::take(&mut x)` → `mem::take`).
+    let s = match s.find('(') {
+        Some(i) if !s.starts_with("#[") && i > 0 && !s[..i].contains('<') => &s[..i],
+        _ => s,
+    };
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let value = s.contains('.') || s.contains('=') || s.contains(';') || s.contains('"');
+    if value {
+        return None;
+    }
+    let api = s.contains("::")
+        || (s.ends_with('!') && s[..s.len() - 1].chars().all(ident))
+        || s.starts_with("#[")
+        || s.starts_with("impl ")
+        || s.starts_with("dyn ");
+    let type_name = s.chars().next().is_some_and(char::is_uppercase)
+        && s.len() >= 3
+        && s.contains('<')
+        && s.chars().all(|c| ident(c) || "<>&', ".contains(c));
+    if api {
+        Some((s.to_string(), Rank::Api))
+    } else if type_name {
+        Some((s.to_string(), Rank::Type))
+    } else {
+        None
+    }
+}
+
+/// `<T: Bound> Trait<X>` → `Trait<X>`.
+fn skip_generics(s: &str) -> &str {
+    if !s.starts_with('<') {
+        return s;
+    }
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth == 0 {
+                    return s[i + 1..].trim();
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// `fmt::Display` → `Display`, `From<io::Error>` → `From`.
+fn last_segment(path: &str) -> &str {
+    let base = path.split('<').next().unwrap_or(path);
+    base.rsplit("::").next().unwrap_or(base).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(list: &[String], t: &str) -> bool {
+        list.iter().any(|x| x == t)
+    }
+
+    #[test]
+    fn prose_offers_headings_phrases_emphasis_and_api_spans() {
+        let text = "## Monday\n\nThe answer is `Option::take`: it moves the value.\n\n\
+                    Shadowing to freeze a value. Build it, then rebind it.\n\n\
+                    This is the newtype pattern, and **interior mutability** helps.\n\
+                    Call `self.run(job)` or use `matches!` and `#[must_use]`.\n\
+                    Return `Box<dyn Error>` from a function that takes `impl Trait`.\n\
+                    Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
+                    ```rust\nimpl Drop for Guard {}\n```\n";
+        let t = terms(text, &["Week 3 log".into()], "markdown");
+        for want in [
+            "Week 3 log",
+            "Monday",
+            "Shadowing to freeze a value",
+            "newtype pattern",
+            "interior mutability",
+            "Option::take",
+            "matches!",
+            "#[must_use]",
+            "Box<dyn Error>",
+            "impl Trait",
+            "Cow<str>",
+        ] {
+            assert!(has(&t, want), "{want:?} missing from {t:?}");
+        }
+        assert_eq!(
+            t.last().map(String::as_str),
+            Some("Cow<str>"),
+            "type names come last"
+        );
+        // A method call on a value, a bare type name, a link's address are not terms; code
+        // blocks of prose are not read.
+        for absent in ["self.run", "Drop", "Default", "Options", "x.y"] {
+            assert!(
+                !t.iter().any(|x| x.contains(absent)),
+                "{absent:?} offered in {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn source_code_offers_comments_traits_attributes_and_macros() {
+        let text = "//! A wrapper that restores the depth: the guard pattern.\n\
+                    /// Goes deeper until the returned `Indent` is dropped.\n\
+                    #[must_use]\n#[derive(Debug)]\npub struct Indent<'a> { p: &'a Printer }\n\
+                    impl<'a> Drop for Indent<'a> { fn drop(&mut self) {} }\n\
+                    impl From<io::Error> for ConfigError {}\n\
+                    impl fmt::Display for Celsius {}\n\
+                    pub struct Celsius(f64);\ntrait State {}\nimpl State for Celsius {}\n\
+                    /// Build one with `Celsius::new`.\n\
+                    let idle = matches!(s, State::Idle);\nprintln!(\"x\");\n";
+        let t = terms(text, &[], "rust");
+        for want in [
+            "guard pattern",
+            "#[must_use]",
+            "Drop trait",
+            "From trait",
+            "Display trait",
+            "matches!",
+        ] {
+            assert!(has(&t, want), "{want:?} missing from {t:?}");
+        }
+        // Plumbing, everyday macros and the code's own bare type names are not offered.
+        for absent in [
+            "#[derive]",
+            "println!",
+            "Indent",
+            "State trait",
+            "Celsius::new",
+        ] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
+    }
+
+    #[test]
+    fn records_offer_short_values() {
+        let text =
+            "[0].topic: Scoped threads\n[0].notes: Threads may borrow locals. They end first.\n\
+                    [0].year: 2021\n[0].code: use std::thread;\n    fn f(x: u32) -> u32 {";
+        let t = terms(text, &["[0]".into()], "json");
+        assert!(has(&t, "Scoped threads"), "{t:?}");
+        for absent in ["2021", "[0]", "use std::thread", "u32) -> u32 {", "u32"] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
+    }
+
+    #[test]
+    fn terms_are_bounded_and_unique() {
+        let text: String = (0..100)
+            .map(|i| format!("**Term {i}** and **term {i}**\n"))
+            .collect();
+        let t = terms(&text, &[], "markdown");
+        assert_eq!(t.len(), MAX_TERMS);
+        assert_eq!(t[0], "Term 0");
+        assert_eq!(t[1], "Term 1");
+    }
+}
