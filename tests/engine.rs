@@ -225,3 +225,42 @@ async fn requests_arriving_together_compute_their_shared_prefix_once() {
         "{cached:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extractor_names_only_terms_of_its_chunk() {
+    use quarry::agent::context::{ChunkCtx, ChunkPrompt};
+    use quarry::agent::{terms::terms, Agents};
+
+    let text = "/// Restores the previous depth when it goes out of scope: the guard pattern.\n\
+                #[must_use]\npub struct Indent<'a> { p: &'a Printer, depth: usize }\n\n\
+                impl Drop for Indent<'_> {\n    fn drop(&mut self) { self.p.depth.set(self.depth); }\n}\n";
+    let heading = vec!["struct Indent, impl Drop for Indent<'_>".to_string()];
+    let offered = terms(text, &heading, "rust");
+    assert!(offered.len() >= 2, "{offered:?}");
+    let agents = Agents::load(None, None).unwrap();
+    let role = agents.role("extractor").unwrap();
+    let chunk = ChunkCtx {
+        file: "src/guard.rs".into(),
+        kind: "rust".into(),
+        line_start: 1,
+        line_end: 8,
+        heading: heading.join(" > "),
+        text: text.into(),
+        terms: offered.clone(),
+    };
+    let mut req = Request::new(agents.messages(role, &ChunkPrompt { chunk }).unwrap());
+    req.grammar = Some(role.grammar_for(text, &offered).unwrap());
+    req.sampling = role.sampling();
+    req.timeout = Duration::from_secs(300);
+    let done = engine(1).generate(req).await.unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&done.text)
+        .unwrap_or_else(|e| panic!("the grammar gives JSON ({e}): {}", done.text));
+    grammar::validate(&role.schema, &reply).unwrap();
+    for f in reply["findings"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        assert!(
+            offered.iter().any(|t| t == name),
+            "{name:?} is not one of {offered:?}"
+        );
+    }
+}
