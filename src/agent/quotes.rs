@@ -19,6 +19,28 @@ pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
     })
 }
 
+/// A line past its list markers (`-`, `+`, `* `, `1.`, `2)`), quote and heading marks and
+/// comment slashes.
+pub fn strip_line_markers(line: &str) -> &str {
+    let mut t = line.trim();
+    loop {
+        let before = t.len();
+        t = t
+            .trim_start_matches(['#', '>', '-', '+', '/', '!'])
+            .trim_start();
+        if let Some(r) = t.strip_prefix("* ") {
+            t = r.trim_start();
+        }
+        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
+            t = digits[2..].trim_start();
+        }
+        if t.len() == before {
+            return t;
+        }
+    }
+}
+
 /// Sentences and prose lines of a text, stripped of markdown markers, shortened at a word
 /// boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {

@@ -5,7 +5,7 @@
 //! pattern" phrases, API names in code spans) and, in source code, from what the code does
 //! (the traits it implements, the attributes and macros it uses).
 
-use super::quotes::fenced_lines;
+use super::quotes::{fenced_lines, strip_line_markers as strip_markers};
 
 /// At most this many terms are offered (strongest first).
 pub const MAX_TERMS: usize = 30;
@@ -202,7 +202,25 @@ fn is_record(kind: &str) -> bool {
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
 pub fn terms(text: &str, headings: &[String], kind: &str) -> Vec<String> {
     let mut out = Terms::default();
-    if !is_code(kind) && !is_record(kind) {
+    // A chunk that holds sections of its own (merged small sections of a notes file) is about
+    // them, not about the title above them: its heading path is offered only when none of its
+    // inner headings is a term.
+    let in_path = |h: &str| headings.iter().any(|p| p.trim() == h.trim());
+    let inner = if !is_code(kind) && !is_record(kind) {
+        let mut inner = Terms::default();
+        for (line, in_code) in fenced_lines(text) {
+            if let Some(h) = line.trim().strip_prefix('#').filter(|_| !in_code) {
+                let h = h.trim_start_matches('#');
+                if !in_path(h) {
+                    inner.heading(h);
+                }
+            }
+        }
+        inner.list.len()
+    } else {
+        0
+    };
+    if !is_code(kind) && !is_record(kind) && inner == 0 {
         for (i, h) in headings.iter().enumerate().rev() {
             let rank = if i + 1 == headings.len() {
                 Rank::Heading
@@ -252,7 +270,10 @@ pub fn terms(text: &str, headings: &[String], kind: &str) -> Vec<String> {
             }
             let t = line.trim();
             if let Some(h) = t.strip_prefix('#') {
-                out.ranked(Rank::Heading).heading(h.trim_start_matches('#'));
+                let h = h.trim_start_matches('#');
+                if inner == 0 || !in_path(h) {
+                    out.ranked(Rank::Heading).heading(h);
+                }
                 blank = true;
                 continue;
             }
@@ -460,7 +481,7 @@ impl Terms {
             .trim()
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
             .trim();
-        if h.split_whitespace().count() <= 6 {
+        if h.split_whitespace().count() <= MAX_WORDS {
             self.push(h);
         }
     }
@@ -685,25 +706,6 @@ fn wordy(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '\'')
 }
 
-/// A line without list markers and quote marks.
-fn strip_markers(line: &str) -> &str {
-    let mut t = line.trim();
-    loop {
-        let before = t.len();
-        t = t.trim_start_matches(['>', '-', '+']).trim_start();
-        if let Some(r) = t.strip_prefix("* ") {
-            t = r.trim_start();
-        }
-        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
-        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
-            t = digits[2..].trim_start();
-        }
-        if t.len() == before {
-            return t;
-        }
-    }
-}
-
 /// The API a code span names, if it names one, and how strongly: a path, macro, attribute or
 /// `impl Trait` names a technique more often than a type name does. A bare type name is
 /// left out: it is most often the text's own type (`Celsius`, `ParserOptions`); a generic one
@@ -787,7 +789,6 @@ mod tests {
                     ```rust\nimpl Drop for Guard {}\n```\n";
         let t = terms(text, &["Week 3 log".into()], "markdown");
         for want in [
-            "Week 3 log",
             "Monday",
             "Shadowing to freeze a value",
             "newtype pattern",
@@ -848,6 +849,20 @@ mod tests {
         ] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
+    }
+
+    #[test]
+    fn a_chunk_of_several_sections_is_about_them_not_the_title_above() {
+        let title = ["Week 3 log".to_string()];
+        let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
+        let t = terms(merged, &title, "markdown");
+        assert!(!has(&t, "Week 3 log") && has(&t, "Monday"), "{t:?}");
+        // Sections that only structure the text (Description, Example) leave the title.
+        let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
+        assert!(has(
+            &terms(chapter, &["Builder".into()], "markdown"),
+            "Builder"
+        ));
     }
 
     #[test]

@@ -291,24 +291,7 @@ fn without_links(line: &str) -> String {
 /// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, or the words
 /// before a colon or dash (`- Term: …`, `Term — …`, `/// Term: …`).
 fn lead_term(line: &str) -> Option<&str> {
-    // Past list markers, quote and heading marks, comment slashes.
-    let mut t = line.trim();
-    loop {
-        let before = t.len();
-        t = t
-            .trim_start_matches(['#', '>', '-', '+', '/', '!'])
-            .trim_start();
-        if let Some(r) = t.strip_prefix("* ") {
-            t = r.trim_start();
-        }
-        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
-        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
-            t = digits[2..].trim_start();
-        }
-        if t.len() == before {
-            break;
-        }
-    }
+    let t = crate::agent::quotes::strip_line_markers(line);
     for marker in ["**", "__", "`"] {
         if let Some(rest) = t.strip_prefix(marker) {
             return rest.find(marker).map(|end| &rest[..end]);
