@@ -877,6 +877,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_gives_bounded_terms(
+            text in "(\\PC|[`*_#\\[\\]():!<>\n-]){0,400}",
+            heading in "\\PC{0,40}",
+            kind in "(markdown|text|rust|json)",
+        ) {
+            let t = terms(&text, &[heading], &kind);
+            proptest::prop_assert!(t.len() <= MAX_TERMS);
+            for term in &t {
+                proptest::prop_assert!(!term.is_empty() && term.len() <= MAX_CHARS, "{term:?}");
+            }
+        }
+    }
+
     #[test]
     fn terms_are_bounded_and_unique() {
         let text: String = (0..100)
