@@ -450,9 +450,9 @@ impl Terms {
             .trim_matches(|c: char| c == '*' || c == '_' || c == '"' || c == '\'')
             .trim_end_matches([':', '.', ',', ';', '?'])
             .trim();
-        let t = t
-            .strip_prefix("The ")
-            .or_else(|| t.strip_prefix("the "))
+        let t = ["The ", "the ", "A ", "An ", "a ", "an "]
+            .iter()
+            .find_map(|a| t.strip_prefix(a))
             .unwrap_or(t);
         let words = t.split_whitespace().count();
         let key = t.to_lowercase().replace('`', "");
@@ -782,6 +782,7 @@ mod tests {
     fn prose_offers_headings_phrases_emphasis_and_api_spans() {
         let text = "## Monday\n\nThe answer is `Option::take`: it moves the value.\n\n\
                     Shadowing to freeze a value. Build it, then rebind it.\n\n\
+                    - **A scope guard**: undoes a change when dropped.\n\n\
                     This is the newtype pattern, and **interior mutability** helps.\n\
                     Call `self.run(job)` or use `matches!` and `#[must_use]`.\n\
                     Return `Box<dyn Error>` from a function that takes `impl Trait`.\n\
