@@ -41,6 +41,41 @@ pub fn strip_line_markers(line: &str) -> &str {
     }
 }
 
+/// A line with its markdown links (`[text](url)`, `[text][ref]`) replaced by their text
+/// (`keep_text`) or by nothing; brackets that are not links are left as they are.
+pub fn replace_links(line: &str, keep_text: bool) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let Some(close) = after.find(']') else {
+            out.push_str(after);
+            return out;
+        };
+        let tail = &after[close + 1..];
+        let target_end = match tail.chars().next() {
+            Some('(') => tail.find(')'),
+            Some('[') => tail.find(']'),
+            _ => None,
+        };
+        match target_end {
+            Some(end) => {
+                if keep_text {
+                    out.push_str(&after[1..close]);
+                }
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push_str(&after[..close + 1]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Sentences and prose lines of a text, stripped of markdown markers, shortened at a word
 /// boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {

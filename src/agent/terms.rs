@@ -5,7 +5,7 @@
 //! pattern" phrases, API names in code spans) and, in source code, from what the code does
 //! (the traits it implements, the attributes and macros it uses).
 
-use super::quotes::{fenced_lines, strip_line_markers as strip_markers};
+use super::quotes::{fenced_lines, replace_links, strip_line_markers as strip_markers};
 
 /// At most this many terms are offered (strongest first).
 pub const MAX_TERMS: usize = 30;
@@ -655,36 +655,13 @@ fn link_text(line: &str) -> String {
         .enumerate()
         .map(|(i, part)| {
             if i % 2 == 0 {
-                links_to_text(part)
+                replace_links(part, true)
             } else {
                 part.to_string()
             }
         })
         .collect::<Vec<_>>()
         .join("`")
-}
-
-fn links_to_text(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        out.push_str(&after[..close]);
-        let tail = &after[close + 1..];
-        let skip = match tail.chars().next() {
-            Some('(') => tail.find(')').map(|e| e + 1),
-            Some('[') => tail.find(']').map(|e| e + 1),
-            _ => None,
-        };
-        rest = &tail[skip.unwrap_or(0)..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A line of code rather than words: `let x = …;`, `impl Foo {`, `use a::b;`.

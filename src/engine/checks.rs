@@ -257,31 +257,7 @@ fn mentions(words: &[String], text: &str) -> bool {
 /// A prose line without its links and URLs: a name met only as a link to elsewhere is not
 /// taught here.
 fn without_links(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let Some(close) = after.find(']') else {
-            out.push_str(after);
-            rest = "";
-            break;
-        };
-        let tail = &after[close + 1..];
-        let target_end = match tail.chars().next() {
-            Some('(') => tail.find(')'),
-            Some('[') => tail.find(']'),
-            _ => None,
-        };
-        match target_end {
-            Some(end) => rest = &tail[end + 1..],
-            None => {
-                out.push_str(&after[..close + 1]);
-                rest = tail;
-            }
-        }
-    }
-    out.push_str(rest);
+    let out = crate::agent::quotes::replace_links(line, false);
     out.split_whitespace()
         .filter(|w| !w.contains("://"))
         .collect::<Vec<_>>()

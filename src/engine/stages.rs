@@ -61,7 +61,7 @@ fn chunk_ctx(c: &ChunkRow) -> ChunkCtx {
         line_end: c.line_end,
         heading: c.heading_path.join(" > "),
         text: c.text.clone(),
-        terms: crate::agent::terms::terms(&c.text, &c.heading_path, &c.kind),
+        terms: Vec::new(),
     }
 }
 
@@ -168,8 +168,12 @@ async fn chunk_input(
         .input_id
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
     let chunk = ctx.queue.chunk(chunk_id).await?;
+    // Terms are worked out here, for per-chunk roles only (the validator does not use them).
     let prompt = ChunkPrompt {
-        chunk: chunk_ctx(&chunk),
+        chunk: ChunkCtx {
+            terms: crate::agent::terms::terms(&chunk.text, &chunk.heading_path, &chunk.kind),
+            ..chunk_ctx(&chunk)
+        },
     };
     let messages = ctx
         .agents
