@@ -6,10 +6,12 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{fenced_lines, replace_links, strip_line_markers as strip_markers};
+use crate::ingest::STRUCTURE_WORDS;
 
 /// At most this many terms are offered (strongest first).
 pub const MAX_TERMS: usize = 30;
-const MAX_WORDS: usize = 8;
+/// A term, and so a name, has at most this many words.
+pub const MAX_WORDS: usize = 8;
 const MAX_CHARS: usize = 60;
 
 /// Nouns that close a named technique: "the newtype pattern", "an extension trait".
@@ -177,6 +179,29 @@ const COMMON_MACROS: &[&str] = &[
     "format",
 ];
 
+/// Rust keywords and names every program has: never the name of a technique on their own.
+const KEYWORDS: &[&str] = &[
+    "mut", "self", "let", "match", "else", "for", "while", "loop", "return", "break", "continue",
+    "pub", "use", "mod", "impl", "ref", "move", "async", "await", "dyn", "where", "true", "false",
+    "unsafe", "const", "static", "type", "struct", "enum", "trait", "crate", "super", "main",
+    "new", "fn", "str", "string", "usize", "u8", "u32", "u64", "i32", "i64", "f64", "bool", "char",
+    "none", "some", "ok", "err",
+];
+
+/// Traits nearly every type implements; implementing one is plumbing, not a technique.
+const EVERYDAY_TRAITS: &[&str] = &[
+    "Debug",
+    "Display",
+    "Clone",
+    "Copy",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "Hash",
+    "Error",
+];
+
 /// Attributes that are plumbing rather than a technique.
 const PLUMBING_ATTRIBUTES: &[&str] = &[
     "derive",
@@ -200,7 +225,9 @@ fn is_record(kind: &str) -> bool {
 }
 
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
-pub fn terms(text: &str, headings: &[String], kind: &str) -> Vec<String> {
+/// `file` is the text of the whole file the chunk comes from (or the chunk itself): the items
+/// it defines name the example, wherever in the file they are defined.
+pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<String> {
     let mut out = Terms::default();
     // A chunk that holds sections of its own (merged small sections of a notes file) is about
     // them, not about the title above them: its heading path is offered only when none of its
@@ -293,13 +320,14 @@ pub fn terms(text: &str, headings: &[String], kind: &str) -> Vec<String> {
         out.ranked(Rank::Introduced)
             .introduced(line, *para_start, prose);
     }
+    out.ranked(Rank::Repeated).repeated_words(&lines);
     if is_code(kind) {
         out.ranked(Rank::Api);
         for line in &code {
             out.code_line(line);
         }
     }
-    out.without_defined(text).into_list()
+    out.without_defined(file).into_list()
 }
 
 /// Identifiers the text itself defines (`fn parse`, `struct Celsius`, `trait State`).
@@ -328,71 +356,6 @@ fn comment_text(line: &str) -> Option<&str> {
     Some(rest.trim_start_matches(['/', '!']).trim())
 }
 
-/// Section and document words that name no technique.
-pub const STRUCTURE_WORDS: &[&str] = &[
-    "todo",
-    "fixme",
-    "note",
-    "notes",
-    "links",
-    "link",
-    "references",
-    "see also",
-    "changelog",
-    "misc",
-    "example",
-    "examples",
-    "summary",
-    "overview",
-    "introduction",
-    "intro",
-    "motivation",
-    "discussion",
-    "advantages",
-    "disadvantages",
-    "conclusion",
-    "contents",
-    "credits",
-    "license",
-    "description",
-    "usage",
-    "tests",
-    "test",
-    "module docs",
-    "use",
-    "related",
-    "further reading",
-    "subject",
-    "reading list",
-    "downside",
-    "upside",
-    "problem",
-    "solution",
-    "fix",
-    "bug",
-    "drawbacks",
-    "drawback",
-    "alternatives",
-    "alternative",
-    "hint",
-    "hints",
-    "tip",
-    "tips",
-    "code example",
-    "code examples",
-    "talks",
-    "repository",
-    "faq",
-    "warning",
-    "caveats",
-    "limitations",
-    "details",
-    "background",
-    "appendix",
-    "history",
-    "acknowledgements",
-];
-
 /// How strongly each kind of term suggests a technique; lower is offered first.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rank {
@@ -402,6 +365,7 @@ enum Rank {
     Heading,
     Introduced,
     Title,
+    Repeated,
     Type,
 }
 
@@ -607,8 +571,12 @@ impl Terms {
             if let Some((tr, _)) = rest.split_once(" for ") {
                 let tr = skip_generics(tr.trim());
                 let name = last_segment(tr);
-                if name.chars().next().is_some_and(char::is_uppercase) {
-                    self.push(&format!("{name} trait"));
+                if name.chars().next().is_some_and(char::is_uppercase)
+                    && !EVERYDAY_TRAITS.contains(&name)
+                {
+                    // The code shows the technique of implementing the trait for its own
+                    // type, not the trait itself.
+                    self.push(&format!("Implementing {name}"));
                 }
             }
         }
@@ -629,6 +597,36 @@ impl Terms {
                 .collect();
             if !name.is_empty() && !COMMON_MACROS.contains(&name.as_str()) {
                 self.push(&format!("{name}!"));
+            }
+        }
+    }
+
+    /// A function or method the text keeps coming back to: a bare lower-case name in code
+    /// spans on two lines or more (`fold`), not a keyword.
+    fn repeated_words(&mut self, lines: &[(String, bool)]) {
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for (line, _) in lines {
+            let mut on_line: Vec<&str> = Vec::new();
+            for (i, span) in line.split('`').enumerate() {
+                let bare = span.starts_with(|c: char| c.is_ascii_lowercase())
+                    && span.len() >= 3
+                    && span
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
+                if i % 2 == 1 && bare && !KEYWORDS.contains(&span) && !on_line.contains(&span) {
+                    on_line.push(span);
+                }
+            }
+            for w in on_line {
+                match seen.iter_mut().find(|(s, _)| *s == w) {
+                    Some((_, n)) => *n += 1,
+                    None => seen.push((w, 1)),
+                }
+            }
+        }
+        for (w, n) in seen {
+            if n >= 2 {
+                self.push(w);
             }
         }
     }
@@ -710,7 +708,8 @@ fn api_name(span: &str) -> Option<(String, Rank)> {
     let type_name = s.chars().next().is_some_and(char::is_uppercase)
         && s.len() >= 3
         && s.contains('<')
-        && s.chars().all(|c| ident(c) || "<>&', ".contains(c));
+        && s.chars().all(|c| ident(c) || "<>&', ".contains(c))
+        && !everyday_type(s);
     if api {
         Some((s.to_string(), Rank::Api))
     } else if type_name {
@@ -718,6 +717,29 @@ fn api_name(span: &str) -> Option<(String, Rank)> {
     } else {
         None
     }
+}
+
+/// Containers every program uses, with any element type: `Vec<char>` or `Option<Job>` names
+/// the example's data, not a technique.
+const EVERYDAY_TYPES: &[&str] = &[
+    "Vec", "Option", "Result", "Box", "String", "HashMap", "HashSet", "BTreeMap", "BTreeSet",
+    "VecDeque",
+];
+
+/// A generic type that names no technique: an everyday container of plain types
+/// (`Vec<char>`, `Option<Job>`; `Box<dyn Error>` is kept), or any type over placeholders
+/// only (`Foo<T>`, `Rc<T>`, `Connection<S>`), which is how a text writes a type in general.
+fn everyday_type(s: &str) -> bool {
+    let Some((head, args)) = s.split_once('<') else {
+        return false;
+    };
+    let args = args.trim_end_matches('>');
+    let placeholders = args
+        .split(',')
+        .map(str::trim)
+        .all(|a| a.len() == 1 && a.chars().all(|c| c.is_ascii_uppercase()));
+    let plain = !args.contains("dyn ") && !args.contains("impl ");
+    placeholders || plain && EVERYDAY_TYPES.contains(&head.trim_start_matches('&').trim())
 }
 
 /// `<T: Bound> Trait<X>` → `Trait<X>`.
@@ -764,8 +786,9 @@ mod tests {
                     Call `self.run(job)` or use `matches!` and `#[must_use]`.\n\
                     Return `Box<dyn Error>` from a function that takes `impl Trait`.\n\
                     Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
+                    A `Vec<char>` or a `Foo<T>` is data, not a technique.\n\
                     ```rust\nimpl Drop for Guard {}\n```\n";
-        let t = terms(text, &["Week 3 log".into()], "markdown");
+        let t = terms(text, &["Week 3 log".into()], "markdown", text);
         for want in [
             "Monday",
             "Shadowing to freeze a value",
@@ -787,7 +810,15 @@ mod tests {
         );
         // A method call on a value, a bare type name, a link's address are not terms; code
         // blocks of prose are not read.
-        for absent in ["self.run", "Drop", "Default", "Options", "x.y"] {
+        for absent in [
+            "self.run",
+            "Drop",
+            "Default",
+            "Options",
+            "x.y",
+            "Vec<char>",
+            "Foo<T>",
+        ] {
             assert!(
                 !t.iter().any(|x| x.contains(absent)),
                 "{absent:?} offered in {t:?}"
@@ -806,19 +837,19 @@ mod tests {
                     pub struct Celsius(f64);\ntrait State {}\nimpl State for Celsius {}\n\
                     /// Build one with `Celsius::new`.\n\
                     let idle = matches!(s, State::Idle);\nprintln!(\"x\");\n";
-        let t = terms(text, &[], "rust");
+        let t = terms(text, &[], "rust", text);
         for want in [
             "guard pattern",
             "#[must_use]",
-            "Drop trait",
-            "From trait",
-            "Display trait",
+            "Implementing Drop",
+            "Implementing From",
             "matches!",
         ] {
             assert!(has(&t, want), "{want:?} missing from {t:?}");
         }
         // Plumbing, everyday macros and the code's own bare type names are not offered.
         for absent in [
+            "Implementing Display",
             "#[derive]",
             "println!",
             "Indent",
@@ -830,17 +861,37 @@ mod tests {
     }
 
     #[test]
+    fn items_defined_anywhere_in_the_file_are_not_offered() {
+        let chunk = "impl State for Idle {}\nimpl Iterator for Items {}\n";
+        let file = format!("trait State {{}}\nstruct Idle;\n{chunk}");
+        let t = terms(chunk, &[], "rust", &file);
+        assert_eq!(t, ["Implementing Iterator"]);
+    }
+
+    #[test]
     fn a_chunk_of_several_sections_is_about_them_not_the_title_above() {
         let title = ["Week 3 log".to_string()];
         let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
-        let t = terms(merged, &title, "markdown");
+        let t = terms(merged, &title, "markdown", merged);
         assert!(!has(&t, "Week 3 log") && has(&t, "Monday"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
         assert!(has(
-            &terms(chapter, &["Builder".into()], "markdown"),
+            &terms(chapter, &["Builder".into()], "markdown", chapter),
             "Builder"
         ));
+    }
+
+    #[test]
+    fn a_function_the_text_keeps_using_is_a_term() {
+        let text = "That is what `fold` is for: `xs.iter().fold(0, f)`.\n\
+                    The closure gets the running value; `fold` returns the last one.\n\
+                    Use `mut` once, `mut` again, and `helper` once.\n";
+        let t = terms(text, &[], "text", text);
+        assert!(has(&t, "fold"), "{t:?}");
+        for absent in ["mut", "helper"] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
     }
 
     #[test]
@@ -848,7 +899,7 @@ mod tests {
         let text =
             "[0].topic: Scoped threads\n[0].notes: Threads may borrow locals. They end first.\n\
                     [0].year: 2021\n[0].code: use std::thread;\n    fn f(x: u32) -> u32 {";
-        let t = terms(text, &["[0]".into()], "json");
+        let t = terms(text, &["[0]".into()], "json", text);
         assert!(has(&t, "Scoped threads"), "{t:?}");
         for absent in ["2021", "[0]", "use std::thread", "u32) -> u32 {", "u32"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
@@ -862,7 +913,7 @@ mod tests {
             heading in "\\PC{0,40}",
             kind in "(markdown|text|rust|json)",
         ) {
-            let t = terms(&text, &[heading], &kind);
+            let t = terms(&text, &[heading], &kind, &text);
             proptest::prop_assert!(t.len() <= MAX_TERMS);
             for term in &t {
                 proptest::prop_assert!(!term.is_empty() && term.len() <= MAX_CHARS, "{term:?}");
@@ -875,7 +926,7 @@ mod tests {
         let text: String = (0..100)
             .map(|i| format!("**Term {i}** and **term {i}**\n"))
             .collect();
-        let t = terms(&text, &[], "markdown");
+        let t = terms(&text, &[], "markdown", &text);
         assert_eq!(t.len(), MAX_TERMS);
         assert_eq!(t[0], "Term 0");
         assert_eq!(t[1], "Term 1");

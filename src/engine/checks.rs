@@ -121,7 +121,7 @@ pub fn check_finding(
     is_rendered: bool,
 ) -> Result<(), String> {
     let key = pattern_key(name);
-    let structure = |k: &str| crate::agent::terms::STRUCTURE_WORDS.contains(&k);
+    let structure = |k: &str| crate::ingest::STRUCTURE_WORDS.contains(&k);
     if key.chars().count() < 3
         || GENERIC.contains(&key.as_str())
         || structure(&key)
@@ -132,7 +132,7 @@ pub fn check_finding(
             "the name {name:?} is empty or too generic to look up"
         ));
     }
-    if key.split(' ').count() > 7 {
+    if name.split_whitespace().count() > crate::agent::terms::MAX_WORDS {
         return Err(format!("the name {name:?} is a sentence, not a name"));
     }
     if !grounded(name, chunk_text) {
@@ -265,7 +265,7 @@ fn without_links(line: &str) -> String {
 }
 
 /// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, or the words
-/// before a colon or dash (`- Term: …`, `Term — …`, `/// Term: …`).
+/// before a colon, dash or full stop (`- Term: …`, `Term — …`, `/// Term: …`, `Term. It …`).
 fn lead_term(line: &str) -> Option<&str> {
     let t = crate::agent::quotes::strip_line_markers(line);
     for marker in ["**", "__", "`"] {
@@ -273,7 +273,7 @@ fn lead_term(line: &str) -> Option<&str> {
             return rest.find(marker).map(|end| &rest[..end]);
         }
     }
-    let cut = [":", " — ", " – ", " - "]
+    let cut = [":", " — ", " – ", " - ", ". "]
         .iter()
         .filter_map(|m| t.find(m))
         .min()?;

@@ -168,10 +168,12 @@ async fn chunk_input(
         .input_id
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
     let chunk = ctx.queue.chunk(chunk_id).await?;
-    // Terms are worked out here, for per-chunk roles only (the validator does not use them).
+    // Terms are worked out here, for per-chunk roles only (the validator does not use them);
+    // the whole file tells which names are its own items.
+    let file = ctx.queue.source_text(chunk.source_id).await?;
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
-            terms: crate::agent::terms::terms(&chunk.text, &chunk.heading_path, &chunk.kind),
+            terms: crate::agent::terms::terms(&chunk.text, &chunk.heading_path, &chunk.kind, &file),
             ..chunk_ctx(&chunk)
         },
     };

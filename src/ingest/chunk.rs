@@ -57,9 +57,11 @@ pub(crate) enum MergeRule {
     Never,
     /// Markdown: merge a section into the current chunk when the common prefix
     /// of their heading paths is the new section's parent (siblings and
-    /// children under a shared heading, or top-level siblings). The merged
-    /// chunk's heading path is that common prefix; top-level siblings, which
-    /// share none, get one element naming the first and last merged sections.
+    /// children under a shared heading, or top-level siblings), and the section
+    /// either structures the discussion ("Example") or follows only a few lines
+    /// (see `starts_topic`). The merged chunk's heading path is that common
+    /// prefix; top-level siblings, which share none, get one element naming the
+    /// first and last merged sections.
     Sections,
     /// Rust: merge items that live in the same container (all but the last
     /// path element equal). The merged chunk's path is the container plus one
@@ -106,6 +108,17 @@ impl Run {
     }
 }
 
+/// A section whose heading names something of its own ("Monday", "The entry API") rather
+/// than a part of the discussion above it ("Example", "See also"). A small model reports about
+/// one finding per chunk, so sections on different topics go to different chunks once the
+/// chunk holds more than a few lines.
+fn starts_topic(section: &Piece) -> bool {
+    section
+        .heading_path
+        .last()
+        .is_some_and(|h| !super::is_structure_heading(h))
+}
+
 fn common_prefix(a: &[String], b: &[String]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -137,6 +150,7 @@ pub(crate) fn pack(
                         MergeRule::Sections => {
                             let c = common_prefix(&path, &q.heading_path);
                             c + 1 == q.heading_path.len()
+                                && (run.tokens < limit / 8 || !starts_topic(q))
                         }
                         MergeRule::SameContainer => {
                             !p.heading_path.is_empty()

@@ -381,10 +381,22 @@ mod tests {
 
     #[test]
     fn small_sections_merge_under_parent() {
-        let s = "# A\n\nintro\n\n## B\n\nb\n\n## C\n\nc\n\n# D\n\nd\n";
-        let c = split(s, &opts(10, 0), &ApproxTokens).0;
+        let s = "# A\n\nintro\n\n## Example\n\nb\n\n## Notes\n\nc\n\n# D\n\nd\n";
+        let c = split(s, &opts(12, 0), &ApproxTokens).0;
         assert_eq!(paths(&c), vec![p(&["A"]), p(&["D"])]);
         assert!(c[0].text.starts_with("# A") && c[0].text.ends_with("c"));
+    }
+
+    #[test]
+    fn sections_on_topics_of_their_own_start_chunks() {
+        // Notes of many topics: a section named for a topic starts a chunk once the chunk
+        // holds more than a few lines; one that only structures the topic ("Example") joins.
+        let body = "word ".repeat(60);
+        let s =
+            format!("# Log\n\n## Monday\n\n{body}\n\n## Example\n\nx\n\n## Tuesday\n\n{body}\n");
+        let c = split(&s, &opts(384, 0), &ApproxTokens).0;
+        assert_eq!(paths(&c), vec![p(&["Log"]), p(&["Log", "Tuesday"])]);
+        assert!(c[0].text.starts_with("# Log") && c[0].text.ends_with("x"));
     }
 
     #[test]

@@ -24,6 +24,89 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
+/// Section and document words that name no technique: the headings that structure one
+/// topic's discussion ("Description", "Example", "See also") rather than start a new topic.
+pub const STRUCTURE_WORDS: &[&str] = &[
+    "todo",
+    "fixme",
+    "note",
+    "notes",
+    "links",
+    "link",
+    "references",
+    "see also",
+    "changelog",
+    "misc",
+    "example",
+    "examples",
+    "summary",
+    "overview",
+    "introduction",
+    "intro",
+    "motivation",
+    "discussion",
+    "advantages",
+    "disadvantages",
+    "conclusion",
+    "contents",
+    "credits",
+    "license",
+    "description",
+    "usage",
+    "tests",
+    "test",
+    "module docs",
+    "use",
+    "related",
+    "further reading",
+    "subject",
+    "reading list",
+    "downside",
+    "upside",
+    "problem",
+    "solution",
+    "fix",
+    "bug",
+    "drawbacks",
+    "drawback",
+    "alternatives",
+    "alternative",
+    "hint",
+    "hints",
+    "tip",
+    "tips",
+    "code example",
+    "code examples",
+    "talks",
+    "repository",
+    "faq",
+    "warning",
+    "caveats",
+    "limitations",
+    "details",
+    "background",
+    "appendix",
+    "history",
+    "acknowledgements",
+];
+
+/// True when a heading only structures a discussion (see [`STRUCTURE_WORDS`]); numbering and
+/// a closing colon are ignored ("2. Examples:").
+/// A grab-bag section ("Misc") names nothing, but it does not continue the topic above it
+/// either.
+pub fn is_structure_heading(heading: &str) -> bool {
+    let h = heading
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+        .trim()
+        .trim_end_matches(':')
+        .to_lowercase();
+    STRUCTURE_WORDS.contains(&h.as_str()) && !GRAB_BAGS.contains(&h.as_str())
+}
+
+/// Headings of sections that gather unrelated things.
+const GRAB_BAGS: &[&str] = &["misc", "miscellaneous", "other", "odds and ends", "random"];
+
 /// Counts model tokens in a text. Implementations must be cheap and should
 /// grow (weakly) with the text: the packer relies on that to find split points.
 pub trait TokenCounter: Send + Sync {

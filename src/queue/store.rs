@@ -215,6 +215,19 @@ impl Queue {
         })
     }
 
+    /// The texts of all chunks of a source, in order: the whole file as ingested.
+    pub async fn source_text(&self, source_id: i64) -> Result<String> {
+        let rows = sqlx::query("SELECT text FROM chunks WHERE source_id = ?1 ORDER BY ordinal")
+            .bind(source_id)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     /// Chunk count per source id.
     pub async fn chunk_counts(&self) -> Result<Vec<(i64, i64)>> {
         let rows = sqlx::query("SELECT source_id, COUNT(*) FROM chunks GROUP BY source_id")
