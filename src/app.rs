@@ -548,6 +548,8 @@ impl ConfigLoader {
         o.fallback_template = m.chat_template.clone();
         o.prefix_cache = m.prefix_cache;
         o.kv_type = m.kv_type;
+        o.kv_unified = m.kv_unified;
+        o.contexts = m.contexts;
         Ok(o)
     }
 

@@ -189,7 +189,11 @@ async fn engine_row(
 ) -> Result<EngineRow> {
     let (preamble, prompts) = bench_prompts(prompts)?;
     let m = cfg.model("default")?;
-    let cores = crate::config::physical_cores();
+    // The configured threads (`threads = 0`: the physical cores).
+    let cores = match m.threads {
+        0 => crate::config::physical_cores(),
+        t => t,
+    };
     let opts = |slots: usize, threads: usize, prefix: bool| {
         let mut o = LlamaOptions::new(model);
         o.slots = slots;
@@ -200,6 +204,8 @@ async fn engine_row(
         o.memory_budget_mb = m.memory_budget_mb;
         o.prefix_cache = prefix;
         o.kv_type = m.kv_type;
+        o.kv_unified = m.kv_unified;
+        o.contexts = m.contexts;
         o
     };
     let engines = match mode {
@@ -337,8 +343,13 @@ pub async fn engine(
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
+    let contexts = match cfg.model("default")?.contexts {
+        0 => "one per slot for a model under 300 MB, else one".to_string(),
+        k => k.to_string(),
+    };
     println!(
-        "engine bench on {}; model {}; {n} requests of up to {max_tokens} tokens",
+        "engine bench on {}; model {}; {n} requests of up to {max_tokens} tokens; \
+         batched engine contexts: {contexts}",
         machine(),
         model.display()
     );

@@ -71,6 +71,12 @@ pub struct ModelConfig {
     pub prefix_cache: bool,
     /// Element type of the KV cache: "f16", "q8_0" (half the memory) or "q4_0".
     pub kv_type: crate::llm::llama::KvType,
+    /// One KV cache shared by all workers (true), or one of `ctx_per_slot` cells per worker.
+    pub kv_unified: bool,
+    /// Contexts over the one loaded model, each on its own thread with its share of the
+    /// workers' slots and of the threads; 0: one per worker for a model under 300 MB (its
+    /// decoding is bound by compute), else one context batching all workers.
+    pub contexts: usize,
     /// Seconds one generation may take before it counts as hung.
     pub timeout_s: u64,
     /// With `backend.kind = "openai"`: the server's base URL, e.g. http://127.0.0.1:8080
@@ -144,6 +150,8 @@ impl Default for ModelConfig {
             chat_template: "chatml".into(),
             prefix_cache: true,
             kv_type: crate::llm::llama::KvType::F16,
+            kv_unified: true,
+            contexts: 0,
             timeout_s: 300,
             url: "http://127.0.0.1:8080".into(),
             remote_model: "default".into(),
@@ -162,7 +170,7 @@ impl Default for IngestConfig {
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 5 * 1024 * 1024,
-            chunk_tokens: 384,
+            chunk_tokens: 256,
             overlap_tokens: 32,
         }
     }

@@ -8,9 +8,15 @@ use quarry::llm::{grammar, Backend, LlmError, Message, Request};
 mod common;
 use common::model;
 
+/// One context batching `slots` sequences.
 fn engine(slots: usize) -> std::sync::Arc<LlamaEngine> {
+    engine_with(slots, 1)
+}
+
+fn engine_with(slots: usize, contexts: usize) -> std::sync::Arc<LlamaEngine> {
     let mut o = LlamaOptions::new(model());
     o.slots = slots;
+    o.contexts = contexts;
     o.ctx_per_slot = 1024;
     LlamaEngine::start(o).unwrap()
 }
@@ -32,7 +38,13 @@ async fn concurrent_requests_give_the_text_each_gives_alone() {
         "Name a Rust collection.",
         "What does `?` do in Rust?",
     ];
-    let e = engine(3);
+    // One context batching three sequences, then three contexts of one sequence each.
+    for contexts in [1, 3] {
+        same_text_alone_and_together(&questions, engine_with(3, contexts)).await;
+    }
+}
+
+async fn same_text_alone_and_together(questions: &[&str], e: std::sync::Arc<LlamaEngine>) {
     let mut alone = Vec::new();
     for q in questions {
         alone.push(e.generate(ask(q, 24)).await.unwrap().text);

@@ -418,3 +418,29 @@ async fn hostile_pattern_names_land_inside_output() {
     assert!(out.join("patterns/con-pattern.md").exists(), "{files:?}");
     assert!(!Path::new("/etc/passwd.md").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_without_terms_is_not_sent_to_the_extractor() {
+    let s = setup(0, 3).await;
+    common::Seed {
+        root: "/r",
+        rel_path: "notes/diary.md",
+        heading: &[],
+        chunks: vec![("went for a walk, then read a while and slept.".into(), 1, 1)],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    let backend = by_role(|_| Reply::Text(finding("Walk", "went for a walk")));
+    run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend.clone(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(backend.calls(), 0, "the model was asked");
+    assert_eq!(states(&s.q, "extract").await, [(JobState::Done, 1)]);
+    assert!(s.q.current_findings().await.unwrap().is_empty());
+}

@@ -154,6 +154,10 @@ pub struct RoleSpec {
     /// has any. Prompts can list them as `chunk.terms`.
     #[serde(default)]
     pub term_fields: Vec<String>,
+    /// For an extractor with `term_fields`: a chunk without terms is not sent to the model
+    /// at all (it yields no findings) instead of leaving the names free.
+    #[serde(default)]
+    pub terms_required: bool,
     /// For a validator (`output = "verdicts"`): whether a "reject" removes the finding (true)
     /// or is only recorded beside it (false).
     #[serde(default = "yes")]

@@ -154,6 +154,13 @@ const BREAK_WORDS: &[&str] = &[
     "does",
 ];
 
+/// Words that start a clause or an aside, never a name.
+const NOT_A_NAME_START: &[&str] = &[
+    "by", "in", "on", "at", "for", "with", "from", "to", "of", "and", "but", "or", "so", "if",
+    "when", "while", "still", "also", "just", "mostly", "then", "now", "here", "there", "some",
+    "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again",
+];
+
 /// Macros every program uses; naming one says nothing about a technique.
 const COMMON_MACROS: &[&str] = &[
     "println",
@@ -454,13 +461,32 @@ impl Terms {
     /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
     fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
         let t = strip_markers(line);
+        // A clause, not a name: a verb that makes a sentence of it, or a first word no name
+        // starts with ("By the user", "Still porting the scheduler", "Some may ask").
         let clause = |s: &str| {
-            s.split_whitespace().any(|w| {
-                matches!(
-                    w.to_lowercase().as_str(),
-                    "is" | "are" | "was" | "were" | "i" | "we" | "you" | "it" | "this"
-                )
-            })
+            let first = s.split_whitespace().next().unwrap_or("").to_lowercase();
+            NOT_A_NAME_START.contains(&first.as_str())
+                || s.split_whitespace().any(|w| {
+                    matches!(
+                        w.to_lowercase().as_str(),
+                        "is" | "are"
+                            | "was"
+                            | "were"
+                            | "i"
+                            | "we"
+                            | "you"
+                            | "it"
+                            | "this"
+                            | "may"
+                            | "might"
+                            | "can"
+                            | "could"
+                            | "will"
+                            | "would"
+                            | "should"
+                            | "must"
+                    )
+                })
         };
         if let Some(cut) = [": ", " — ", " – ", " - "]
             .iter()
@@ -890,6 +916,13 @@ mod tests {
         let t = terms(text, &[], "text", text);
         assert!(has(&t, "fold"), "{t:?}");
         for absent in ["mut", "helper"] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
+        let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
+                      By the user: a note.\n\nShadowing to freeze a value. Then rebind it.\n";
+        let t = terms(asides, &[], "text", asides);
+        assert!(has(&t, "Shadowing to freeze a value"), "{t:?}");
+        for absent in ["Some may ask", "Still porting the parser", "By the user"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
     }

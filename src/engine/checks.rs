@@ -526,6 +526,7 @@ mod tests {
             "- **Sealed trait**: a trait no one else can implement.",
             "Sealed trait — only this crate implements it.",
             "/// Sealed trait: no downstream impls.",
+            "Sealed trait. No one else can implement it.",
         ] {
             assert!(discussed("Sealed trait", &[], line, true).is_ok(), "{line}");
         }

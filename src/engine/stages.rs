@@ -201,7 +201,18 @@ async fn extract(
     let mut messages = messages;
     let mut findings: Vec<NewFinding> = Vec::new();
     let mut last: Option<(serde_json::Value, String)> = None;
-    for round in 0..=role.spec.feedback_rounds {
+    // A role that names findings only by the chunk's terms is not asked about a chunk that
+    // has none: nothing in it names a technique, and a small model's free names are noise.
+    let rounds = if role.spec.terms_required && terms.is_empty() {
+        last = Some((
+            serde_json::json!({ "findings": [], "not_asked": "no term of the chunk names a technique" }),
+            String::new(),
+        ));
+        0
+    } else {
+        role.spec.feedback_rounds + 1
+    };
+    for round in 0..rounds {
         if let Some((_, reply)) = &last {
             if findings.is_empty() || findings.iter().any(|f| f.status != "rejected") {
                 break;
@@ -228,7 +239,7 @@ async fn extract(
         last = Some((value, reply));
     }
     let Some((value, reply)) = last else {
-        unreachable!("round 0 always asks")
+        unreachable!("round 0 always asks, or the job was answered without asking")
     };
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
     let pending = findings.iter().any(|f| f.status == "pending");

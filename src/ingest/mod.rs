@@ -179,7 +179,7 @@ impl Default for IngestOptions {
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 5 * 1024 * 1024,
-            chunk_tokens: 384,
+            chunk_tokens: 256,
             overlap_tokens: 32,
         }
     }

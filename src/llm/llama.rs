@@ -7,7 +7,9 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc;
+
+use async_channel::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,15 @@ pub struct LlamaOptions {
     pub prefix_cache: bool,
     /// Element type of the KV cache.
     pub kv_type: KvType,
+    /// One KV cache shared by all slots (true), or a stream of `ctx_per_slot` cells per slot
+    /// (false): more memory, but each sequence attends over its own cells only.
+    pub kv_unified: bool,
+    /// Contexts over the one loaded model, each on a thread of its own with its share of the
+    /// slots and threads; 0: one per slot for a small model (`SMALL_MODEL_BYTES`), else one.
+    /// On a few cores a small model's decoding is bound by compute, and sequences on threads
+    /// of their own beat one batch on all threads (docs/benchmarks.md); a larger model is
+    /// bound by memory bandwidth, which one batch shares.
+    pub contexts: usize,
 }
 
 /// Element type of the KV cache: `q8_0` halves its memory at a negligible cost in quality,
@@ -96,13 +107,40 @@ impl LlamaOptions {
             fallback_template: "chatml".into(),
             prefix_cache: true,
             kv_type: KvType::F16,
+            kv_unified: true,
+            contexts: 0,
         }
     }
 }
 
+/// Weights below this size decode bound by compute on a CPU (see `LlamaOptions::contexts`).
+pub const SMALL_MODEL_BYTES: u64 = 300 * 1024 * 1024;
+
 impl LlamaOptions {
+    /// The options of each context for a model file of `model_bytes`: its share of the slots
+    /// and threads.
+    fn per_context(&self, model_bytes: u64) -> Vec<LlamaOptions> {
+        let k = match self.contexts {
+            0 if model_bytes < SMALL_MODEL_BYTES => self.slots,
+            0 => 1,
+            k => k,
+        }
+        .clamp(1, self.slots.max(1));
+        (0..k)
+            .map(|i| LlamaOptions {
+                slots: self.slots / k + usize::from(i < self.slots % k),
+                threads: (self.threads / k as i32).max(1),
+                contexts: 1,
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// The KV cells to allocate: at least one full request.
     pub fn kv_cells(&self) -> u32 {
+        if !self.kv_unified {
+            return self.ctx_per_slot * self.slots.max(1) as u32;
+        }
         let auto = self.ctx_per_slot * (self.slots.clamp(1, 2) as u32);
         if self.kv_tokens == 0 {
             auto
@@ -115,7 +153,9 @@ impl LlamaOptions {
 /// Memory a model will take: weights + the shared KV cache + compute buffers.
 pub fn estimate_mb(info: &GgufInfo, opts: &LlamaOptions) -> u64 {
     // kv_bytes_per_token counts f16 elements (2 bytes, 64 per 32).
-    let kv = info.kv_bytes_per_token() * opts.kv_cells() as u64 * opts.kv_type.bytes_per_32() / 64;
+    let contexts = opts.per_context(info.file_bytes);
+    let cells: u64 = contexts.iter().map(|c| c.kv_cells() as u64).sum();
+    let kv = info.kv_bytes_per_token() * cells * opts.kv_type.bytes_per_32() / 64;
     let vocab = info
         .metadata
         .get("tokenizer.ggml.tokens")
@@ -126,7 +166,7 @@ pub fn estimate_mb(info: &GgufInfo, opts: &LlamaOptions) -> u64 {
         .unwrap_or(32_000);
     let embd = info.arch_u64("embedding_length").unwrap_or(4096);
     // logits for a full batch plus activations: a rough upper bound.
-    let compute = opts.batch as u64 * (vocab * 4 + embd * 4 * 16);
+    let compute = contexts.len() as u64 * opts.batch as u64 * (vocab * 4 + embd * 4 * 16);
     (info.file_bytes + kv + compute) / (1024 * 1024) + 16
 }
 
@@ -188,13 +228,14 @@ struct Job {
     reply: oneshot::Sender<Result<Completion, LlmError>>,
 }
 
-/// A handle to one engine thread. Dropping the last handle stops the thread.
+/// A handle to the engine threads of one model (one per context). Dropping the last handle
+/// stops them.
 pub struct LlamaEngine {
     name: String,
     model: Arc<LlamaModel>,
     info: GgufInfo,
-    tx: Mutex<Option<SyncSender<Job>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    tx: Mutex<Option<Sender<Job>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     stats: Arc<Mutex<EngineStats>>,
 }
 
@@ -209,35 +250,47 @@ pub struct EngineStats {
 }
 
 impl LlamaEngine {
-    /// Loads the model and starts the engine thread.
+    /// Loads the model once and starts one engine thread per context; the threads take
+    /// requests from one queue, each when it has a free slot.
     pub fn start(opts: LlamaOptions) -> Result<Arc<LlamaEngine>, LlmError> {
         let (model, info) = load_model(&opts)?;
         let name = format!("llama:{}", model_name(&opts.path));
-        let (tx, rx) = mpsc::sync_channel::<Job>(opts.slots * 4);
-        let (ready_tx, ready_rx) = mpsc::channel();
+        let (tx, rx) = async_channel::bounded::<Job>(opts.slots.max(1) * 4);
         let stats = Arc::new(Mutex::new(EngineStats::default()));
-        let thread = {
-            let model = model.clone();
-            let stats = stats.clone();
-            let name = name.clone();
-            std::thread::Builder::new()
-                .name(format!("engine-{}", model_name(&opts.path)))
-                .spawn(move || run_engine(&model, &opts, &name, rx, ready_tx, &stats))
-                .map_err(|e| LlmError::Inference(format!("cannot start the engine thread: {e}")))?
+        let mut threads = Vec::new();
+        let engine = |threads: Vec<std::thread::JoinHandle<()>>| LlamaEngine {
+            name: name.clone(),
+            model: model.clone(),
+            info: info.clone(),
+            tx: Mutex::new(Some(tx.clone())),
+            threads: Mutex::new(threads),
+            stats: stats.clone(),
         };
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(LlmError::EngineGone(name)),
+        for (i, copts) in opts.per_context(info.file_bytes).into_iter().enumerate() {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (m, st, n, rx) = (model.clone(), stats.clone(), name.clone(), rx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("engine-{}-{i}", model_name(&opts.path)))
+                .spawn(move || run_engine(&m, &copts, &n, rx, ready_tx, &st));
+            let thread = match spawned {
+                Ok(t) => t,
+                Err(e) => {
+                    drop(engine(threads)); // stops the threads started so far
+                    return Err(LlmError::Inference(format!(
+                        "cannot start the engine thread: {e}"
+                    )));
+                }
+            };
+            threads.push(thread);
+            let ready = ready_rx
+                .recv()
+                .unwrap_or_else(|_| Err(LlmError::EngineGone(name.clone())));
+            if let Err(e) = ready {
+                drop(engine(threads));
+                return Err(e);
+            }
         }
-        Ok(Arc::new(LlamaEngine {
-            name,
-            model,
-            info,
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            stats,
-        }))
+        Ok(Arc::new(engine(threads)))
     }
 
     pub fn info(&self) -> &GgufInfo {
@@ -248,12 +301,19 @@ impl LlamaEngine {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Stops the thread after the requests in flight.
+    /// Stops the threads after the requests in flight.
     pub fn shutdown(&self) {
         if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
+            if let Some(tx) = tx.take() {
+                tx.close();
+            }
         }
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -296,10 +356,9 @@ impl Backend for LlamaEngine {
                 enqueued: Instant::now(),
                 reply,
             };
-            // The channel is bounded: wait for room without blocking the runtime.
-            tokio::task::spawn_blocking(move || tx.send(job).map_err(|_| ()))
+            // The channel is bounded: wait for room.
+            tx.send(job)
                 .await
-                .map_err(|e| LlmError::Inference(e.to_string()))?
                 .map_err(|_| LlmError::EngineGone(self.name.clone()))?;
             // Dropping `rx` on timeout tells the engine to free the slot.
             match tokio::time::timeout(timeout + Duration::from_secs(5), rx).await {
@@ -367,7 +426,7 @@ fn run_engine(
         .with_n_threads_batch(opts.threads)
         .with_type_k(opts.kv_type.to_llama())
         .with_type_v(opts.kv_type.to_llama())
-        .with_kv_unified(true);
+        .with_kv_unified(opts.kv_unified);
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
@@ -426,20 +485,21 @@ impl Engine<'_> {
         let mut waiting: std::collections::VecDeque<Job> = Default::default();
         let mut open = true;
         loop {
-            // Admit: block when idle, otherwise take what is there.
+            // Admit: block when idle, otherwise take what there is room for (other contexts
+            // take from the same queue).
             let busy = self.slots.iter().any(|s| s.active.is_some());
             if open && !busy && waiting.is_empty() {
-                match rx.recv_timeout(Duration::from_millis(500)) {
+                match rx.recv_blocking() {
                     Ok(job) => waiting.push_back(job),
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => open = false,
+                    Err(_) => open = false,
                 }
             }
-            while open && waiting.len() < self.slots.len() * 2 {
+            let free = self.slots.iter().filter(|s| s.active.is_none()).count();
+            while open && waiting.len() < free {
                 match rx.try_recv() {
                     Ok(job) => waiting.push_back(job),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => open = false,
+                    Err(TryRecvError::Closed) => open = false,
                 }
             }
             if !open && waiting.is_empty() && !self.slots.iter().any(|s| s.active.is_some()) {
@@ -586,7 +646,13 @@ impl Engine<'_> {
             let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
             if reuse > 0 {
                 let src = self.slots[from].seq;
-                let _ = ctx.copy_kv_cache_seq(src, seq, Some(0), Some(reuse as u32));
+                if self.opts.kv_unified {
+                    let _ = ctx.copy_kv_cache_seq(src, seq, Some(0), Some(reuse as u32));
+                } else {
+                    // Between streams llama.cpp copies a whole sequence: copy, then trim.
+                    let _ = ctx.copy_kv_cache_seq(src, seq, None, None);
+                    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(reuse as u32), None);
+                }
             }
         }
         let slot_ref = &mut self.slots[slot];
@@ -639,6 +705,9 @@ impl Engine<'_> {
     /// Frees the caches of idle slots, least recently used first, until `need` cells fit.
     /// False when running requests hold too much: the caller waits.
     fn make_room(&mut self, ctx: &mut LlamaContext<'_>, slot: usize, need: usize) -> bool {
+        if !self.opts.kv_unified {
+            return true; // every slot has a stream of its own, and the request fits in it
+        }
         let budget = self.opts.kv_cells() as usize;
         loop {
             if self.kv_used(slot) + need <= budget {
@@ -894,6 +963,31 @@ impl crate::ingest::TokenCounter for Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contexts_share_the_slots_and_threads() {
+        let mut o = LlamaOptions::new("m.gguf");
+        o.slots = 5;
+        o.threads = 2;
+        let small = o.per_context(100 << 20);
+        assert_eq!(small.iter().map(|c| c.slots).collect::<Vec<_>>(), [1; 5]);
+        assert!(small.iter().all(|c| c.threads == 1 && c.contexts == 1));
+        assert_eq!(
+            o.per_context(SMALL_MODEL_BYTES).len(),
+            1,
+            "a larger model: one batch"
+        );
+        o.contexts = 2;
+        let two = o.per_context(100 << 20);
+        assert_eq!(two.iter().map(|c| c.slots).collect::<Vec<_>>(), [3, 2]);
+        assert!(two.iter().all(|c| c.threads == 1));
+        o.contexts = 9;
+        assert_eq!(
+            o.per_context(100 << 20).len(),
+            5,
+            "never more contexts than slots"
+        );
+    }
 
     #[test]
     fn stop_strings_cut_at_the_earliest() {
