@@ -334,7 +334,13 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<Str
             out.code_line(line);
         }
     }
-    out.without_defined(file).into_list()
+    let mut out = out.without_defined(file);
+    // A section heading is the weaker name of a prose chunk that names something itself:
+    // "Tuesday" holds the `matches!` macro, "Flat enums" is a case of the chapter's topic.
+    if prose && out.list.iter().any(|(r, _)| *r <= Rank::Api) {
+        out.list.retain(|(r, _)| *r != Rank::Heading);
+    }
+    out.into_list()
 }
 
 /// Identifiers the text itself defines (`fn parse`, `struct Celsius`, `trait State`).
@@ -816,7 +822,6 @@ mod tests {
                     ```rust\nimpl Drop for Guard {}\n```\n";
         let t = terms(text, &["Week 3 log".into()], "markdown", text);
         for want in [
-            "Monday",
             "Shadowing to freeze a value",
             "newtype pattern",
             "interior mutability",
@@ -836,7 +841,9 @@ mod tests {
         );
         // A method call on a value, a bare type name, a link's address are not terms; code
         // blocks of prose are not read.
+        // The section heading gives way to the names the text gives.
         for absent in [
+            "Monday",
             "self.run",
             "Drop",
             "Default",
@@ -899,6 +906,10 @@ mod tests {
         let title = ["Week 3 log".to_string()];
         let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
         let t = terms(merged, &title, "markdown", merged);
+        assert!(!has(&t, "Week 3 log") && has(&t, "matches! macro"), "{t:?}");
+        // Headings name the sections of a chunk that names nothing itself.
+        let plain = "# Week 3 log\n\n## Monday\n\nA quiet day.\n\n## Tuesday\n\nAnother.\n";
+        let t = terms(plain, &title, "markdown", plain);
         assert!(!has(&t, "Week 3 log") && has(&t, "Monday"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
