@@ -163,6 +163,9 @@ fn bench_prompts(path: Option<&Path>) -> Result<(String, Vec<String>)> {
 struct EngineRow {
     mode: String,
     slots: usize,
+    /// Contexts serving the slots (one engine thread each).
+    #[serde(default)]
+    contexts: usize,
     requests: usize,
     seconds: f64,
     prompt_tokens: u64,
@@ -218,8 +221,11 @@ async fn engine_row(
         other => anyhow::bail!("unknown engine bench mode {other:?}"),
     };
     let concurrent = if mode == "sequential" { 1 } else { slots };
+    let contexts = engines.iter().map(|e| e.contexts()).sum();
     let reqs = requests(&preamble, &prompts, n, max_tokens);
-    drive(mode, slots, engines, reqs, concurrent).await
+    let mut row = drive(mode, slots, engines, reqs, concurrent).await?;
+    row.contexts = contexts;
+    Ok(row)
 }
 
 fn requests(preamble: &str, prompts: &[String], n: usize, max_tokens: u32) -> Vec<Request> {
@@ -272,6 +278,7 @@ async fn drive(
     Ok(EngineRow {
         mode: mode.to_string(),
         slots,
+        contexts: 0,
         requests: n,
         seconds: secs,
         prompt_tokens: p,
@@ -354,9 +361,10 @@ pub async fn engine(
         model.display()
     );
     println!(
-        "{:<15} {:>5} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8}",
+        "{:<15} {:>5} {:>4} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8}",
         "mode",
         "slots",
+        "ctx",
         "secs",
         "prompt t/s",
         "gen t/s",
@@ -369,9 +377,10 @@ pub async fn engine(
     );
     for r in &rows {
         println!(
-            "{:<15} {:>5} {:>8.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>10.0} {:>8} {:>8.0}",
+            "{:<15} {:>5} {:>4} {:>8.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>10.0} {:>8} {:>8.0}",
             r.mode,
             r.slots,
+            r.contexts,
             r.seconds,
             r.prompt_tps,
             r.gen_tps,

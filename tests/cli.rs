@@ -273,3 +273,54 @@ fn bad_files_are_refused_with_reasons_and_the_rest_goes_on() {
         "good files and the JSON fallback: {status}"
     );
 }
+
+#[test]
+fn bench_engine_reports_every_mode_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model();
+    let o = quarry(
+        dir.path(),
+        &[
+            "bench",
+            "engine",
+            "--model",
+            model.to_str().unwrap(),
+            "--slots",
+            "2",
+            "--requests",
+            "2",
+            "--max-tokens",
+            "4",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let modes: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r["mode"].as_str().unwrap(), r["slots"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("sequential", 1),
+            ("per_thread", 2),
+            ("batched", 2),
+            ("batched_prefix", 2)
+        ]
+    );
+    for r in &rows {
+        for field in [
+            "prompt_tps",
+            "gen_tps",
+            "total_tps",
+            "ttft_p50_ms",
+            "peak_rss_mb",
+        ] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field} in {r}");
+        }
+        assert!(r["prefix_tokens_saved"].is_u64(), "{r}");
+    }
+    // The default model is small: the engine serves each slot from a context of its own.
+    assert_eq!(rows[2]["contexts"], 2, "{}", rows[2]);
+}

@@ -122,6 +122,14 @@ const BREAK_WORDS: &[&str] = &[
     "well",
     "basic",
     "main",
+    "useful",
+    "important",
+    "nice",
+    "powerful",
+    "typical",
+    "various",
+    "helpful",
+    "handy",
     "following",
     "above",
     "below",
@@ -815,6 +823,7 @@ mod tests {
                     Shadowing to freeze a value. Build it, then rebind it.\n\n\
                     - **A scope guard**: undoes a change when dropped.\n\n\
                     This is the newtype pattern, and **interior mutability** helps.\n\
+                    Other useful traits such as `Default` exist.\n\
                     Call `self.run(job)` or use `matches!` and `#[must_use]`.\n\
                     Return `Box<dyn Error>` from a function that takes `impl Trait`.\n\
                     Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
@@ -843,6 +852,7 @@ mod tests {
         // blocks of prose are not read.
         // The section heading gives way to the names the text gives.
         for absent in [
+            "useful trait",
             "Monday",
             "self.run",
             "Drop",

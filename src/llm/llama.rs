@@ -297,6 +297,11 @@ impl LlamaEngine {
         &self.info
     }
 
+    /// The contexts (engine threads) serving this model.
+    pub fn contexts(&self) -> usize {
+        self.threads.lock().map(|t| t.len()).unwrap_or(0)
+    }
+
     pub fn stats(&self) -> EngineStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
