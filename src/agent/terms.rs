@@ -166,7 +166,7 @@ const BREAK_WORDS: &[&str] = &[
 const NOT_A_NAME_START: &[&str] = &[
     "by", "in", "on", "at", "for", "with", "from", "to", "of", "and", "but", "or", "so", "if",
     "when", "while", "still", "also", "just", "mostly", "then", "now", "here", "there", "some",
-    "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again",
+    "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again", "same", "such",
 ];
 
 /// Macros every program uses; naming one says nothing about a technique.
@@ -478,7 +478,11 @@ impl Terms {
         // A clause, not a name: a verb that makes a sentence of it, or a first word no name
         // starts with ("By the user", "Still porting the scheduler", "Some may ask").
         let clause = |s: &str| {
-            let first = s.split_whitespace().next().unwrap_or("").to_lowercase();
+            let first = s
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .find(|w| !matches!(w.as_str(), "the" | "a" | "an"))
+                .unwrap_or_default();
             NOT_A_NAME_START.contains(&first.as_str())
                 || s.split_whitespace().any(|w| {
                     matches!(
@@ -940,10 +944,15 @@ mod tests {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
         let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
-                      By the user: a note.\n\nShadowing to freeze a value. Then rebind it.\n";
+                      By the user: a note.\n\nThe same holds for slices: take them.\n\nShadowing to freeze a value. Then rebind it.\n";
         let t = terms(asides, &[], "text", asides);
         assert!(has(&t, "Shadowing to freeze a value"), "{t:?}");
-        for absent in ["Some may ask", "Still porting the parser", "By the user"] {
+        for absent in [
+            "Some may ask",
+            "Still porting the parser",
+            "By the user",
+            "same holds for slices",
+        ] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
     }

@@ -298,6 +298,24 @@ pub fn discussed(
     if heading_path.iter().any(|h| mentions(&words, h)) {
         return Ok(());
     }
+    // A name whose own mark is a symbol ("? operator") is taught under a heading that shows it
+    // ("Propagating errors with `?`").
+    let symbols: Vec<&str> = name
+        .split_whitespace()
+        .filter(|w| !w.chars().any(char::is_alphanumeric))
+        .collect();
+    let inner_headings = crate::agent::quotes::fenced_lines(text)
+        .filter(|(line, in_code)| prose_only && !in_code && line.trim_start().starts_with('#'))
+        .map(|(line, _)| line.to_string());
+    let shows_symbol = |h: &str| symbols.iter().any(|s| h.contains(s));
+    if heading_path
+        .iter()
+        .cloned()
+        .chain(inner_headings)
+        .any(|h| shows_symbol(&h))
+    {
+        return Ok(());
+    }
     let mut lines = 0;
     let mut check = |line: &str| {
         let heading = prose_only && line.trim_start().starts_with('#');
@@ -534,6 +552,16 @@ mod tests {
             "The worst part",
             &[],
             "The worst part about this bug? It is silent.",
+            true
+        )
+        .is_err());
+        // A symbol's name is taught under a heading that shows the symbol.
+        let q = "## Propagating errors with `?`\n\nUse it: the `?` operator returns early.\n";
+        assert!(discussed("? operator", &path(&["Errors"]), q, true).is_ok());
+        assert!(discussed(
+            "? operator",
+            &path(&["Errors"]),
+            "The `?` operator, once.",
             true
         )
         .is_err());
