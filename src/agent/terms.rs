@@ -335,7 +335,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<Str
         out.ranked(Rank::Introduced)
             .introduced(line, *para_start, prose);
     }
-    out.ranked(Rank::Repeated).repeated_words(&lines);
+    out.ranked(Rank::Repeated).repeated_words(&lines, text);
     if is_code(kind) {
         out.ranked(Rank::Api);
         for line in &code {
@@ -646,8 +646,8 @@ impl Terms {
     }
 
     /// A function or method the text keeps coming back to: a bare lower-case name in code
-    /// spans on two lines or more (`fold`), not a keyword.
-    fn repeated_words(&mut self, lines: &[(String, bool)]) {
+    /// spans on two lines or more (`fold`), not a keyword, and called somewhere in the text.
+    fn repeated_words(&mut self, lines: &[(String, bool)], text: &str) {
         let mut seen: Vec<(&str, usize)> = Vec::new();
         for (line, _) in lines {
             let mut on_line: Vec<&str> = Vec::new();
@@ -668,8 +668,14 @@ impl Terms {
                 }
             }
         }
+        // Called somewhere in the text (`.fold(`), so a function, not a word of another
+        // language (`void`) or a setting (`no_run`).
+        let called = |w: &str| {
+            text.match_indices(&format!("{w}("))
+                .any(|(i, _)| !text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+        };
         for (w, n) in seen {
-            if n >= 2 {
+            if n >= 2 && called(w) {
                 self.push(w);
             }
         }
@@ -937,10 +943,11 @@ mod tests {
     fn a_function_the_text_keeps_using_is_a_term() {
         let text = "That is what `fold` is for: `xs.iter().fold(0, f)`.\n\
                     The closure gets the running value; `fold` returns the last one.\n\
-                    Use `mut` once, `mut` again, and `helper` once.\n";
+                    Use `mut` once, `mut` again, and `helper` once.\n\
+                    In C it is `void`; `void` again, never called.\n";
         let t = terms(text, &[], "text", text);
         assert!(has(&t, "fold"), "{t:?}");
-        for absent in ["mut", "helper"] {
+        for absent in ["mut", "helper", "void"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
         let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
