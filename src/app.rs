@@ -688,6 +688,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         owner: owner_id(),
         timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
         events: Some(events_tx),
+        defined: Default::default(),
     };
     let summary = engine::run(ctx, shutdown_rx).await;
     let _ = stop_tx.send(true);

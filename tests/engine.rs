@@ -247,7 +247,12 @@ async fn the_extractor_names_only_terms_of_its_chunk() {
                 #[must_use]\npub struct Indent<'a> { p: &'a Printer, depth: usize }\n\n\
                 impl Drop for Indent<'_> {\n    fn drop(&mut self) { self.p.depth.set(self.depth); }\n}\n";
     let heading = vec!["struct Indent, impl Drop for Indent<'_>".to_string()];
-    let offered = terms(text, &heading, "rust", text);
+    let offered = terms(
+        text,
+        &heading,
+        "rust",
+        &quarry::agent::terms::defined_names(text),
+    );
     assert!(offered.len() >= 2, "{offered:?}");
     let agents = Agents::load(None, None).unwrap();
     let role = agents.role("extractor").unwrap();

@@ -98,6 +98,7 @@ async fn run(
         owner: format!("test:{}", std::process::id()),
         timeout,
         events: None,
+        defined: Default::default(),
     };
     let (_tx, rx) = tokio::sync::watch::channel(0u8);
     tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))

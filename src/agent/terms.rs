@@ -240,9 +240,9 @@ fn is_record(kind: &str) -> bool {
 }
 
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
-/// `file` is the text of the whole file the chunk comes from (or the chunk itself): the items
-/// it defines name the example, wherever in the file they are defined.
-pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<String> {
+/// `defined` are the names the chunk's whole file defines (`defined_names` of it, worked out
+/// once per file): they name the example, wherever in the file they are defined.
+pub fn terms(text: &str, headings: &[String], kind: &str, defined: &[String]) -> Vec<String> {
     let mut out = Terms::default();
     // A chunk that holds sections of its own (merged small sections of a notes file) is about
     // them, not about the title above them: its heading path is offered only when none of its
@@ -342,7 +342,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<Str
             out.code_line(line);
         }
     }
-    let mut out = out.without_defined(file);
+    let mut out = out.without_defined(defined);
     // A section heading is the weaker name of a prose chunk that names something itself:
     // "Tuesday" holds the `matches!` macro, "Flat enums" is a case of the chapter's topic.
     if prose && out.list.iter().any(|(r, _)| *r <= Rank::Api) {
@@ -351,8 +351,9 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &str) -> Vec<Str
     out.into_list()
 }
 
-/// Identifiers the text itself defines (`fn parse`, `struct Celsius`, `trait State`).
-fn defined_names(text: &str) -> Vec<&str> {
+/// Identifiers the text itself defines (`fn parse`, `struct Celsius`, `trait State`), sorted
+/// and without repeats.
+pub fn defined_names(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     for kw in ["fn ", "struct ", "enum ", "trait ", "type ", "mod "] {
         for (i, _) in text.match_indices(kw) {
@@ -364,10 +365,12 @@ fn defined_names(text: &str) -> Vec<&str> {
                 .find(|c: char| !(c.is_alphanumeric() || c == '_'))
                 .unwrap_or(rest.len());
             if end > 0 {
-                names.push(&rest[..end]);
+                names.push(rest[..end].to_string());
             }
         }
     }
+    names.sort_unstable();
+    names.dedup();
     names
 }
 
@@ -406,8 +409,7 @@ impl Terms {
     /// Drops the API and code terms that name the text's own items (`Celsius::new`,
     /// `Connection<Hacked>`, `State trait` where `trait State` is defined): they name the
     /// example, not the technique.
-    fn without_defined(mut self, text: &str) -> Self {
-        let defined = defined_names(text);
+    fn without_defined(mut self, defined: &[String]) -> Self {
         self.list.retain(|(rank, term)| {
             *rank < Rank::Api
                 || *rank == Rank::Heading
@@ -415,7 +417,9 @@ impl Terms {
                 || *rank == Rank::Title
                 || !term
                     .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .any(|w| !w.is_empty() && defined.contains(&w))
+                    .any(|w| {
+                        !w.is_empty() && defined.binary_search_by(|d| d.as_str().cmp(w)).is_ok()
+                    })
         });
         self
     }
@@ -462,10 +466,7 @@ impl Terms {
 
     /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
     fn heading(&mut self, h: &str) {
-        let h = h
-            .trim()
-            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
-            .trim();
+        let h = crate::ingest::without_numbering(h);
         if h.split_whitespace().count() <= MAX_WORDS {
             self.push(h);
         }
@@ -839,7 +840,12 @@ mod tests {
                     Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
                     A `Vec<char>` or a `Foo<T>` is data, not a technique.\n\
                     ```rust\nimpl Drop for Guard {}\n```\n";
-        let t = terms(text, &["Week 3 log".into()], "markdown", text);
+        let t = terms(
+            text,
+            &["Week 3 log".into()],
+            "markdown",
+            &defined_names(text),
+        );
         for want in [
             "Shadowing to freeze a value",
             "newtype pattern",
@@ -890,7 +896,7 @@ mod tests {
                     pub struct Celsius(f64);\ntrait State {}\nimpl State for Celsius {}\n\
                     /// Build one with `Celsius::new`.\n\
                     let idle = matches!(s, State::Idle);\nprintln!(\"x\");\n";
-        let t = terms(text, &[], "rust", text);
+        let t = terms(text, &[], "rust", &defined_names(text));
         for want in [
             "guard pattern",
             "#[must_use]",
@@ -917,7 +923,7 @@ mod tests {
     fn items_defined_anywhere_in_the_file_are_not_offered() {
         let chunk = "impl State for Idle {}\nimpl Iterator for Items {}\n";
         let file = format!("trait State {{}}\nstruct Idle;\n{chunk}");
-        let t = terms(chunk, &[], "rust", &file);
+        let t = terms(chunk, &[], "rust", &defined_names(&file));
         assert_eq!(t, ["Implementing Iterator"]);
     }
 
@@ -925,16 +931,21 @@ mod tests {
     fn a_chunk_of_several_sections_is_about_them_not_the_title_above() {
         let title = ["Week 3 log".to_string()];
         let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
-        let t = terms(merged, &title, "markdown", merged);
+        let t = terms(merged, &title, "markdown", &defined_names(merged));
         assert!(!has(&t, "Week 3 log") && has(&t, "matches! macro"), "{t:?}");
         // Headings name the sections of a chunk that names nothing itself.
         let plain = "# Week 3 log\n\n## Monday\n\nA quiet day.\n\n## Tuesday\n\nAnother.\n";
-        let t = terms(plain, &title, "markdown", plain);
+        let t = terms(plain, &title, "markdown", &defined_names(plain));
         assert!(!has(&t, "Week 3 log") && has(&t, "Monday"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
         assert!(has(
-            &terms(chapter, &["Builder".into()], "markdown", chapter),
+            &terms(
+                chapter,
+                &["Builder".into()],
+                "markdown",
+                &defined_names(chapter)
+            ),
             "Builder"
         ));
     }
@@ -945,14 +956,14 @@ mod tests {
                     The closure gets the running value; `fold` returns the last one.\n\
                     Use `mut` once, `mut` again, and `helper` once.\n\
                     In C it is `void`; `void` again, never called.\n";
-        let t = terms(text, &[], "text", text);
+        let t = terms(text, &[], "text", &defined_names(text));
         assert!(has(&t, "fold"), "{t:?}");
         for absent in ["mut", "helper", "void"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
         let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
                       By the user: a note.\n\nThe same holds for slices: take them.\n\nShadowing to freeze a value. Then rebind it.\n";
-        let t = terms(asides, &[], "text", asides);
+        let t = terms(asides, &[], "text", &defined_names(asides));
         assert!(has(&t, "Shadowing to freeze a value"), "{t:?}");
         for absent in [
             "Some may ask",
@@ -969,7 +980,7 @@ mod tests {
         let text =
             "[0].topic: Scoped threads\n[0].notes: Threads may borrow locals. They end first.\n\
                     [0].year: 2021\n[0].code: use std::thread;\n    fn f(x: u32) -> u32 {";
-        let t = terms(text, &["[0]".into()], "json", text);
+        let t = terms(text, &["[0]".into()], "json", &defined_names(text));
         assert!(has(&t, "Scoped threads"), "{t:?}");
         for absent in ["2021", "[0]", "use std::thread", "u32) -> u32 {", "u32"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
@@ -983,7 +994,7 @@ mod tests {
             heading in "\\PC{0,40}",
             kind in "(markdown|text|rust|json)",
         ) {
-            let t = terms(&text, &[heading], &kind, &text);
+            let t = terms(&text, &[heading], &kind, &defined_names(&text));
             proptest::prop_assert!(t.len() <= MAX_TERMS);
             for term in &t {
                 proptest::prop_assert!(!term.is_empty() && term.len() <= MAX_CHARS, "{term:?}");
@@ -996,7 +1007,7 @@ mod tests {
         let text: String = (0..100)
             .map(|i| format!("**Term {i}** and **term {i}**\n"))
             .collect();
-        let t = terms(&text, &[], "markdown", &text);
+        let t = terms(&text, &[], "markdown", &defined_names(&text));
         assert_eq!(t.len(), MAX_TERMS);
         assert_eq!(t[0], "Term 0");
         assert_eq!(t[1], "Term 1");

@@ -304,15 +304,9 @@ pub fn discussed(
         .split_whitespace()
         .filter(|w| !w.chars().any(char::is_alphanumeric))
         .collect();
-    let inner_headings = crate::agent::quotes::fenced_lines(text)
-        .filter(|(line, in_code)| prose_only && !in_code && line.trim_start().starts_with('#'))
-        .map(|(line, _)| line.to_string());
     let shows_symbol = |h: &str| symbols.iter().any(|s| h.contains(s));
-    if heading_path
-        .iter()
-        .cloned()
-        .chain(inner_headings)
-        .any(|h| shows_symbol(&h))
+    if heading_path.iter().any(|h| shows_symbol(h))
+        || prose_only && inner_headings(text).any(|h| shows_symbol(&h))
     {
         return Ok(());
     }
@@ -345,6 +339,13 @@ pub fn discussed(
     }
 }
 
+/// The headings inside a markdown chunk (sections merged into it), without their `#`s.
+fn inner_headings(text: &str) -> impl Iterator<Item = String> + '_ {
+    crate::agent::quotes::fenced_lines(text)
+        .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
+        .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string())
+}
+
 /// The author's term for a pattern the model named by a fragment of it: when the name's
 /// words run, in order, inside a short heading of the chunk ("Deref" under "Deref
 /// polymorphism"), the shortest such heading (the deepest among equals) becomes the name.
@@ -356,9 +357,7 @@ pub fn complete_name(name: &str, heading_path: &[String], text: &str, prose_only
     if !prose_only || n == 0 {
         return name.to_string();
     }
-    let inner = crate::agent::quotes::fenced_lines(text)
-        .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
-        .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string());
+    let inner = inner_headings(text);
     let needle = format!(" {key} ");
     let mut best: Option<(usize, String)> = None;
     for heading in heading_path.iter().cloned().chain(inner) {

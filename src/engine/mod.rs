@@ -33,6 +33,32 @@ pub struct RunContext {
     pub owner: String,
     pub timeout: Duration,
     pub events: Option<mpsc::Sender<Event>>,
+    /// The names each source defines, worked out once per source and run.
+    pub defined: Arc<DefinedNames>,
+}
+
+/// The item names each source defines (`struct Celsius`, `trait State`), by source id: every
+/// chunk's terms leave them out, and reading the whole file once per chunk would cost the
+/// square of its size.
+#[derive(Default)]
+pub struct DefinedNames(std::sync::Mutex<std::collections::HashMap<i64, Arc<Vec<String>>>>);
+
+impl DefinedNames {
+    /// The names of `source_id`, from `load`ed text the first time.
+    pub async fn of<F, Fut, E>(&self, source_id: i64, load: F) -> Result<Arc<Vec<String>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<String, E>>,
+    {
+        if let Some(names) = self.0.lock().ok().and_then(|m| m.get(&source_id).cloned()) {
+            return Ok(names);
+        }
+        let names = Arc::new(crate::agent::terms::defined_names(&load().await?));
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(source_id, names.clone());
+        }
+        Ok(names)
+    }
 }
 
 /// How a run ended.

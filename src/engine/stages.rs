@@ -169,11 +169,19 @@ async fn chunk_input(
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
     let chunk = ctx.queue.chunk(chunk_id).await?;
     // Terms are worked out here, for per-chunk roles only (the validator does not use them);
-    // the whole file tells which names are its own items.
-    let file = ctx.queue.source_text(chunk.source_id).await?;
+    // the whole file tells which names are its own items (read once per file and run).
+    let defined = ctx
+        .defined
+        .of(chunk.source_id, || ctx.queue.source_text(chunk.source_id))
+        .await?;
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
-            terms: crate::agent::terms::terms(&chunk.text, &chunk.heading_path, &chunk.kind, &file),
+            terms: crate::agent::terms::terms(
+                &chunk.text,
+                &chunk.heading_path,
+                &chunk.kind,
+                &defined,
+            ),
             ..chunk_ctx(&chunk)
         },
     };

@@ -95,13 +95,18 @@ pub const STRUCTURE_WORDS: &[&str] = &[
 /// A grab-bag section ("Misc") names nothing, but it does not continue the topic above it
 /// either.
 pub fn is_structure_heading(heading: &str) -> bool {
-    let h = heading
-        .trim()
-        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
-        .trim()
+    let h = without_numbering(heading)
         .trim_end_matches(':')
         .to_lowercase();
     STRUCTURE_WORDS.contains(&h.as_str()) && !GRAB_BAGS.contains(&h.as_str())
+}
+
+/// A heading without its numbering: "3. Builders" → "Builders".
+pub fn without_numbering(heading: &str) -> &str {
+    heading
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+        .trim()
 }
 
 /// Headings of sections that gather unrelated things.
