@@ -445,3 +445,120 @@ async fn a_chunk_without_terms_is_not_sent_to_the_extractor() {
     assert_eq!(states(&s.q, "extract").await, [(JobState::Done, 1)]);
     assert!(s.q.current_findings().await.unwrap().is_empty());
 }
+
+/// One finding without code, its evidence a sentence of the chunk.
+fn plain_finding(name: &str, evidence: &str) -> Reply {
+    Reply::Text(
+        serde_json::json!({"findings": [{"name": name, "category": "idiom",
+            "summary": "What the text teaches.", "evidence": evidence, "code": ""}]})
+        .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
+    let s = setup(0, 3).await;
+    // A chapter: its title is the pattern most of its chunks name; a section's name is a part.
+    common::Seed {
+        root: "/r",
+        rel_path: "guide/errors.md",
+        heading: &["Error handling"],
+        chunks: vec![
+            (
+                "# Error handling\n\nError handling gathers every failure in one type.\n".into(),
+                1,
+                3,
+            ),
+            (
+                "## Flat enums\n\nFlat enums give each failure a number.\n".into(),
+                5,
+                7,
+            ),
+            (
+                "## Why\n\nError handling keeps callers simple.\n".into(),
+                9,
+                11,
+            ),
+        ],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    // Notes: the title is found no more often than the topics, which keep pages of their own.
+    common::Seed {
+        root: "/r",
+        rel_path: "notes/iterators.md",
+        heading: &["Iterator tricks"],
+        chunks: vec![
+            (
+                "# Iterator tricks\n\nIterator tricks collected this month.\n".into(),
+                1,
+                3,
+            ),
+            (
+                "## Folding\n\nFolding sums a list in one expression.\n".into(),
+                5,
+                7,
+            ),
+        ],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    let backend = FakeBackend::new(|req: &Request, _| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("does the text above really") {
+            return Reply::Text(ACCEPT.into());
+        } else if user.contains("Pattern: ") {
+            return Reply::Text(PAGE.into());
+        } else if user.contains("\"overview\"") {
+            return Reply::Text(OVERVIEW.into());
+        }
+        let (name, sentence) = [
+            (
+                "Error handling",
+                "Error handling gathers every failure in one type.",
+            ),
+            ("Flat enums", "Flat enums give each failure a number."),
+            ("Error handling", "Error handling keeps callers simple."),
+            ("Iterator tricks", "Iterator tricks collected this month."),
+            ("Folding", "Folding sums a list in one expression."),
+        ]
+        .into_iter()
+        .find(|(_, s)| user.contains(s))
+        .expect("a known chunk");
+        plain_finding(name, sentence)
+    });
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 0);
+    let mut names: Vec<String> =
+        s.q.patterns()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    names.sort();
+    assert_eq!(names, ["Error handling", "Folding", "Iterator tricks"]);
+    let out = tempfile::tempdir().unwrap();
+    quarry::app::render(&s.q, &Agents::load(None, None).unwrap(), out.path())
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(out.path().join("patterns/error-handling.md")).unwrap();
+    let part = page
+        .find("## Flat enums")
+        .expect("the part is a section of the page");
+    assert!(
+        page[part..].contains("`guide/errors.md:7-7`"),
+        "the section cites its lines: {page}"
+    );
+    assert!(!out.path().join("patterns/flat-enums.md").exists());
+}

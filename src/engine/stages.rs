@@ -1,5 +1,6 @@
 //! What each kind of job does, and the planner between stages.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -576,6 +577,42 @@ fn hash_ids(ids: impl IntoIterator<Item = i64>) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// For each markdown source of `findings` whose title names its main pattern, the first
+/// finding of that pattern. The title's pattern must have more findings in the file than any
+/// other name: then the other names are aspects of it ("Flat Enums" in a chapter on error
+/// handling, the `Fn` trait in a page on commands) and become sections of its page rather
+/// than thin pages of their own. A notes file whose sections are topics of their own (its
+/// title a date or a label, found no more often than they are) keeps a page per topic.
+async fn title_patterns<'a>(
+    queue: &Queue,
+    findings: &'a [FindingRow],
+) -> Result<HashMap<i64, &'a FindingRow>, QueueError> {
+    let mut by_source: BTreeMap<i64, Vec<&FindingRow>> = BTreeMap::new();
+    for f in findings {
+        by_source.entry(f.source_id).or_default().push(f);
+    }
+    let mut homes = HashMap::new();
+    for (source, fs) in by_source {
+        let distinct: std::collections::BTreeSet<&str> =
+            fs.iter().map(|f| f.pattern_key.as_str()).collect();
+        if distinct.len() < 2 || queue.chunk(fs[0].chunk_id).await?.kind != "markdown" {
+            continue;
+        }
+        let Some(title) = crate::ingest::markdown::title(&queue.source_text(source).await?) else {
+            continue;
+        };
+        let key = checks::pattern_key(&title);
+        let count = |k: &str| fs.iter().filter(|f| f.pattern_key == k).count();
+        let own = count(&key);
+        if own > 0 && distinct.iter().all(|k| *k == key || count(k) < own) {
+            if let Some(first) = fs.iter().find(|f| f.pattern_key == key) {
+                homes.insert(source, *first);
+            }
+        }
+    }
+    Ok(homes)
+}
+
 /// Plans the next stages once extraction and validation are over: groups accepted findings
 /// into patterns, adds a write job per pattern whose findings changed, and a synthesize job
 /// behind every write. Idempotent (dedup keys); returns how many jobs it created.
@@ -594,15 +631,18 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     let synth = agents.by_output(OutputKind::Overview);
     let now = queue.now();
     let mut tx = queue.begin().await?;
-    // Group: one pattern per key; its name and category come from its first finding.
+    // Group: one pattern per key; its name and category come from its first finding. The
+    // other names of a document whose title is its main pattern join that pattern's page.
+    let homes = title_patterns(queue, &ungrouped).await?;
     let mut touched = std::collections::BTreeSet::new();
     for f in &ungrouped {
+        let home = homes.get(&f.source_id).copied().unwrap_or(f);
         let id = store::upsert_pattern(
             &mut tx,
-            &f.pattern_key,
-            &f.pattern,
-            &f.category,
-            &checks::slug(&f.pattern),
+            &home.pattern_key,
+            &home.pattern,
+            &home.category,
+            &checks::slug(&home.pattern),
             now,
         )
         .await?;

@@ -28,6 +28,35 @@ pub fn split(
     )
 }
 
+/// The document's title: its first level-1 heading, else a `title` in its front matter.
+pub fn title(text: &str) -> Option<String> {
+    let (start, meta) = front_matter(text).unwrap_or((0, Map::new()));
+    let mut in_title = false;
+    let mut title = String::new();
+    for ev in Parser::new_ext(&text[start..], Options::empty()) {
+        match ev {
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H1,
+                ..
+            }) => in_title = true,
+            Event::End(TagEnd::Heading(HeadingLevel::H1)) => {
+                let t = title.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !t.is_empty() {
+                    return Some(t);
+                }
+                in_title = false;
+            }
+            Event::Text(t) | Event::Code(t) if in_title => title.push_str(&t),
+            _ => {}
+        }
+    }
+    meta.get("title")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 /// Byte offset where the body starts (after front matter), 0 when there is none.
 pub fn body_start(text: &str) -> usize {
     front_matter(text).map(|(e, _)| e).unwrap_or(0)

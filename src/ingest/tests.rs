@@ -806,3 +806,17 @@ fn large_inputs_split_quickly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_markdown_title_is_the_first_level_one_heading_or_the_front_matter_title() {
+    use crate::ingest::markdown::title;
+    assert_eq!(
+        title("Intro line\n\n## Part\n\n# The `matches!` macro\n\ntext\n").as_deref(),
+        Some("The matches! macro")
+    );
+    assert_eq!(
+        title("---\ntitle: Builders\n---\n## Only parts\n").as_deref(),
+        Some("Builders")
+    );
+    assert_eq!(title("```\n# not a heading\n```\n## Part\n"), None);
+}

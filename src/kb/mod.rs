@@ -247,7 +247,10 @@ fn pattern_page(
     if let Some(w) = text_field(page, "when_to_use") {
         let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
     }
-    if let Some(f) = findings.iter().find(|f| f.code.is_some()) {
+    let main = |f: &&FindingRow| f.pattern_key == p.key;
+    if let Some(f) = (findings.iter().filter(main).find(|f| f.code.is_some()))
+        .or_else(|| findings.iter().find(|f| f.code.is_some()))
+    {
         let code = f.code.as_deref().unwrap_or_default();
         let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
             "rust"
@@ -262,6 +265,31 @@ fn pattern_page(
     }
     if let Some(pit) = text_field(page, "pitfalls") {
         let _ = writeln!(out, "## Pitfalls\n\n{}\n", prose(pit));
+    }
+    // Aspects: the other names a document whose title is this pattern gave its parts.
+    let mut aspects: Vec<(&str, Vec<&FindingRow>)> = Vec::new();
+    for f in findings.iter().filter(|f| f.pattern_key != p.key) {
+        match aspects.iter_mut().find(|(k, _)| *k == f.pattern_key) {
+            Some((_, fs)) => fs.push(f),
+            None => aspects.push((&f.pattern_key, vec![f])),
+        }
+    }
+    for (_, fs) in &aspects {
+        let _ = writeln!(
+            out,
+            "## {}\n\n{}\n",
+            prose(&fs[0].pattern),
+            prose(&fs[0].summary)
+        );
+        for f in fs {
+            let _ = writeln!(
+                out,
+                "- {} — \"{}\"",
+                citation(f, 1),
+                prose(&f.evidence.replace('\n', " "))
+            );
+        }
+        out.push('\n');
     }
     let _ = writeln!(out, "## Sources\n");
     let mut seen = BTreeSet::new();

@@ -175,7 +175,9 @@ fn ggml() -> Result<&'static Ggml, LlmError> {
     GGML.get_or_init(|| {
         Ggml::init()
             .map(|mut b| {
-                b.void_logs();
+                if std::env::var_os("QUARRY_LLAMA_LOG").is_none() {
+                    b.void_logs();
+                }
                 b
             })
             .map_err(|e| e.to_string())
