@@ -169,6 +169,157 @@ const NOT_A_NAME_START: &[&str] = &[
     "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again", "same", "such",
 ];
 
+/// A clause, not a name: a verb that makes a sentence of it ("Some may ask", "Works with
+/// guards too", "Tidied up the public API"), or a first word no name starts with ("By the
+/// user", "Still porting the scheduler").
+fn is_clause(s: &str) -> bool {
+    let words: Vec<String> = s
+        .split_whitespace()
+        .map(|w| w.to_lowercase())
+        .skip_while(|w| matches!(w.as_str(), "the" | "a" | "an"))
+        .collect();
+    let first = words.first().map(String::as_str).unwrap_or_default();
+    // A verb in the past tense and its object or particle: "Tidied up", "Added the".
+    let past = first.len() > 4
+        && first.ends_with("ed")
+        && words
+            .get(1)
+            .is_some_and(|w| FUNCTION_WORDS.contains(&w.as_str()));
+    past || NOT_A_NAME_START.contains(&first)
+        || words.iter().any(|w| {
+            matches!(
+                w.trim_matches(|c: char| !c.is_alphanumeric()),
+                "is" | "are"
+                    | "was"
+                    | "were"
+                    | "i"
+                    | "we"
+                    | "my"
+                    | "our"
+                    | "you"
+                    | "it"
+                    | "this"
+                    | "too"
+                    | "may"
+                    | "might"
+                    | "can"
+                    | "could"
+                    | "will"
+                    | "would"
+                    | "should"
+                    | "must"
+            )
+        })
+}
+
+/// Words that follow a verb rather than an adjective: "Tidied up …", "Moved the …".
+const FUNCTION_WORDS: &[&str] = &[
+    "up", "out", "off", "down", "over", "away", "back", "the", "a", "an", "to", "with", "on", "in",
+    "into", "about", "my", "our", "it", "that", "this", "some", "all",
+];
+
+/// A heading that dates or labels a part of a notes file rather than naming its topic:
+/// "Week 3 log", "Wed / Thu", "March 2024", "Day 12".
+fn is_label_heading(h: &str) -> bool {
+    let words: Vec<String> = h
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    !words.is_empty()
+        && words
+            .iter()
+            .all(|w| w.chars().all(|c| c.is_ascii_digit()) || CALENDAR_WORDS.contains(&w.as_str()))
+}
+
+/// Words of dates and of note-keeping.
+const CALENDAR_WORDS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "tues",
+    "wed",
+    "thu",
+    "thur",
+    "thurs",
+    "fri",
+    "sat",
+    "sun",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "week",
+    "weeks",
+    "weekly",
+    "weekend",
+    "day",
+    "days",
+    "daily",
+    "month",
+    "monthly",
+    "year",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "log",
+    "journal",
+    "diary",
+    "notes",
+    "note",
+    "entry",
+    "entries",
+    "update",
+    "updates",
+    "standup",
+    "retro",
+    "til",
+    "and",
+    "to",
+    "of",
+    "the",
+    "st",
+    "nd",
+    "rd",
+    "th",
+    "am",
+    "pm",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+];
+
 /// Macros every program uses; naming one says nothing about a technique.
 const COMMON_MACROS: &[&str] = &[
     "println",
@@ -338,7 +489,9 @@ pub fn terms(text: &str, headings: &[String], kind: &str, defined: &[String]) ->
     out.ranked(Rank::Repeated).repeated_words(&lines, text);
     if is_code(kind) {
         out.ranked(Rank::Api);
-        for line in &code {
+        // A test module's code checks the techniques above it; its macros (`matches!` in an
+        // assertion) are not what the file teaches.
+        for line in code.iter().take_while(|l| !l.starts_with("#[cfg(test)]")) {
             out.code_line(line);
         }
     }
@@ -425,6 +578,15 @@ impl Terms {
     }
 
     fn into_list(mut self) -> Vec<String> {
+        // "the `matches!` macro" names what `matches!` alone only shows.
+        let phrases: Vec<String> = self
+            .list
+            .iter()
+            .filter(|(r, _)| *r == Rank::Named)
+            .filter_map(|(_, t)| t.rsplit_once(' ').map(|(head, _)| head.to_lowercase()))
+            .collect();
+        self.list
+            .retain(|(r, t)| *r == Rank::Named || !phrases.contains(&t.to_lowercase()));
         self.list.sort_by_key(|(r, _)| *r);
         self.list
             .into_iter()
@@ -467,7 +629,14 @@ impl Terms {
     /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
     fn heading(&mut self, h: &str) {
         let h = crate::ingest::without_numbering(h);
-        if h.split_whitespace().count() <= MAX_WORDS {
+        let first_person = h.split_whitespace().any(|w| {
+            matches!(
+                w.to_lowercase()
+                    .trim_matches(|c: char| !c.is_alphanumeric()),
+                "i" | "we" | "my" | "our" | "me"
+            )
+        });
+        if h.split_whitespace().count() <= MAX_WORDS && !first_person && !is_label_heading(h) {
             self.push(h);
         }
     }
@@ -476,37 +645,6 @@ impl Terms {
     /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
     fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
         let t = strip_markers(line);
-        // A clause, not a name: a verb that makes a sentence of it, or a first word no name
-        // starts with ("By the user", "Still porting the scheduler", "Some may ask").
-        let clause = |s: &str| {
-            let first = s
-                .split_whitespace()
-                .map(str::to_lowercase)
-                .find(|w| !matches!(w.as_str(), "the" | "a" | "an"))
-                .unwrap_or_default();
-            NOT_A_NAME_START.contains(&first.as_str())
-                || s.split_whitespace().any(|w| {
-                    matches!(
-                        w.to_lowercase().as_str(),
-                        "is" | "are"
-                            | "was"
-                            | "were"
-                            | "i"
-                            | "we"
-                            | "you"
-                            | "it"
-                            | "this"
-                            | "may"
-                            | "might"
-                            | "can"
-                            | "could"
-                            | "will"
-                            | "would"
-                            | "should"
-                            | "must"
-                    )
-                })
-        };
         if let Some(cut) = [": ", " — ", " – ", " - "]
             .iter()
             .filter_map(|m| t.find(m))
@@ -514,7 +652,7 @@ impl Terms {
         {
             let lead = &t[..cut];
             let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
-            if lead.split_whitespace().count() <= 5 && wordy(lead_plain) && !clause(lead) {
+            if lead.split_whitespace().count() <= 5 && wordy(lead_plain) && !is_clause(lead) {
                 self.push(lead);
             }
         }
@@ -526,7 +664,7 @@ impl Terms {
                 let first = &t[..end];
                 let n = first.split_whitespace().count();
                 let article = ["A ", "An ", "The "].iter().any(|a| first.starts_with(a));
-                if (2..=6).contains(&n) && wordy(first) && !clause(first) && !article {
+                if (2..=6).contains(&n) && wordy(first) && !is_clause(first) && !article {
                     self.push(first);
                 }
             }
@@ -751,6 +889,9 @@ fn api_name(span: &str) -> Option<(String, Rank)> {
     if value {
         return None;
     }
+    if let Some(inner) = dyn_type_inside(s) {
+        return Some((inner.to_string(), Rank::Api));
+    }
     let api = s.contains("::")
         || (s.ends_with('!') && s[..s.len() - 1].chars().all(ident))
         || s.starts_with("#[")
@@ -768,6 +909,31 @@ fn api_name(span: &str) -> Option<(String, Rank)> {
     } else {
         None
     }
+}
+
+/// The `Box<dyn Error>` inside `Result<(), Box<dyn Error>>`: a type over a trait object or
+/// an `impl Trait` names a technique even where an everyday container holds it.
+fn dyn_type_inside(s: &str) -> Option<&str> {
+    let i = ["<dyn ", "<impl "].iter().filter_map(|m| s.find(m)).min()?;
+    let start = s[..i]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == ':'))
+        .map_or(0, |(j, c)| j + c.len_utf8());
+    let mut depth = 0;
+    for (k, c) in s[i..].char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (start < i).then_some(&s[start..i + k + 1]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Containers every program uses, with any element type: `Vec<char>` or `Option<Job>` names
@@ -886,6 +1052,47 @@ mod tests {
     }
 
     #[test]
+    fn labels_of_notes_and_clauses_are_not_names() {
+        let text = "Found out about the `matches!` macro.\n\n\
+                    Works with guards too: `matches!(n, Some(x) if x > 3)`.\n\n\
+                    Tidied up the public API. Scripts return `Result<(), Box<dyn Error>>`.\n";
+        let t = terms(
+            text,
+            &["Week 3 log".into(), "Tuesday".into()],
+            "markdown",
+            &[],
+        );
+        assert!(has(&t, "matches! macro"), "{t:?}");
+        assert!(has(&t, "Box<dyn Error>"), "inside an everyday type: {t:?}");
+        for absent in [
+            "matches!",
+            "Week 3 log",
+            "Tuesday",
+            "Works with guards too",
+            "Tidied up the public API",
+        ] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
+        let only = |h: &str| terms("Some text.\n", &[h.to_string()], "markdown", &[]);
+        assert!(only("Thing I learned").is_empty());
+        assert!(only("Wed / Thu").is_empty());
+        assert!(only("March 2024 notes").is_empty());
+        assert_eq!(only("Structured enums"), ["Structured enums"]);
+        assert_eq!(
+            only("Collections are smart pointers"),
+            ["Collections are smart pointers"]
+        );
+    }
+
+    #[test]
+    fn a_test_modules_macros_are_not_the_files_techniques() {
+        let text = "/// Parses a port.\npub fn port(s: &str) -> u16 { s.parse().unwrap_or(80) }\n\
+                    #[cfg(test)]\nmod tests {\n    #[test]\n    fn p() { assert!(matches!(port(\"1\"), 1)); }\n}\n";
+        let t = terms(text, &[], "rust", &defined_names(text));
+        assert!(!has(&t, "matches!"), "{t:?}");
+    }
+
+    #[test]
     fn source_code_offers_comments_traits_attributes_and_macros() {
         let text = "//! A wrapper that restores the depth: the guard pattern.\n\
                     /// Goes deeper until the returned `Indent` is dropped.\n\
@@ -934,9 +1141,14 @@ mod tests {
         let t = terms(merged, &title, "markdown", &defined_names(merged));
         assert!(!has(&t, "Week 3 log") && has(&t, "matches! macro"), "{t:?}");
         // Headings name the sections of a chunk that names nothing itself.
-        let plain = "# Week 3 log\n\n## Monday\n\nA quiet day.\n\n## Tuesday\n\nAnother.\n";
-        let t = terms(plain, &title, "markdown", &defined_names(plain));
-        assert!(!has(&t, "Week 3 log") && has(&t, "Monday"), "{t:?}");
+        let plain = "# Reading notes\n\n## Closures\n\nA quiet day.\n\n## Lifetimes\n\nAnother.\n";
+        let t = terms(
+            plain,
+            &["Reading notes".into()],
+            "markdown",
+            &defined_names(plain),
+        );
+        assert!(!has(&t, "Reading notes") && has(&t, "Closures"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
         assert!(has(

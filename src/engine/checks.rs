@@ -426,6 +426,33 @@ pub fn echoes(name: &str, instructions: &str) -> bool {
         .any(|w| hay.contains(&format!(" {} ", w.join(" "))))
 }
 
+/// The sentence a finding should cite when the model's evidence does not mention its name (a
+/// small model often quotes a sentence that has nothing to do with the name it chose): the
+/// sentence of `text` that holds most of the name's words, or None to keep the evidence.
+pub fn evidence_naming(name: &str, evidence: &str, text: &str) -> Option<String> {
+    let norm = normalise_text(name);
+    let words: Vec<&str> = norm
+        .split(' ')
+        .filter(|w| w.len() >= 3 && !matches!(*w, "the" | "and" | "for" | "with" | "implementing"))
+        .collect();
+    let hits = |s: &str| {
+        let n = normalise_text(s);
+        let have: Vec<&str> = n.split(' ').collect();
+        words.iter().filter(|w| have.contains(w)).count()
+    };
+    if words.is_empty() || hits(evidence) > 0 {
+        return None;
+    }
+    let mut best: Option<(usize, String)> = None;
+    for s in crate::agent::quotes::sentences(text) {
+        let h = hits(&s);
+        if h > 0 && best.as_ref().is_none_or(|(b, _)| h > *b) {
+            best = Some((h, s));
+        }
+    }
+    best.map(|(_, s)| s)
+}
+
 /// The line range (1-based, inclusive, in the source) of the evidence within a chunk that
 /// starts at `line_start`, or the whole chunk's range when it cannot be placed.
 pub fn evidence_lines(
@@ -710,5 +737,33 @@ mod tests {
         assert_eq!(slug("///"), "pattern");
         assert_eq!(slug("Builder pattern"), "builder-pattern");
         assert!(slug(&"x".repeat(500)).len() <= 60);
+    }
+
+    #[test]
+    fn evidence_that_does_not_mention_the_name_gives_way_to_a_sentence_that_does() {
+        let text = "## Misc\n\nI returned `Result<(), Box<dyn Error>>` from main.\n\n\
+                    - the API guidelines checklist (not read yet)\n";
+        assert_eq!(
+            evidence_naming(
+                "Box<dyn Error>",
+                "the API guidelines checklist (not read yet)",
+                text
+            )
+            .as_deref(),
+            Some("I returned `Result<(), Box<dyn Error>>` from main.")
+        );
+        assert_eq!(
+            evidence_naming(
+                "Box<dyn Error>",
+                "I returned `Result<(), Box<dyn Error>>` from main.",
+                text
+            ),
+            None,
+            "evidence that names it stays"
+        );
+        assert_eq!(
+            evidence_naming("Typestate", "the API guidelines checklist", text),
+            None
+        );
     }
 }

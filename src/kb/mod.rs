@@ -164,8 +164,9 @@ pub fn render(kb: &Kb) -> Vec<Page> {
 }
 
 /// Model-written prose and quoted text, made safe to render: markdown links keep only their
-/// text, and words that look like file paths lose their extension, so that only quarry's own
-/// citations point at files (a reader would take `other.md` in prose for a source).
+/// text, words that look like file paths lose their extension, so that only quarry's own
+/// citations point at files (a reader would take `other.md` in prose for a source), and a
+/// `<` outside code spans is written `&lt;` so that `Box<dyn Error>` is not read as a tag.
 pub fn prose(s: &str) -> String {
     // [text](target) -> text
     let mut out = String::with_capacity(s.len());
@@ -189,6 +190,19 @@ pub fn prose(s: &str) -> String {
         }
     }
     out.push_str(rest);
+    // `<` outside code spans would open an HTML tag and hide the text (`Box<dyn Error>`).
+    let out: String = out
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 0 {
+                part.replace('<', "&lt;")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`");
     let mut result = String::with_capacity(out.len());
     for (i, word) in out.split(' ').enumerate() {
         if i > 0 {
@@ -213,7 +227,9 @@ pub fn prose(s: &str) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('[', "\\[").replace(']', "\\]")
+    s.replace('[', "\\[")
+        .replace(']', "\\]")
+        .replace('<', "&lt;")
 }
 
 fn title_case(s: &str) -> String {

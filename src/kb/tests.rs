@@ -168,4 +168,9 @@ fn prose_cannot_cite_files() {
         "an [unclosed link and a.b"
     );
     assert_eq!(prose("plain words"), "plain words");
+    assert_eq!(
+        prose("return Box<dyn Error> as in `Box<dyn Error>`"),
+        "return Box&lt;dyn Error> as in `Box<dyn Error>`",
+        "a type in prose is not an HTML tag; code spans are kept"
+    );
 }
