@@ -232,6 +232,55 @@ fn is_label_heading(h: &str) -> bool {
             .all(|w| w.chars().all(|c| c.is_ascii_digit()) || CALENDAR_WORDS.contains(&w.as_str()))
 }
 
+/// Verbs that say what a technique does to a program, after a subject led by a gerund.
+const EFFECT_VERBS: &[&str] = &[
+    "hides",
+    "makes",
+    "lets",
+    "helps",
+    "keeps",
+    "gives",
+    "avoids",
+    "costs",
+    "saves",
+    "prevents",
+    "causes",
+    "allows",
+    "breaks",
+    "removes",
+    "reduces",
+    "turns",
+    "guarantees",
+    "ensures",
+];
+
+/// Words in -ing that lead no technique: "Nothing is copied", "String slices".
+const NOT_GERUNDS: &[&str] = &[
+    "nothing",
+    "something",
+    "anything",
+    "everything",
+    "thing",
+    "things",
+    "string",
+    "strings",
+    "during",
+    "morning",
+    "evening",
+    "spring",
+    "padding",
+    "setting",
+    "settings",
+    "warning",
+    "warnings",
+    "meaning",
+    "building",
+    "ceiling",
+];
+
+/// Prepositions that make the code span after them a place: "in `load_all`".
+const PLACE_WORDS: &[&str] = &["in", "on", "inside", "within", "at"];
+
 /// Words of dates and of note-keeping.
 const CALENDAR_WORDS: &[&str] = &[
     "monday",
@@ -486,6 +535,15 @@ pub fn terms(text: &str, headings: &[String], kind: &str, defined: &[String]) ->
         out.ranked(Rank::Introduced)
             .introduced(line, *para_start, prose);
     }
+    let mut paragraph = String::new();
+    for (i, (line, _)) in lines.iter().enumerate() {
+        paragraph.push_str(line);
+        paragraph.push(' ');
+        if lines.get(i + 1).is_none_or(|(_, starts)| *starts) {
+            out.ranked(Rank::Introduced).gerund_subjects(&paragraph);
+            paragraph.clear();
+        }
+    }
     out.ranked(Rank::Repeated).repeated_words(&lines, text);
     if is_code(kind) {
         out.ranked(Rank::Api);
@@ -585,8 +643,10 @@ impl Terms {
             .filter(|(r, _)| *r == Rank::Named)
             .filter_map(|(_, t)| t.rsplit_once(' ').map(|(head, _)| head.to_lowercase()))
             .collect();
-        self.list
-            .retain(|(r, t)| *r == Rank::Named || !phrases.contains(&t.to_lowercase()));
+        self.list.retain(|(r, t)| {
+            !matches!(r, Rank::Api | Rank::Repeated | Rank::Type)
+                || !phrases.contains(&t.to_lowercase())
+        });
         self.list.sort_by_key(|(r, _)| *r);
         self.list
             .into_iter()
@@ -671,6 +731,45 @@ impl Terms {
         }
     }
 
+    /// "Cloning to satisfy the borrow checker hides the real problem": a sentence whose
+    /// subject is a phrase led by a gerund names a technique by what it does.
+    fn gerund_subjects(&mut self, paragraph: &str) {
+        let plain = paragraph
+            .replace("**", "")
+            .replace("__", "")
+            .replace('`', "");
+        for sentence in plain.split([':', ';']).flat_map(|p| p.split(". ")) {
+            let words: Vec<&str> = sentence.split_whitespace().collect();
+            let Some(first) = words.first() else {
+                continue;
+            };
+            let gerund = first.len() >= 6
+                && first.ends_with("ing")
+                && first.starts_with(|c: char| c.is_ascii_uppercase())
+                && first.chars().all(char::is_alphabetic)
+                && !NOT_GERUNDS.contains(&first.to_lowercase().as_str());
+            if !gerund {
+                continue;
+            }
+            // The verb that says what the technique does: "… hides the real problem".
+            let verb = (2..words.len().min(7))
+                .find(|&i| EFFECT_VERBS.contains(&words[i].to_lowercase().as_str()));
+            if let Some(v) = verb {
+                let subject = &words[..v];
+                let last = subject[v - 1].to_lowercase();
+                if !subject
+                    .iter()
+                    .any(|w| w.ends_with(',') || w.contains(['(', '"', '=']))
+                    && !FUNCTION_WORDS.contains(&last.as_str())
+                    && !BREAK_WORDS.contains(&last.as_str())
+                    && !last.ends_with("ly")
+                {
+                    self.push(&subject.join(" "));
+                }
+            }
+        }
+    }
+
     /// "the newtype pattern", "an extension trait", "the `matches!` macro".
     fn named_phrases(&mut self, line: &str) {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -740,11 +839,18 @@ impl Terms {
     /// Code spans that name an API (see `api_name`).
     fn code_spans(&mut self, line: &str) {
         let mut parts = line.split('`');
-        parts.next();
-        while let (Some(span), Some(_)) = (parts.next(), parts.next()) {
-            if let Some((t, rank)) = api_name(span) {
+        let mut before = parts.next().unwrap_or_default();
+        while let (Some(span), Some(after)) = (parts.next(), parts.next()) {
+            // "calls in `Router::dispatch`", "put it on `Schedule::new`": a place in the
+            // author's code, where a technique is used, not the technique.
+            let place = before
+                .split_whitespace()
+                .next_back()
+                .is_some_and(|w| PLACE_WORDS.contains(&w.to_lowercase().as_str()));
+            if let Some((t, rank)) = api_name(span).filter(|_| !place) {
                 self.ranked(rank).push(&t);
             }
+            before = after;
         }
     }
 
@@ -1082,6 +1188,30 @@ mod tests {
             only("Collections are smart pointers"),
             ["Collections are smart pointers"]
         );
+    }
+
+    #[test]
+    fn a_gerund_phrase_that_is_a_sentences_subject_is_a_term() {
+        let text = "1. **Four clones here.** Cloning to satisfy the\n   borrow checker hides the real problem.\n\n\
+                    Nothing is copied. Returning `impl Trait` lets callers stay generic.\n\
+                    Adding a field later then does not break every caller.\n\
+                    Reading `key = value` configuration files with sections.\n";
+        let t = terms(text, &[], "markdown", &[]);
+        assert!(has(&t, "Cloning to satisfy the borrow checker"), "{t:?}");
+        assert!(has(&t, "Returning impl Trait"), "{t:?}");
+        assert!(
+            !t.iter().any(|x| x.starts_with("Nothing")
+                || x.starts_with("Adding")
+                || x.starts_with("Reading")),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn a_code_span_after_in_or_on_is_a_place_not_a_technique() {
+        let text = "Four clones in `Router::dispatch` go. Put `#[must_use]` on `Schedule::new`.\n";
+        let t = terms(text, &[], "markdown", &[]);
+        assert_eq!(t, ["#[must_use]"]);
     }
 
     #[test]
