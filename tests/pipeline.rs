@@ -562,3 +562,62 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
     );
     assert!(!out.path().join("patterns/flat-enums.md").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
+    let s = setup(1, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agents_dir = dir.path().join("agents");
+    std::fs::create_dir_all(&agents_dir).unwrap();
+    let writer =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/writer.toml"))
+            .unwrap();
+    assert!(writer.contains("max_tokens = 640"));
+    std::fs::write(
+        agents_dir.join("writer.toml"),
+        writer.replace("max_tokens = 640", "max_tokens = 60"),
+    )
+    .unwrap();
+    // 60 tokens are 240 bytes for the fake: the reply is cut inside "pitfalls".
+    let page_reply = format!(
+        r#"{{"summary": "A builder collects settings before it builds.", "when_to_use": "Many optional settings.", "pitfalls": "{}"}}"#,
+        "Forgetting the last call leaves nothing built, and a default that hides a missing \
+         field is worse than a compile error, so require the fields without a sensible default \
+         and check them in build before anything else happens."
+    );
+    let backend = FakeBackend::new(move |req: &Request, _| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("does the text above really") {
+            Reply::Text(ACCEPT.into())
+        } else if user.contains("Pattern: ") {
+            Reply::Text(page_reply.clone())
+        } else if user.contains("\"overview\"") {
+            Reply::Text(OVERVIEW.into())
+        } else {
+            Reply::Text(finding(
+                "Builder",
+                "A builder collects optional settings before construction.",
+            ))
+        }
+    });
+    let agents = Agents::load(Some(&agents_dir), None).unwrap();
+    let summary = run(&s.q, agents, backend, Duration::from_secs(5)).await;
+    assert_eq!(summary.jobs_dead, 0, "{:?}", s.q.failures().await.unwrap());
+    let out = tempfile::tempdir().unwrap();
+    quarry::app::render(
+        &s.q,
+        &Agents::load(Some(&agents_dir), None).unwrap(),
+        out.path(),
+    )
+    .await
+    .unwrap();
+    let page = std::fs::read_to_string(out.path().join("patterns/builder.md")).unwrap();
+    assert!(
+        page.contains("A builder collects settings before it builds."),
+        "{page}"
+    );
+    assert!(
+        page.contains("Forgetting the last call") && page.contains('…'),
+        "{page}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::agent::context::{
     PatternSummaryCtx,
 };
 use crate::agent::{Agents, InputKind, OutputKind, Role};
-use crate::llm::{grammar, GenProgress, Message, Request};
+use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, JobId, Lease, NewJob, Queue, QueueError};
 
@@ -92,14 +92,27 @@ async fn ask(
         let done = backend.generate(req).await?;
         usage.prompt_tokens += done.timings.prompt_tokens;
         usage.gen_tokens += done.timings.gen_tokens;
-        let reply = done.text;
-        let parsed = serde_json::from_str::<serde_json::Value>(reply.trim())
-            .map_err(|e| format!("not valid JSON: {e}"))
-            .and_then(|v| {
-                grammar::validate(&role.schema, &v)
-                    .map(|()| v)
-                    .map_err(|errs| errs.join("; "))
-            });
+        let mut reply = done.text;
+        let parse = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text.trim())
+                .map_err(|e| format!("not valid JSON: {e}"))
+                .and_then(|v| {
+                    grammar::validate(&role.schema, &v)
+                        .map(|()| v)
+                        .map_err(|errs| errs.join("; "))
+                })
+        };
+        let mut parsed = parse(&reply);
+        if parsed.is_err() && done.stop == StopReason::MaxTokens {
+            // Cut at the token limit inside a text field: keep what was written.
+            if let Some(closed) = grammar::close_truncated(&reply) {
+                if let Ok(v) = parse(&closed) {
+                    tracing::debug!("a reply cut at max_tokens was closed");
+                    parsed = Ok(v);
+                    reply = closed;
+                }
+            }
+        }
         match parsed {
             Ok(v) => return Ok((v, reply)),
             Err(e) if attempt == 0 => {

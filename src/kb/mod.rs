@@ -240,6 +240,15 @@ fn title_case(s: &str) -> String {
     }
 }
 
+/// A finding's summary, or its evidence when the model's summary loops or is empty.
+fn finding_summary(f: &FindingRow) -> String {
+    if f.summary.trim().is_empty() || crate::engine::checks::repetitive(&f.summary) {
+        format!("\"{}\"", f.evidence.replace('\n', " "))
+    } else {
+        f.summary.clone()
+    }
+}
+
 fn pattern_page(
     p: &PatternRow,
     findings: &[FindingRow],
@@ -251,7 +260,7 @@ fn pattern_page(
     let summary = prose(
         &text_field(page, "summary")
             .map(str::to_string)
-            .unwrap_or_else(|| findings[0].summary.clone()),
+            .unwrap_or_else(|| finding_summary(&findings[0])),
     );
     let _ = writeln!(
         out,
@@ -295,7 +304,7 @@ fn pattern_page(
             out,
             "## {}\n\n{}\n",
             prose(&fs[0].pattern),
-            prose(&fs[0].summary)
+            prose(&finding_summary(fs[0]))
         );
         for f in fs {
             let _ = writeln!(

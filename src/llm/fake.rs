@@ -88,15 +88,26 @@ impl Backend for FakeBackend {
             }
             let prompt_tokens: usize = req.messages.iter().map(|m| m.content.len() / 4).sum();
             match (self.script)(&req, n) {
-                Reply::Text(text) => {
-                    let gen = text.len().div_ceil(4).min(req.sampling.max_tokens as usize);
+                Reply::Text(mut text) => {
+                    // Like a model, the fake stops at max_tokens (four bytes a token).
+                    let limit = (req.sampling.max_tokens as usize).saturating_mul(4);
+                    let mut stop = StopReason::EndOfText;
+                    if text.len() > limit {
+                        let mut cut = limit;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                        stop = StopReason::MaxTokens;
+                    }
+                    let gen = text.len().div_ceil(4);
                     if let Some(p) = &req.progress {
                         p.add_generated(gen as u64);
                     }
                     super::TextStream::new(req.stream.clone()).finish(&text);
                     Ok(Completion {
                         text,
-                        stop: StopReason::EndOfText,
+                        stop,
                         timings: Timings {
                             prompt_tokens: prompt_tokens as u64,
                             gen_tokens: gen as u64,

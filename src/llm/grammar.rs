@@ -804,6 +804,57 @@ fn object_members(kvs: &[(String, bool)]) -> String {
 // Validation
 // ---------------------------------------------------------------------------------------------
 
+/// Closes a JSON reply that was cut at the token limit: the open string ends at its last
+/// whole word with "…", and the open arrays and objects are closed. None when the cut fell
+/// anywhere but inside a string value (a key, a number, between fields), which no closing
+/// makes whole. The caller still validates the result against the schema.
+pub fn close_truncated(reply: &str) -> Option<String> {
+    let mut stack = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    let mut string_start = 0;
+    let mut after_colon = false;
+    let mut value_string = false;
+    for (i, c) in reply.char_indices() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                string_start = i + 1;
+                // A string after ':' or inside an array is a value; otherwise it is a key.
+                value_string = after_colon || stack.last() == Some(&']');
+            }
+            '{' => stack.push('}'),
+            '[' => stack.push(']'),
+            '}' | ']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() && c != '"' {
+            after_colon = c == ':';
+        }
+    }
+    if !in_string || !value_string || stack.is_empty() {
+        return None;
+    }
+    let body = &reply[string_start..];
+    let body = body.strip_suffix('\\').unwrap_or(body);
+    let cut = body.rfind(char::is_whitespace).unwrap_or(body.len());
+    let mut out = format!("{}{}…\"", &reply[..string_start], body[..cut].trim_end());
+    while let Some(close) = stack.pop() {
+        out.push(close);
+    }
+    Some(out)
+}
+
 /// Check a parsed reply against `schema` (same subset as [`schema_to_gbnf`]; an unsupported
 /// schema is itself reported as an error). All violations are collected; each message starts
 /// with the JSON path of the offending value, e.g.
@@ -2005,5 +2056,41 @@ char ::= [^"\\\x00-\x1f\x7f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} )
             e,
             ["$: schema not usable: unsupported schema construct at #/pattern: keyword \"pattern\" is not supported"]
         );
+    }
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::close_truncated;
+
+    #[test]
+    fn a_reply_cut_inside_a_text_value_is_closed_at_its_last_word() {
+        let cut = r#"{"summary": "Collects settings.", "pitfalls": "Easy to forget the bu"#;
+        let closed = close_truncated(cut).unwrap();
+        assert_eq!(
+            closed,
+            r#"{"summary": "Collects settings.", "pitfalls": "Easy to forget the…"}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&closed).unwrap();
+        assert_eq!(v["summary"], "Collects settings.");
+        let nested = r#"{"findings": [{"name": "Builder", "summary": "It \"builds\" thi"#;
+        let v: serde_json::Value = serde_json::from_str(&close_truncated(nested).unwrap()).unwrap();
+        assert_eq!(v["findings"][0]["summary"], "It \"builds\"…");
+    }
+
+    #[test]
+    fn a_cut_outside_a_text_value_is_not_guessed() {
+        assert_eq!(
+            close_truncated(r#"{"summary": "done", "pitf"#),
+            None,
+            "inside a key"
+        );
+        assert_eq!(
+            close_truncated(r#"{"summary": "done", "#),
+            None,
+            "between fields"
+        );
+        assert_eq!(close_truncated(r#"{"n": 12"#), None, "a number");
+        assert_eq!(close_truncated(r#"{"summary": "done"}"#), None, "not cut");
     }
 }
