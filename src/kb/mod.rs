@@ -21,6 +21,8 @@ pub struct Kb {
     pub failures: Vec<FailedJob>,
     /// Per source id: (stage, lines, result) of custom per-chunk roles.
     pub notes: BTreeMap<i64, Vec<(String, i64, i64, serde_json::Value)>>,
+    /// Per finding id of a pattern: the author's whole sentence around its evidence.
+    pub passages: BTreeMap<i64, String>,
 }
 
 impl Kb {
@@ -30,10 +32,17 @@ impl Kb {
         let chunks = queue.chunk_counts().await?.into_iter().collect();
         let findings = queue.current_findings().await?;
         let mut patterns = Vec::new();
+        let mut passages = BTreeMap::new();
         for p in queue.patterns().await? {
             let fs = queue.pattern_findings(p.id).await?;
             if fs.is_empty() {
                 continue;
+            }
+            for f in &fs {
+                let chunk = queue.chunk(f.chunk_id).await?;
+                if let Some(text) = passage(&chunk.text, &f.evidence) {
+                    passages.insert(f.id, text);
+                }
             }
             let page = queue.latest_result("write", Some(p.id)).await?;
             patterns.push((p, fs, page));
@@ -66,6 +75,7 @@ impl Kb {
             overview,
             failures: queue.failures().await?,
             notes,
+            passages,
         })
     }
 }
@@ -103,13 +113,14 @@ fn citation(f: &FindingRow, depth: usize) -> String {
     )
 }
 
-/// A field of the writer's reply, unless empty or looping (small models repeat themselves).
+/// A field of the writer's reply, when informative (small models repeat themselves, or talk
+/// about "the text").
 fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a str> {
     page.as_ref()?
         .get(key)?
         .as_str()
         .map(str::trim)
-        .filter(|s| !s.is_empty() && !crate::engine::checks::repetitive(s))
+        .filter(|s| informative(s))
 }
 
 /// Renders every page. Pure: the same `Kb` gives the same pages.
@@ -121,7 +132,7 @@ pub fn render(kb: &Kb) -> Vec<Page> {
         by_category.entry(p.category.clone()).or_default().push(p);
         pages.push(Page {
             path: PathBuf::from(format!("patterns/{}.md", slug(&p.slug))),
-            text: pattern_page(p, findings, page),
+            text: pattern_page(p, findings, page, &kb.passages),
         });
     }
     for (cat, ps) in &by_category {
@@ -240,35 +251,135 @@ fn title_case(s: &str) -> String {
     }
 }
 
-/// A finding's summary, or its evidence when the model's summary loops or is empty.
-fn finding_summary(f: &FindingRow) -> String {
-    if f.summary.trim().is_empty() || crate::engine::checks::repetitive(&f.summary) {
-        format!("\"{}\"", f.evidence.replace('\n', " "))
-    } else {
-        f.summary.clone()
+/// The whole sentence of `text` around `evidence` (a line's part, as the grammar lets a model
+/// quote it), joined across line breaks and list markers: what the author says. None when the
+/// evidence is not found in the text's prose or the sentence is too long to quote.
+pub fn passage(text: &str, evidence: &str) -> Option<String> {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let evidence = norm(evidence);
+    if evidence.len() < 8 {
+        return None;
     }
+    let mut paragraph = String::new();
+    let mut lines = crate::agent::quotes::fenced_lines(text).peekable();
+    while let Some((line, in_code)) = lines.next() {
+        let t = crate::agent::quotes::strip_line_markers(line);
+        if !in_code && !t.is_empty() {
+            paragraph.push_str(t);
+            paragraph.push(' ');
+        }
+        let ends = in_code || t.is_empty() || lines.peek().is_none();
+        if !ends {
+            continue;
+        }
+        let para = norm(&paragraph);
+        paragraph.clear();
+        let Some(at) = para.find(&evidence) else {
+            continue;
+        };
+        let stops = |c: char| matches!(c, '.' | '?' | '!');
+        let start = para[..at]
+            .char_indices()
+            .rfind(|&(i, c)| stops(c) && para[i + 1..].starts_with(' '))
+            .map_or(0, |(i, _)| i + 2);
+        let from = at + evidence.len();
+        let end = para[from..]
+            .char_indices()
+            .find(|&(i, c)| {
+                stops(c)
+                    && (para[from + i + 1..].is_empty() || para[from + i + 1..].starts_with(' '))
+            })
+            .map_or(para.len(), |(i, c)| from + i + c.len_utf8());
+        let sentence = para[start.min(at)..end].trim();
+        return (sentence.len() <= 400).then(|| sentence.to_string());
+    }
+    None
+}
+
+/// Prose worth showing: not empty, not looping, not talk about "the text" or the task (what a
+/// small model writes when it has nothing to say).
+fn informative(s: &str) -> bool {
+    let lower = s.trim().to_lowercase();
+    let meta = [
+        "this text",
+        "the text",
+        "this is a list",
+        "this section",
+        "the following",
+    ]
+    .iter()
+    .any(|m| lower.starts_with(m))
+        || [
+            "the text above",
+            "explains or demonstrates",
+            "idioms or techniques",
+            "[pattern]",
+        ]
+        .iter()
+        .any(|m| lower.contains(m));
+    lower.len() >= 10 && !meta && !crate::engine::checks::repetitive(s)
+}
+
+/// What some findings say: the first informative summary a model wrote for them, else the
+/// first of their passages long enough to say something (a heading quoted as evidence is
+/// not), quoted; with the finding it comes from.
+fn say<'a>(
+    findings: &[&'a FindingRow],
+    passages: &BTreeMap<i64, String>,
+) -> Option<(String, &'a FindingRow)> {
+    if let Some(f) = findings.iter().find(|f| informative(&f.summary)) {
+        return Some((f.summary.clone(), f));
+    }
+    findings.iter().find_map(|f| {
+        let quote = passages
+            .get(&f.id)
+            .cloned()
+            .unwrap_or_else(|| f.evidence.replace('\n', " "));
+        (quote.split_whitespace().count() >= 6).then(|| (format!("“{quote}”"), *f))
+    })
 }
 
 fn pattern_page(
     p: &PatternRow,
     findings: &[FindingRow],
     page: &Option<serde_json::Value>,
+    passages: &BTreeMap<i64, String>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", prose(&p.name));
     // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
-    let summary = prose(
-        &text_field(page, "summary")
-            .map(str::to_string)
-            .unwrap_or_else(|| finding_summary(&findings[0])),
-    );
-    let _ = writeln!(
-        out,
-        "**{}** ({}): {}\n",
-        prose(&p.name),
-        p.category,
-        summary
-    );
+    let mut mains: Vec<&FindingRow> = findings.iter().filter(|f| f.pattern_key == p.key).collect();
+    if mains.is_empty() {
+        mains = findings.iter().collect();
+    }
+    let said = say(&mains, passages);
+    let summary = text_field(page, "summary")
+        .map(str::to_string)
+        .or_else(|| said.as_ref().map(|(s, _)| s.clone()));
+    match &summary {
+        Some(s) => {
+            let _ = writeln!(
+                out,
+                "**{}** ({}): {}\n",
+                prose(&p.name),
+                p.category,
+                prose(s)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "**{}** ({}).\n", prose(&p.name), p.category);
+        }
+    }
+    // The author's own words, when the lead is a model's.
+    let quoted = mains.iter().find_map(|f| {
+        let q = passages.get(&f.id)?;
+        (q.split_whitespace().count() >= 6
+            && !summary.as_deref().unwrap_or("").contains(q.as_str()))
+        .then_some((q, *f))
+    });
+    if let Some((quote, f)) = quoted {
+        let _ = writeln!(out, "> {} ({})\n", prose(quote), citation(f, 1));
+    }
     if let Some(w) = text_field(page, "when_to_use") {
         let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
     }
@@ -300,12 +411,10 @@ fn pattern_page(
         }
     }
     for (_, fs) in &aspects {
-        let _ = writeln!(
-            out,
-            "## {}\n\n{}\n",
-            prose(&fs[0].pattern),
-            prose(&finding_summary(fs[0]))
-        );
+        let _ = writeln!(out, "## {}\n", prose(&fs[0].pattern));
+        if let Some((said, _)) = say(fs, passages) {
+            let _ = writeln!(out, "{}\n", prose(&said));
+        }
         for f in fs {
             let _ = writeln!(
                 out,

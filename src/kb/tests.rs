@@ -70,6 +70,7 @@ fn kb() -> Kb {
         overview: Some("An overview.".into()),
         failures: vec![],
         notes: Default::default(),
+        passages: Default::default(),
     }
 }
 
@@ -173,4 +174,47 @@ fn prose_cannot_cite_files() {
         "return Box&lt;dyn Error> as in `Box<dyn Error>`",
         "a type in prose is not an HTML tag; code spans are kept"
     );
+}
+
+#[test]
+fn a_passage_is_the_authors_whole_sentence_around_the_evidence() {
+    let text = "## Guards\n\nSome intro. A guard value restores the old state\nwhen it is dropped, even on panic. More text.\n\n```rust\nlet g = Guard::new();\n```\n";
+    assert_eq!(
+        passage(text, "A guard value restores the old state").as_deref(),
+        Some("A guard value restores the old state when it is dropped, even on panic.")
+    );
+    assert_eq!(
+        passage(text, "let g = Guard::new();"),
+        None,
+        "code is not prose"
+    );
+    let list = "- **Cow**: borrows when it can\n  and owns when it must.\n";
+    assert_eq!(
+        passage(list, "and owns when it must.").as_deref(),
+        Some("**Cow**: borrows when it can and owns when it must.")
+    );
+}
+
+#[test]
+fn a_lead_that_talks_about_the_text_gives_way_to_the_authors_words() {
+    let mut kb = kb();
+    kb.patterns.truncate(1);
+    kb.patterns[0].1[0].summary =
+        "This is a list of Rust programming patterns that the text above explains.".into();
+    kb.patterns[0].2 = None;
+    let id = kb.patterns[0].1[0].id;
+    kb.passages
+        .insert(id, "Errors travel up with ? to the caller.".into());
+    let pages = render(&kb);
+    let page = pages
+        .iter()
+        .find(|p| p.path.ends_with("patterns/error-propagation.md"))
+        .unwrap();
+    assert!(
+        page.text
+            .contains("**Error propagation** (idiom): “Errors travel up with ? to the caller.”"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("the text above"), "{}", page.text);
 }
