@@ -360,12 +360,8 @@ pub(crate) fn findings_from(
             if !seen.insert(key.clone()) {
                 return None; // the same pattern twice in one chunk
             }
-            let evidence = match prose_only {
-                true => {
-                    checks::evidence_naming(&pattern, &evidence, &chunk.text).unwrap_or(evidence)
-                }
-                false => evidence,
-            };
+            let evidence =
+                checks::evidence_naming(&pattern, &evidence, &chunk.text).unwrap_or(evidence);
             let (line_start, line_end) = if rendered {
                 (chunk.line_start, chunk.line_end)
             } else {

@@ -40,7 +40,9 @@ impl Kb {
             }
             for f in &fs {
                 let chunk = queue.chunk(f.chunk_id).await?;
-                if let Some(text) = passage(&chunk.text, &f.evidence) {
+                if let Some(text) =
+                    prose_of(&chunk.kind, &chunk.text).and_then(|t| passage(&t, &f.evidence))
+                {
                     passages.insert(f.id, text);
                 }
             }
@@ -251,6 +253,27 @@ fn title_case(s: &str) -> String {
     }
 }
 
+/// The prose of a chunk: all of a markdown or text chunk, the comments of source code (its
+/// code lines become paragraph breaks); None for records, whose lines are not sentences.
+fn prose_of(kind: &str, text: &str) -> Option<String> {
+    match kind {
+        "markdown" | "text" => Some(text.to_string()),
+        "rust" => Some(
+            text.lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("//") {
+                        l
+                    } else {
+                        ""
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => None,
+    }
+}
+
 /// The whole sentence of `text` around `evidence` (a line's part, as the grammar lets a model
 /// quote it), joined across line breaks and list markers: what the author says. None when the
 /// evidence is not found in the text's prose or the sentence is too long to quote.
@@ -317,7 +340,7 @@ fn informative(s: &str) -> bool {
         ]
         .iter()
         .any(|m| lower.contains(m));
-    lower.len() >= 10 && !meta && !crate::engine::checks::repetitive(s)
+    lower.split_whitespace().count() >= 3 && !meta && !crate::engine::checks::repetitive(s)
 }
 
 /// What some findings say: the first informative summary a model wrote for them, else the

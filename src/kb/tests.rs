@@ -218,3 +218,15 @@ fn a_lead_that_talks_about_the_text_gives_way_to_the_authors_words() {
     );
     assert!(!page.text.contains("the text above"), "{}", page.text);
 }
+
+#[test]
+fn only_prose_is_quoted_comments_of_code_and_no_records() {
+    let code = "/// Restores the depth\n/// when dropped.\nimpl Drop for Indent { fn drop(&mut self) {} }\n";
+    let prose = prose_of("rust", code).unwrap();
+    assert_eq!(
+        passage(&prose, "Restores the depth").as_deref(),
+        Some("Restores the depth when dropped.")
+    );
+    assert_eq!(passage(&prose, "impl Drop for Indent"), None);
+    assert_eq!(prose_of("json", "[0].name: x"), None);
+}
