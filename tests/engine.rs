@@ -251,7 +251,7 @@ async fn the_extractor_names_only_terms_of_its_chunk() {
         text,
         &heading,
         "rust",
-        &quarry::agent::terms::defined_names(text),
+        &quarry::agent::terms::FileFacts::of(text, "rust"),
     );
     assert!(offered.len() >= 2, "{offered:?}");
     let agents = Agents::load(None, None).unwrap();

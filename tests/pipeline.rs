@@ -475,7 +475,7 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
                 7,
             ),
             (
-                "## Why\n\nError handling keeps callers simple.\n".into(),
+                "## Example\n\nError handling keeps callers simple.\n".into(),
                 9,
                 11,
             ),
@@ -485,7 +485,8 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
     }
     .insert(&s.q)
     .await;
-    // Notes: the title is found no more often than the topics, which keep pages of their own.
+    // Notes: every section is a topic of its own (none is "Example" or the like), so the
+    // title names the collection even where it is found most often; the topics keep pages.
     common::Seed {
         root: "/r",
         rel_path: "notes/iterators.md",
@@ -500,6 +501,11 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
                 "## Folding\n\nFolding sums a list in one expression.\n".into(),
                 5,
                 7,
+            ),
+            (
+                "## Zipping\n\nIterator tricks also cover zipping two lists.\n".into(),
+                9,
+                11,
             ),
         ],
         priority: 30,
@@ -525,6 +531,10 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
             ("Error handling", "Error handling keeps callers simple."),
             ("Iterator tricks", "Iterator tricks collected this month."),
             ("Folding", "Folding sums a list in one expression."),
+            (
+                "Iterator tricks",
+                "Iterator tricks also cover zipping two lists.",
+            ),
         ]
         .into_iter()
         .find(|(_, s)| user.contains(s))

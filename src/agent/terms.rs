@@ -6,7 +6,7 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{fenced_lines, replace_links, strip_line_markers as strip_markers};
-use crate::ingest::STRUCTURE_WORDS;
+use crate::ingest::{is_structure_heading, STRUCTURE_WORDS};
 
 /// At most this many terms are offered (strongest first).
 pub const MAX_TERMS: usize = 30;
@@ -442,7 +442,38 @@ fn is_record(kind: &str) -> bool {
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
 /// `defined` are the names the chunk's whole file defines (`defined_names` of it, worked out
 /// once per file): they name the example, wherever in the file they are defined.
-pub fn terms(text: &str, headings: &[String], kind: &str, defined: &[String]) -> Vec<String> {
+/// What the whole file tells about each of its chunks' terms, worked out once per file.
+#[derive(Clone, Debug, Default)]
+pub struct FileFacts {
+    /// The identifiers the file defines anywhere ([`defined_names`]).
+    pub defined: Vec<String>,
+    /// A markdown file of two sections or more, none of them a structure section
+    /// ("Example", "See also"): each section is a topic of its own ("Iterator tricks" with
+    /// `zip`, `peekable`), and the title names the collection, not a pattern.
+    pub sections_are_topics: bool,
+}
+
+impl FileFacts {
+    pub fn of(text: &str, kind: &str) -> FileFacts {
+        let mut sections = 0;
+        let mut structure = false;
+        if kind == "markdown" {
+            for (line, in_code) in fenced_lines(text) {
+                if let Some(h) = line.trim().strip_prefix("##").filter(|_| !in_code) {
+                    sections += 1;
+                    structure |= is_structure_heading(h.trim_start_matches('#').trim());
+                }
+            }
+        }
+        FileFacts {
+            defined: defined_names(text),
+            sections_are_topics: sections >= 2 && !structure,
+        }
+    }
+}
+
+pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> Vec<String> {
+    let defined = &file.defined;
     let mut out = Terms::default();
     // A chunk that holds sections of its own (merged small sections of a notes file) is about
     // them, not about the title above them: its heading path is offered only when none of its
@@ -469,7 +500,10 @@ pub fn terms(text: &str, headings: &[String], kind: &str, defined: &[String]) ->
             } else {
                 Rank::Title
             };
-            out.ranked(rank).heading(h);
+            // In a file of topics, a topic's chunk is about the topic, not the collection.
+            if rank == Rank::Heading || !file.sections_are_topics {
+                out.ranked(rank).heading(h);
+            }
         }
     }
     let mut lines: Vec<(String, bool)> = Vec::new(); // (prose, starts a paragraph)
@@ -1096,6 +1130,14 @@ fn last_segment(path: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// The facts of a file that is only `text`, its sections not counted.
+    fn own(text: &str) -> FileFacts {
+        FileFacts {
+            defined: defined_names(text),
+            sections_are_topics: false,
+        }
+    }
+
     fn has(list: &[String], t: &str) -> bool {
         list.iter().any(|x| x == t)
     }
@@ -1112,12 +1154,7 @@ mod tests {
                     Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
                     A `Vec<char>` or a `Foo<T>` is data, not a technique.\n\
                     ```rust\nimpl Drop for Guard {}\n```\n";
-        let t = terms(
-            text,
-            &["Week 3 log".into()],
-            "markdown",
-            &defined_names(text),
-        );
+        let t = terms(text, &["Week 3 log".into()], "markdown", &own(text));
         for want in [
             "Shadowing to freeze a value",
             "newtype pattern",
@@ -1166,7 +1203,7 @@ mod tests {
             text,
             &["Week 3 log".into(), "Tuesday".into()],
             "markdown",
-            &[],
+            &FileFacts::default(),
         );
         assert!(has(&t, "matches! macro"), "{t:?}");
         assert!(has(&t, "Box<dyn Error>"), "inside an everyday type: {t:?}");
@@ -1179,7 +1216,14 @@ mod tests {
         ] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
-        let only = |h: &str| terms("Some text.\n", &[h.to_string()], "markdown", &[]);
+        let only = |h: &str| {
+            terms(
+                "Some text.\n",
+                &[h.to_string()],
+                "markdown",
+                &FileFacts::default(),
+            )
+        };
         assert!(only("Thing I learned").is_empty());
         assert!(only("Wed / Thu").is_empty());
         assert!(only("March 2024 notes").is_empty());
@@ -1196,7 +1240,7 @@ mod tests {
                     Nothing is copied. Returning `impl Trait` lets callers stay generic.\n\
                     Adding a field later then does not break every caller.\n\
                     Reading `key = value` configuration files with sections.\n";
-        let t = terms(text, &[], "markdown", &[]);
+        let t = terms(text, &[], "markdown", &FileFacts::default());
         assert!(has(&t, "Cloning to satisfy the borrow checker"), "{t:?}");
         assert!(has(&t, "Returning impl Trait"), "{t:?}");
         assert!(
@@ -1210,15 +1254,38 @@ mod tests {
     #[test]
     fn a_code_span_after_in_or_on_is_a_place_not_a_technique() {
         let text = "Four clones in `Router::dispatch` go. Put `#[must_use]` on `Schedule::new`.\n";
-        let t = terms(text, &[], "markdown", &[]);
+        let t = terms(text, &[], "markdown", &FileFacts::default());
         assert_eq!(t, ["#[must_use]"]);
+    }
+
+    #[test]
+    fn in_a_file_of_topics_a_topics_chunk_is_not_offered_the_title() {
+        let file = "# Iterator tricks\n\n## zip\n\nPairs.\n\n## Collecting into a map\n\nPairs collect into a map.\n";
+        let facts = FileFacts::of(file, "markdown");
+        assert!(facts.sections_are_topics);
+        let chunk = "## Collecting into a map\n\nPairs collect into a map.\n";
+        let path = [
+            "Iterator tricks".to_string(),
+            "Collecting into a map".to_string(),
+        ];
+        let t = terms(chunk, &path, "markdown", &facts);
+        assert!(
+            has(&t, "Collecting into a map") && !has(&t, "Iterator tricks"),
+            "{t:?}"
+        );
+        // A chapter's sections include structure ones: its title is still offered.
+        let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Flat builders\n\nx\n";
+        let facts = FileFacts::of(chapter, "markdown");
+        assert!(!facts.sections_are_topics);
+        let path = ["Builder".to_string(), "Flat builders".to_string()];
+        assert!(has(&terms("x\n", &path, "markdown", &facts), "Builder"));
     }
 
     #[test]
     fn a_test_modules_macros_are_not_the_files_techniques() {
         let text = "/// Parses a port.\npub fn port(s: &str) -> u16 { s.parse().unwrap_or(80) }\n\
                     #[cfg(test)]\nmod tests {\n    #[test]\n    fn p() { assert!(matches!(port(\"1\"), 1)); }\n}\n";
-        let t = terms(text, &[], "rust", &defined_names(text));
+        let t = terms(text, &[], "rust", &own(text));
         assert!(!has(&t, "matches!"), "{t:?}");
     }
 
@@ -1233,7 +1300,7 @@ mod tests {
                     pub struct Celsius(f64);\ntrait State {}\nimpl State for Celsius {}\n\
                     /// Build one with `Celsius::new`.\n\
                     let idle = matches!(s, State::Idle);\nprintln!(\"x\");\n";
-        let t = terms(text, &[], "rust", &defined_names(text));
+        let t = terms(text, &[], "rust", &own(text));
         for want in [
             "guard pattern",
             "#[must_use]",
@@ -1260,7 +1327,7 @@ mod tests {
     fn items_defined_anywhere_in_the_file_are_not_offered() {
         let chunk = "impl State for Idle {}\nimpl Iterator for Items {}\n";
         let file = format!("trait State {{}}\nstruct Idle;\n{chunk}");
-        let t = terms(chunk, &[], "rust", &defined_names(&file));
+        let t = terms(chunk, &[], "rust", &own(&file));
         assert_eq!(t, ["Implementing Iterator"]);
     }
 
@@ -1268,26 +1335,16 @@ mod tests {
     fn a_chunk_of_several_sections_is_about_them_not_the_title_above() {
         let title = ["Week 3 log".to_string()];
         let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
-        let t = terms(merged, &title, "markdown", &defined_names(merged));
+        let t = terms(merged, &title, "markdown", &own(merged));
         assert!(!has(&t, "Week 3 log") && has(&t, "matches! macro"), "{t:?}");
         // Headings name the sections of a chunk that names nothing itself.
         let plain = "# Reading notes\n\n## Closures\n\nA quiet day.\n\n## Lifetimes\n\nAnother.\n";
-        let t = terms(
-            plain,
-            &["Reading notes".into()],
-            "markdown",
-            &defined_names(plain),
-        );
+        let t = terms(plain, &["Reading notes".into()], "markdown", &own(plain));
         assert!(!has(&t, "Reading notes") && has(&t, "Closures"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
         assert!(has(
-            &terms(
-                chapter,
-                &["Builder".into()],
-                "markdown",
-                &defined_names(chapter)
-            ),
+            &terms(chapter, &["Builder".into()], "markdown", &own(chapter)),
             "Builder"
         ));
     }
@@ -1298,14 +1355,14 @@ mod tests {
                     The closure gets the running value; `fold` returns the last one.\n\
                     Use `mut` once, `mut` again, and `helper` once.\n\
                     In C it is `void`; `void` again, never called.\n";
-        let t = terms(text, &[], "text", &defined_names(text));
+        let t = terms(text, &[], "text", &own(text));
         assert!(has(&t, "fold"), "{t:?}");
         for absent in ["mut", "helper", "void"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
         let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
                       By the user: a note.\n\nThe same holds for slices: take them.\n\nShadowing to freeze a value. Then rebind it.\n";
-        let t = terms(asides, &[], "text", &defined_names(asides));
+        let t = terms(asides, &[], "text", &own(asides));
         assert!(has(&t, "Shadowing to freeze a value"), "{t:?}");
         for absent in [
             "Some may ask",
@@ -1322,7 +1379,7 @@ mod tests {
         let text =
             "[0].topic: Scoped threads\n[0].notes: Threads may borrow locals. They end first.\n\
                     [0].year: 2021\n[0].code: use std::thread;\n    fn f(x: u32) -> u32 {";
-        let t = terms(text, &["[0]".into()], "json", &defined_names(text));
+        let t = terms(text, &["[0]".into()], "json", &own(text));
         assert!(has(&t, "Scoped threads"), "{t:?}");
         for absent in ["2021", "[0]", "use std::thread", "u32) -> u32 {", "u32"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
@@ -1336,7 +1393,7 @@ mod tests {
             heading in "\\PC{0,40}",
             kind in "(markdown|text|rust|json)",
         ) {
-            let t = terms(&text, &[heading], &kind, &defined_names(&text));
+            let t = terms(&text, &[heading], &kind, &own(&text));
             proptest::prop_assert!(t.len() <= MAX_TERMS);
             for term in &t {
                 proptest::prop_assert!(!term.is_empty() && term.len() <= MAX_CHARS, "{term:?}");
@@ -1349,7 +1406,7 @@ mod tests {
         let text: String = (0..100)
             .map(|i| format!("**Term {i}** and **term {i}**\n"))
             .collect();
-        let t = terms(&text, &[], "markdown", &defined_names(&text));
+        let t = terms(&text, &[], "markdown", &own(&text));
         assert_eq!(t.len(), MAX_TERMS);
         assert_eq!(t[0], "Term 0");
         assert_eq!(t[1], "Term 1");

@@ -34,30 +34,37 @@ pub struct RunContext {
     pub timeout: Duration,
     pub events: Option<mpsc::Sender<Event>>,
     /// The names each source defines, worked out once per source and run.
-    pub defined: Arc<DefinedNames>,
+    pub defined: Arc<FileFactsCache>,
 }
 
-/// The item names each source defines (`struct Celsius`, `trait State`), by source id: every
-/// chunk's terms leave them out, and reading the whole file once per chunk would cost the
-/// square of its size.
+/// What each source's whole text tells its chunks' terms (the items it defines, whether its
+/// sections are topics of their own), by source id: worked out once per file and run, since
+/// reading the whole file once per chunk would cost the square of its size.
 #[derive(Default)]
-pub struct DefinedNames(std::sync::Mutex<std::collections::HashMap<i64, Arc<Vec<String>>>>);
+pub struct FileFactsCache(
+    std::sync::Mutex<std::collections::HashMap<i64, Arc<crate::agent::terms::FileFacts>>>,
+);
 
-impl DefinedNames {
-    /// The names of `source_id`, from `load`ed text the first time.
-    pub async fn of<F, Fut, E>(&self, source_id: i64, load: F) -> Result<Arc<Vec<String>>, E>
+impl FileFactsCache {
+    /// The facts of `source_id` (of `kind`), from `load`ed text the first time.
+    pub async fn of<F, Fut, E>(
+        &self,
+        source_id: i64,
+        kind: &str,
+        load: F,
+    ) -> Result<Arc<crate::agent::terms::FileFacts>, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, E>>,
     {
-        if let Some(names) = self.0.lock().ok().and_then(|m| m.get(&source_id).cloned()) {
-            return Ok(names);
+        if let Some(facts) = self.0.lock().ok().and_then(|m| m.get(&source_id).cloned()) {
+            return Ok(facts);
         }
-        let names = Arc::new(crate::agent::terms::defined_names(&load().await?));
+        let facts = Arc::new(crate::agent::terms::FileFacts::of(&load().await?, kind));
         if let Ok(mut m) = self.0.lock() {
-            m.insert(source_id, names.clone());
+            m.insert(source_id, facts.clone());
         }
-        Ok(names)
+        Ok(facts)
     }
 }
 

@@ -184,9 +184,11 @@ async fn chunk_input(
     let chunk = ctx.queue.chunk(chunk_id).await?;
     // Terms are worked out here, for per-chunk roles only (the validator does not use them);
     // the whole file tells which names are its own items (read once per file and run).
-    let defined = ctx
+    let facts = ctx
         .defined
-        .of(chunk.source_id, || ctx.queue.source_text(chunk.source_id))
+        .of(chunk.source_id, &chunk.kind, || {
+            ctx.queue.source_text(chunk.source_id)
+        })
         .await?;
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
@@ -194,7 +196,7 @@ async fn chunk_input(
                 &chunk.text,
                 &chunk.heading_path,
                 &chunk.kind,
-                &defined,
+                &facts,
             ),
             ..chunk_ctx(&chunk)
         },
@@ -613,7 +615,11 @@ async fn title_patterns<'a>(
         if distinct.len() < 2 || queue.chunk(fs[0].chunk_id).await?.kind != "markdown" {
             continue;
         }
-        let Some(title) = crate::ingest::markdown::title(&queue.source_text(source).await?) else {
+        let text = queue.source_text(source).await?;
+        if crate::agent::terms::FileFacts::of(&text, "markdown").sections_are_topics {
+            continue; // its title names the collection, not a pattern
+        }
+        let Some(title) = crate::ingest::markdown::title(&text) else {
             continue;
         };
         let key = checks::pattern_key(&title);
