@@ -598,8 +598,9 @@ fn hash_ids(ids: impl IntoIterator<Item = i64>) -> String {
 /// finding of that pattern. The title's pattern must have more findings in the file than any
 /// other name: then the other names are aspects of it ("Flat Enums" in a chapter on error
 /// handling, the `Fn` trait in a page on commands) and become sections of its page rather
-/// than thin pages of their own. A notes file whose sections are topics of their own (its
-/// title a date or a label, found no more often than they are) keeps a page per topic.
+/// than thin pages of their own. A file whose sections are all topics (a collection, see
+/// `FileFacts::sections_are_topics`), or whose title is found no more often than another
+/// name (a date or a label), keeps a page per topic.
 async fn title_patterns<'a>(
     queue: &Queue,
     findings: &'a [FindingRow],
@@ -651,10 +652,10 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     let writer = agents.by_output(OutputKind::Page);
     let synth = agents.by_output(OutputKind::Overview);
     let now = queue.now();
-    let mut tx = queue.begin().await?;
     // Group: one pattern per key; its name and category come from its first finding. The
     // other names of a document whose title is its main pattern join that pattern's page.
     let homes = title_patterns(queue, &ungrouped).await?;
+    let mut tx = queue.begin().await?;
     let mut touched = std::collections::BTreeSet::new();
     for f in &ungrouped {
         let home = homes.get(&f.source_id).copied().unwrap_or(f);
