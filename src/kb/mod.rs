@@ -131,7 +131,10 @@ pub fn render(kb: &Kb) -> Vec<Page> {
     let mut summary = String::from("# Summary\n\n[Overview](index.md)\n\n# Patterns\n\n");
     let mut by_category: BTreeMap<String, Vec<&PatternRow>> = BTreeMap::new();
     for (p, findings, page) in &kb.patterns {
-        by_category.entry(p.category.clone()).or_default().push(p);
+        by_category
+            .entry(category_of(p, findings))
+            .or_default()
+            .push(p);
         pages.push(Page {
             path: PathBuf::from(format!("patterns/{}.md", slug(&p.slug))),
             text: pattern_page(p, findings, page, &kb.passages),
@@ -362,6 +365,53 @@ fn say<'a>(
     })
 }
 
+/// A pattern's category: the one most of its own findings give (a small model's category is
+/// noisy; the first finding's was often the odd one out), the stored one on a tie.
+fn category_of(p: &PatternRow, findings: &[FindingRow]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.pattern_key == p.key) {
+        *counts.entry(f.category.as_str()).or_default() += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    if counts.get(p.category.as_str()) == Some(&most) || most == 0 {
+        return p.category.clone();
+    }
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == most)
+        .map_or_else(|| p.category.clone(), |(c, _)| c.to_string())
+}
+
+/// The finding whose code line best shows the pattern: one of its own findings before an
+/// aspect's, a line naming the pattern's words before one that does not, a longer line
+/// before a shorter one (`fn new() -> Self {` shows little).
+fn example<'a>(p: &PatternRow, findings: &'a [FindingRow]) -> Option<&'a FindingRow> {
+    let words: Vec<String> = crate::engine::checks::normalise_text(&p.name)
+        .split(' ')
+        .filter(|w| w.len() >= 3)
+        .map(str::to_string)
+        .collect();
+    findings
+        .iter()
+        .filter_map(|f| {
+            let code = f.code.as_deref().filter(|c| !c.trim().is_empty())?;
+            let norm = crate::engine::checks::normalise_text(code);
+            let named = words
+                .iter()
+                .filter(|w| norm.split(' ').any(|n| n == w.as_str()))
+                .count();
+            Some(((f.pattern_key == p.key, named, code.trim().len()), f))
+        })
+        .fold(
+            None,
+            |best: Option<((bool, usize, usize), &FindingRow)>, (k, f)| match best {
+                Some((bk, _)) if bk >= k => best,
+                _ => Some((k, f)),
+            },
+        )
+        .map(|(_, f)| f)
+}
+
 fn pattern_page(
     p: &PatternRow,
     findings: &[FindingRow],
@@ -385,12 +435,17 @@ fn pattern_page(
                 out,
                 "**{}** ({}): {}\n",
                 prose(&p.name),
-                p.category,
+                category_of(p, findings),
                 prose(s)
             );
         }
         None => {
-            let _ = writeln!(out, "**{}** ({}).\n", prose(&p.name), p.category);
+            let _ = writeln!(
+                out,
+                "**{}** ({}).\n",
+                prose(&p.name),
+                category_of(p, findings)
+            );
         }
     }
     // The author's own words, when the lead is a model's.
@@ -406,10 +461,7 @@ fn pattern_page(
     if let Some(w) = text_field(page, "when_to_use") {
         let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
     }
-    let main = |f: &&FindingRow| f.pattern_key == p.key;
-    if let Some(f) = (findings.iter().filter(main).find(|f| f.code.is_some()))
-        .or_else(|| findings.iter().find(|f| f.code.is_some()))
-    {
+    if let Some(f) = example(p, findings) {
         let code = f.code.as_deref().unwrap_or_default();
         let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
             "rust"

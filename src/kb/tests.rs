@@ -230,3 +230,30 @@ fn only_prose_is_quoted_comments_of_code_and_no_records() {
     assert_eq!(passage(&prose, "impl Drop for Indent"), None);
     assert_eq!(prose_of("json", "[0].name: x"), None);
 }
+
+#[test]
+fn a_pages_category_is_its_findings_majority_and_its_example_names_it() {
+    let p = PatternRow {
+        id: 1,
+        key: "builder".into(),
+        name: "Builder".into(),
+        category: "other".into(),
+        slug: "builder".into(),
+    };
+    let mut a = finding(1, 1, "a.md", "Builder", "accepted");
+    a.category = "design pattern".into();
+    a.code = Some("fn new() -> Self {".into());
+    let mut b = finding(2, 1, "a.md", "Builder", "accepted");
+    b.category = "design pattern".into();
+    b.code = Some("let c = Config::builder().port(80).build();".into());
+    let mut c = finding(3, 1, "a.md", "Builder", "accepted");
+    c.code = None;
+    c.category = "other".into();
+    let fs = vec![a, b, c];
+    assert_eq!(category_of(&p, &fs), "design pattern");
+    assert_eq!(
+        example(&p, &fs).map(|f| f.id),
+        Some(2),
+        "the line naming it"
+    );
+}
