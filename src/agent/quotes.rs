@@ -76,12 +76,15 @@ pub fn replace_links(line: &str, keep_text: bool) -> String {
     out
 }
 
-/// Sentences and prose lines of a text, stripped of markdown markers, shortened at a word
-/// boundary, without duplicates.
+/// Sentences and prose lines of a text (not its headings), stripped of markdown markers,
+/// shortened at a word boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (line, in_code) in fenced_lines(text) {
-        if in_code {
+        // A heading names a section; it is not evidence of what the section says.
+        let heading =
+            line.trim().starts_with('#') && line.trim().trim_start_matches('#').starts_with(' ');
+        if in_code || heading {
             continue;
         }
         let t = line
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn sentences_come_from_prose_not_code() {
-        let text = "## Builders\n\nA builder collects options. It ends with build.\n\n```rust\nlet x = B::new().build();\n```\n- short\n";
+        let text = "## Builders with many optional fields\n\nA builder collects options. It ends with build.\n\n```rust\nlet x = B::new().build();\n```\n- short\n";
         assert_eq!(
             sentences(text),
             ["A builder collects options.", "It ends with build."]

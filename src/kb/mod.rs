@@ -356,11 +356,9 @@ fn say<'a>(
     if let Some(f) = findings.iter().find(|f| informative(&f.summary)) {
         return Some((f.summary.clone(), f));
     }
+    // Passages are prose; a line of code quoted as a sentence reads as noise.
     findings.iter().find_map(|f| {
-        let quote = passages
-            .get(&f.id)
-            .cloned()
-            .unwrap_or_else(|| f.evidence.replace('\n', " "));
+        let quote = passages.get(&f.id)?;
         (quote.split_whitespace().count() >= 6).then(|| (format!("“{quote}”"), *f))
     })
 }
