@@ -455,21 +455,26 @@ pub struct FileFacts {
 
 impl FileFacts {
     pub fn of(text: &str, kind: &str) -> FileFacts {
-        let mut sections = 0;
-        let mut structure = false;
-        if kind == "markdown" {
-            for (line, in_code) in fenced_lines(text) {
-                if let Some(h) = line.trim().strip_prefix("##").filter(|_| !in_code) {
-                    sections += 1;
-                    structure |= is_structure_heading(h.trim_start_matches('#').trim());
-                }
-            }
-        }
         FileFacts {
             defined: defined_names(text),
-            sections_are_topics: sections >= 2 && !structure,
+            sections_are_topics: kind == "markdown" && sections_are_topics(text),
         }
     }
+}
+
+/// True for markdown of two sections or more, none a structure section (see
+/// [`FileFacts::sections_are_topics`]).
+pub fn sections_are_topics(markdown: &str) -> bool {
+    let mut sections = 0;
+    for (line, in_code) in fenced_lines(markdown) {
+        if let Some(h) = line.trim().strip_prefix("##").filter(|_| !in_code) {
+            if is_structure_heading(h.trim_start_matches('#').trim()) {
+                return false;
+            }
+            sections += 1;
+        }
+    }
+    sections >= 2
 }
 
 pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> Vec<String> {

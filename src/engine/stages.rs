@@ -617,7 +617,7 @@ async fn title_patterns<'a>(
             continue;
         }
         let text = queue.source_text(source).await?;
-        if crate::agent::terms::FileFacts::of(&text, "markdown").sections_are_topics {
+        if crate::agent::terms::sections_are_topics(&text) {
             continue; // its title names the collection, not a pattern
         }
         let Some(title) = crate::ingest::markdown::title(&text) else {

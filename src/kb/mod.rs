@@ -33,16 +33,22 @@ impl Kb {
         let findings = queue.current_findings().await?;
         let mut patterns = Vec::new();
         let mut passages = BTreeMap::new();
+        let mut prose_by_chunk: BTreeMap<i64, Option<String>> = BTreeMap::new();
         for p in queue.patterns().await? {
             let fs = queue.pattern_findings(p.id).await?;
             if fs.is_empty() {
                 continue;
             }
             for f in &fs {
-                let chunk = queue.chunk(f.chunk_id).await?;
-                if let Some(text) =
-                    prose_of(&chunk.kind, &chunk.text).and_then(|t| passage(&t, &f.evidence))
+                // A chunk often holds several findings: read and reduce it to prose once.
+                if let std::collections::btree_map::Entry::Vacant(e) =
+                    prose_by_chunk.entry(f.chunk_id)
                 {
+                    let chunk = queue.chunk(f.chunk_id).await?;
+                    e.insert(prose_of(&chunk.kind, &chunk.text));
+                }
+                let prose = prose_by_chunk[&f.chunk_id].as_deref();
+                if let Some(text) = prose.and_then(|t| passage(t, &f.evidence)) {
                     passages.insert(f.id, text);
                 }
             }
