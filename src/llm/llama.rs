@@ -189,7 +189,9 @@ fn ggml() -> Result<&'static Ggml, LlmError> {
 /// Reads and checks a model file's GGUF header, with the error a user is shown.
 pub fn read_info(path: &Path) -> Result<GgufInfo, LlmError> {
     gguf::read(path).map_err(|e| match e {
-        GgufError::Missing(path) => LlmError::ModelMissing { path },
+        GgufError::Missing(path) => LlmError::ModelMissing {
+            path: std::path::absolute(&path).unwrap_or(path),
+        },
         other => LlmError::ModelInvalid {
             path: path.to_path_buf(),
             reason: other.to_string(),

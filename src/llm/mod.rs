@@ -221,7 +221,7 @@ pub struct Completion {
 /// Errors of a backend. `retryable` says whether another attempt may succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
-    #[error("model file {path} not found: run `make setup` for the default model, or pass --model FILE, or set path under [models.NAME] in quarry.toml")]
+    #[error("model file {path} not found (looked there): run `make setup` for the default model, or pass --model FILE, or set path under [models.NAME] in quarry.toml")]
     ModelMissing { path: PathBuf },
     #[error("model file {path} is not a usable GGUF model: {reason}")]
     ModelInvalid { path: PathBuf, reason: String },

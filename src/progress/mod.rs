@@ -566,8 +566,17 @@ async fn describe(queue: &Queue, stage: &str, input_id: Option<i64>) -> Option<S
     }
 }
 
-/// Columns and rows of the terminal, from the environment or a safe default.
+/// Columns and rows of the terminal: asked of the terminal itself (shells rarely export
+/// `$COLUMNS`/`$LINES`), else from those variables, else 80x24.
 pub fn terminal_size() -> (usize, usize) {
+    if let Some((terminal_size::Width(w), terminal_size::Height(h))) =
+        terminal_size::terminal_size()
+            .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
+    {
+        if w > 0 && h > 0 {
+            return (usize::from(w), usize::from(h));
+        }
+    }
     let get = |k: &str, d: usize| {
         std::env::var(k)
             .ok()

@@ -141,6 +141,9 @@ pub enum FailOutcome {
     Lost,
 }
 
+/// A job whose holder died under it this many times is a suspect: it runs alone.
+pub const SUSPECT_CRASHES: i64 = 2;
+
 /// Where the queue lives and how it behaves.
 #[derive(Clone, Debug)]
 pub struct QueueOptions {
@@ -213,6 +216,10 @@ impl Queue {
             // 16 KB pages cut the database (and what enqueue writes) by a sixth. Applies
             // when the database is created.
             .page_size(16384);
+        // Creating a database (its WAL mode, its page size) and migrating it take no lock of
+        // SQLite's that waits: two processes opening a new database at once would both
+        // create its tables, or one would find it locked. One process sets up at a time.
+        let guard = setup_lock(path).await;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
@@ -226,6 +233,7 @@ impl Queue {
                 path: path.to_path_buf(),
                 source,
             })?;
+        drop(guard);
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(60))
@@ -299,29 +307,60 @@ impl Queue {
                     .join(",")
             )
         };
-        let sql = format!(
-            "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_owner = ?2,
-                 lease_expires_at = ?3, attempts = attempts + 1, started_at = ?4, updated_at = ?4
-             WHERE id IN (
-                 SELECT j.id FROM jobs j
-                 WHERE j.state IN ('queued', 'failed') AND j.run_after <= ?4 {stage_filter}
-                   AND NOT EXISTS (
-                       SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
-                       WHERE d.job_id = j.id AND p.state NOT IN ('done', 'dead', 'cancelled'))
-                 ORDER BY j.priority DESC, j.id
-                 LIMIT {limit})
-             RETURNING id, role, stage, input_kind, input_id, payload, attempts, max_attempts"
+        // A suspect (a job whose holder died under it twice) runs alone in its process: it
+        // is taken only when nothing else is runnable and this owner holds no lease, and
+        // while an owner holds one it takes nothing else. If the process dies then, the
+        // death is the suspect's (see `rescue_expired`).
+        let claim_sql = |filter: &str, order: &str, limit: usize| {
+            format!(
+                "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_owner = ?2,
+                     lease_expires_at = ?3, attempts = attempts + 1, started_at = ?4, updated_at = ?4
+                 WHERE id IN (
+                     SELECT j.id FROM jobs j
+                     WHERE j.state IN ('queued', 'failed') AND j.run_after <= ?4 {stage_filter}
+                       AND {filter}
+                       AND NOT EXISTS (
+                           SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+                           WHERE d.job_id = j.id AND p.state NOT IN ('done', 'dead', 'cancelled'))
+                     ORDER BY {order}
+                     LIMIT {limit})
+                 RETURNING id, role, stage, input_kind, input_id, payload, attempts, max_attempts"
+            )
+        };
+        let held = |cond: &str| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM jobs o WHERE o.state = 'leased' AND o.lease_owner = ?2 {cond})"
+            )
+        };
+        let plain = claim_sql(
+            &format!(
+                "j.crashes < {SUSPECT_CRASHES} AND {}",
+                held(&format!("AND o.crashes >= {SUSPECT_CRASHES}"))
+            ),
+            "j.priority DESC, j.id",
+            limit,
+        );
+        let suspect = claim_sql(
+            &format!("j.crashes >= {SUSPECT_CRASHES} AND {}", held("")),
+            "j.solo_crashes, j.priority DESC, j.id",
+            1,
         );
         let mut tx = self.begin().await?;
-        let mut q = sqlx::query(&sql)
-            .bind(&token)
-            .bind(owner)
-            .bind(expires)
-            .bind(now);
-        for s in stages {
-            q = q.bind(s);
+        let mut rows = Vec::new();
+        for sql in [&plain, &suspect] {
+            let mut q = sqlx::query(sql)
+                .bind(&token)
+                .bind(owner)
+                .bind(expires)
+                .bind(now);
+            for s in stages {
+                q = q.bind(s);
+            }
+            rows = q.fetch_all(&mut *tx).await?;
+            if !rows.is_empty() {
+                break;
+            }
         }
-        let rows = q.fetch_all(&mut *tx).await?;
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -571,46 +610,69 @@ impl Queue {
         Ok(ok)
     }
 
-    /// Takes back every expired lease: the job counts the attempt and goes back to the queue,
-    /// or dies if that was its last. Returns how many were taken back.
+    /// Takes back every expired lease. A lease expires when its holder stopped renewing it:
+    /// the process was killed, crashed, froze or lost the database. That is not the job's
+    /// fault, so it does not count as an attempt; it counts as a crash, apart. A job whose
+    /// holder died under it twice is a suspect and runs alone (see `claim_many`), so that a
+    /// later death while it ran alone can be blamed on it: a job whose holder died under it
+    /// alone `max_attempts` times is a poison input and dies, saying so. Returns how many
+    /// leases were taken back.
     pub async fn rescue_expired(&self) -> Result<u64> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE attempts SET finished_at = ?1, outcome = 'lost', error_kind = 'lease_expired',
-                 error = 'the worker stopped renewing its lease (killed or hung)'
-             WHERE finished_at IS NULL AND job_id IN
-                 (SELECT id FROM jobs WHERE state = 'leased' AND lease_expires_at < ?1)",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // Each expired job counts the attempt and waits out a backoff (so a job that was in
-        // flight at every crash does not lead the queue again), or dies on its last attempt.
-        let expired: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, attempts, max_attempts FROM jobs WHERE state = 'leased' AND lease_expires_at < ?1",
+        // For each expired lease: how many leases its owner held (all of them, expired or
+        // not), to tell a job that ran alone from one that ran beside others.
+        let expired: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT j.id, j.solo_crashes, j.max_attempts,
+                    (SELECT COUNT(*) FROM jobs o WHERE o.state = 'leased' AND o.lease_owner = j.lease_owner)
+             FROM jobs j WHERE j.state = 'leased' AND j.lease_expires_at < ?1",
         )
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        for &(id, attempts, max) in &expired {
-            let dead = attempts >= max;
-            let run_after = now
-                + self
-                    .opts
-                    .backoff
-                    .delay(attempts, fastrand::f64())
-                    .as_millis() as i64;
+        for &(id, solo_crashes, max, held) in &expired {
+            let alone = held <= 1;
+            let solo = solo_crashes + i64::from(alone);
+            let dead = alone && solo >= max;
+            let (kind, message) = if dead {
+                (
+                    "crashed",
+                    format!(
+                        "the process died each time this job ran alone ({solo} times): its input \
+                         likely crashes quarry or the model; `quarry retry {id}` tries it again"
+                    ),
+                )
+            } else {
+                (
+                    "crashed",
+                    "the process running this job stopped (killed, crashed, or lost the database) \
+                     before it finished; not counted as an attempt"
+                        .to_string(),
+                )
+            };
+            sqlx::query(
+                "UPDATE attempts SET finished_at = ?1, outcome = 'crashed', error_kind = ?2, error = ?3
+                 WHERE job_id = ?4 AND finished_at IS NULL",
+            )
+            .bind(now)
+            .bind(kind)
+            .bind(&message)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "UPDATE jobs SET state = ?1, lease_token = NULL, lease_expires_at = NULL,
-                     run_after = ?2, last_error_kind = 'lease_expired',
-                     last_error = 'the worker stopped renewing its lease (killed or hung)',
-                     updated_at = ?3, finished_at = CASE WHEN ?1 = 'dead' THEN ?3 ELSE finished_at END
-                 WHERE id = ?4",
+                     attempts = CASE WHEN ?1 = 'dead' THEN attempts ELSE MAX(attempts - 1, 0) END,
+                     crashes = crashes + 1, solo_crashes = ?2, run_after = ?3,
+                     last_error_kind = ?4, last_error = ?5, updated_at = ?3,
+                     finished_at = CASE WHEN ?1 = 'dead' THEN ?3 ELSE finished_at END
+                 WHERE id = ?6",
             )
-            .bind(if dead { "dead" } else { "failed" })
-            .bind(run_after)
+            .bind(if dead { "dead" } else { "queued" })
+            .bind(solo)
             .bind(now)
+            .bind(kind)
+            .bind(&message)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -637,31 +699,6 @@ impl Queue {
         .bind(owner)
         .execute(&self.writer)
         .await?;
-        Ok(res.rows_affected())
-    }
-
-    /// Puts back every lease held by `owner` at once (a restarted process with the same
-    /// identity knows its old leases are orphans).
-    pub async fn release_owner(&self, owner: &str) -> Result<u64> {
-        let now = self.now();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "DELETE FROM attempts WHERE finished_at IS NULL AND job_id IN
-                 (SELECT id FROM jobs WHERE state = 'leased' AND lease_owner = ?1)",
-        )
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        let res = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL,
-                 lease_expires_at = NULL, run_after = 0, updated_at = ?1
-             WHERE state = 'leased' AND lease_owner = ?2",
-        )
-        .bind(now)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         Ok(res.rows_affected())
     }
 
@@ -909,6 +946,28 @@ pub struct RunningJob {
 fn parse_state(s: String) -> Result<JobState> {
     s.parse()
         .map_err(|e: UnknownState| QueueError::Corrupt(e.to_string()))
+}
+
+/// An exclusive lock on `<db>.lock` for as long as the file is held, so that one process at
+/// a time creates and migrates the database. Best effort: where the lock file cannot be made (a read-only
+/// folder), nobody can be creating the database there either.
+async fn setup_lock(db: &Path) -> Option<std::fs::File> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        file.lock().ok()?;
+        Some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 fn new_token() -> String {

@@ -105,14 +105,9 @@ async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out() {
     let stale = t.q.claim("w1", &[]).await.unwrap().unwrap();
     t.advance(11_000); // past the 10 s lease
     assert_eq!(t.q.rescue_expired().await.unwrap(), 1);
-    assert!(
-        t.q.claim("w2", &[]).await.unwrap().is_none(),
-        "waits out a backoff"
-    );
-    t.advance(1_000);
     let fresh = t.q.claim("w2", &[]).await.unwrap().unwrap();
     assert_eq!(fresh.id, stale.id);
-    assert_eq!(fresh.attempt, 2);
+    assert_eq!(fresh.attempt, 1, "a lost lease is not the job's attempt");
     // The stale worker's completion and failure change nothing.
     assert!(!t.q.complete(&stale, &Done::default()).await.unwrap());
     assert_eq!(
@@ -246,8 +241,108 @@ async fn release_puts_a_job_back_without_counting_the_attempt() {
     assert!(t.q.release(&l).await.unwrap());
     let again = t.q.claim("w", &[]).await.unwrap().unwrap();
     assert_eq!(again.attempt, 1);
-    assert_eq!(t.q.release_owner("w").await.unwrap(), 1);
+    assert_eq!(t.q.expire_owner("w").await.unwrap(), 1);
+    assert_eq!(t.q.rescue_expired().await.unwrap(), 1);
     assert_eq!(t.q.claim("w2", &[]).await.unwrap().unwrap().attempt, 1);
+}
+
+/// Kills the process `owner`: its leases expire now and are taken back.
+async fn crash(t: &TestQueue, owner: &str) {
+    t.q.expire_owner(owner).await.unwrap();
+    t.q.rescue_expired().await.unwrap();
+}
+
+async fn job_row(t: &TestQueue, id: JobId) -> (String, i64, i64, i64, String) {
+    sqlx::query_as(
+        "SELECT state, attempts, crashes, solo_crashes, COALESCE(last_error_kind, '') FROM jobs WHERE id = ?1",
+    )
+    .bind(id.0)
+    .fetch_one(t.q.reader())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn crashes_of_the_process_are_not_attempts() {
+    let t = queue().await;
+    let mut one = job("a");
+    one.max_attempts = 1;
+    let id = t.q.enqueue(&[one, job("b")]).await.unwrap()[0];
+    for _ in 0..10 {
+        // Each time the process holding "a" (beside "b") dies.
+        let a = t.q.claim("p1", &[]).await.unwrap().unwrap();
+        assert_eq!(a.id, id);
+        t.q.claim("p1", &[]).await.unwrap().unwrap();
+        crash(&t, "p1").await;
+        let (state, attempts, _, solo, _) = job_row(&t, id).await;
+        assert_eq!((state.as_str(), attempts, solo), ("queued", 0, 0));
+        if job_row(&t, id).await.2 >= SUSPECT_CRASHES {
+            break;
+        }
+    }
+    let (_, _, crashes, _, kind) = job_row(&t, id).await;
+    assert_eq!((crashes, kind.as_str()), (SUSPECT_CRASHES, "crashed"));
+}
+
+#[tokio::test]
+async fn a_job_that_crashed_twice_runs_alone_in_its_process() {
+    let t = queue().await;
+    let ids = t.q.enqueue(&[job("a"), job("b"), job("c")]).await.unwrap();
+    for _ in 0..SUSPECT_CRASHES {
+        t.q.claim("p1", &[]).await.unwrap().unwrap();
+        t.q.claim("p1", &[]).await.unwrap().unwrap();
+        crash(&t, "p1").await;
+    }
+    // "a" and "b" are suspects now; "c" is not.
+    let first = t.q.claim("p2", &[]).await.unwrap().unwrap();
+    assert_eq!(first.id, ids[2], "a plain job goes first");
+    assert!(
+        t.q.claim("p2", &[]).await.unwrap().is_none(),
+        "a suspect is not taken beside another job of this process"
+    );
+    let other = t.q.claim("p3", &[]).await.unwrap().unwrap();
+    assert_eq!(other.id, ids[0], "another process holding nothing takes it");
+    assert!(t.q.complete(&first, &Done::default()).await.unwrap());
+    let b = t.q.claim("p2", &[]).await.unwrap().unwrap();
+    assert_eq!(b.id, ids[1]);
+    t.q.enqueue(&[job("d")]).await.unwrap();
+    assert!(
+        t.q.claim("p2", &[]).await.unwrap().is_none(),
+        "nothing is taken beside a suspect"
+    );
+    // p2 dies while "b" runs alone: the death is blamed on "b".
+    crash(&t, "p2").await;
+    assert_eq!(job_row(&t, ids[1]).await.3, 1);
+}
+
+#[tokio::test]
+async fn a_job_that_kills_its_process_each_time_it_runs_alone_ends_dead() {
+    let t = queue().await;
+    let ids = t.q.enqueue(&[job("poison"), job("b")]).await.unwrap();
+    let mut crashes = 0;
+    loop {
+        let l = t.q.claim("p", &[]).await.unwrap();
+        let Some(l) = l else { break };
+        if l.id == ids[0] {
+            crashes += 1;
+            crash(&t, "p").await;
+        } else {
+            assert!(t.q.complete(&l, &Done::default()).await.unwrap());
+        }
+        assert!(crashes < 10, "the poison job must die");
+    }
+    let (state, _, _, solo, kind) = job_row(&t, ids[0]).await;
+    assert_eq!(
+        (state.as_str(), solo, kind.as_str()),
+        ("dead", 3, "crashed")
+    );
+    assert_eq!(t.q.job_state(ids[1]).await.unwrap(), Some(JobState::Done));
+    let f = t.q.failures().await.unwrap();
+    assert!(
+        f[0].error.contains("each time this job ran alone"),
+        "{}",
+        f[0].error
+    );
 }
 
 #[tokio::test]
@@ -375,4 +470,24 @@ async fn complete_many_is_fenced_per_job() {
         t.q.job_state(leases[2].id).await.unwrap(),
         Some(JobState::Leased)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn three_processes_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let opens: Vec<_> = (0..3)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(
+                    async move { Queue::open(&path, true).await.map(|q| q.path().to_owned()) },
+                )
+            })
+            .collect();
+        for o in opens {
+            let r = o.await.unwrap();
+            assert!(r.is_ok(), "round {round}: {}", r.unwrap_err());
+        }
+    }
 }

@@ -1,14 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test crate uses its own part
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use quarry::queue::store::{self, NewChunk, NewSource};
 use quarry::queue::{insert_jobs, NewJob, Queue};
 
 /// The default model, fetched by `make setup`.
 pub fn model() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = quarry::config::default_model_path();
     assert!(
         p.exists(),
         "run `make setup` first: {} is missing",
