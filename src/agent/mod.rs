@@ -207,45 +207,83 @@ pub struct Role {
 
 impl Role {
     /// The grammar for one input: quote, code and term fields limited to the input's own
-    /// sentences, code lines and `terms`.
+    /// sentences, code lines and `terms` (see [`Role::constrained`]).
     pub fn grammar_for(&self, input: &str, terms: &[String]) -> Result<String, AgentError> {
+        self.constrained(input, terms).map(|(_, grammar)| grammar)
+    }
+
+    /// The schema and grammar for one input: quote, code and term fields limited to the
+    /// input's own sentences, code lines and `terms`. A field is offered only the values its
+    /// own schema accepts (a term shorter than its `minLength`, a code line longer than its
+    /// `maxLength` is not), so the grammar never admits a reply the schema rejects; a field
+    /// that accepts none of them keeps its schema, as when the input has none.
+    pub fn constrained(
+        &self,
+        input: &str,
+        terms: &[String],
+    ) -> Result<(serde_json::Value, String), AgentError> {
         if self.spec.quote_fields.is_empty()
             && self.spec.code_fields.is_empty()
             && (self.spec.term_fields.is_empty() || terms.is_empty())
         {
-            return Ok(self.grammar.clone());
+            return Ok((self.schema.clone(), self.grammar.clone()));
         }
-        let mut schema = self.schema.clone();
         let code = quotes::code_lines(input);
         let mut sentences = quotes::sentences(input);
         if sentences.is_empty() {
             // A chunk of only code: its lines are what can be quoted.
             sentences = code.clone();
         }
-        for field in &self.spec.quote_fields {
-            if sentences.is_empty() {
-                continue; // nothing to quote: the field keeps its schema, the checks judge it
-            }
-            if let Some(prop) = quotes::property_mut(&mut schema, field) {
-                *prop = serde_json::json!({ "type": "string", "enum": sentences });
+        let mut code_or_none = code;
+        code_or_none.push(String::new());
+        let lists: [(&[String], &[String]); 3] = [
+            (&self.spec.quote_fields, &sentences),
+            (&self.spec.term_fields, terms),
+            (&self.spec.code_fields, &code_or_none),
+        ];
+        let mut schema = self.schema.clone();
+        for (fields, options) in lists {
+            for field in fields {
+                let Some(own) = quotes::property(&self.schema, field) else {
+                    continue;
+                };
+                let allowed = grammar::admissible(&self.schema, own, options);
+                if allowed.is_empty() {
+                    continue; // nothing to choose from: the field keeps its schema, the checks judge it
+                }
+                if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                    *prop = serde_json::json!({ "type": "string", "enum": allowed });
+                }
             }
         }
-        for field in self.spec.term_fields.iter().filter(|_| !terms.is_empty()) {
-            if let Some(prop) = quotes::property_mut(&mut schema, field) {
-                *prop = serde_json::json!({ "type": "string", "enum": terms });
-            }
-        }
-        for field in &self.spec.code_fields {
-            if let Some(prop) = quotes::property_mut(&mut schema, field) {
-                let mut opts = code.clone();
-                opts.push(String::new());
-                *prop = serde_json::json!({ "type": "string", "enum": opts });
-            }
-        }
-        grammar::schema_to_gbnf(&schema).map_err(|e| AgentError::Spec {
+        let grammar = grammar::schema_to_gbnf(&schema).map_err(|e| AgentError::Spec {
             path: self.source.clone(),
             message: format!("schema with quotes: {e}"),
-        })
+        })?;
+        Ok((schema, grammar))
+    }
+
+    /// The terms of an input that can name something in this role's reply: those at least
+    /// one of its term fields accepts (all of them for a role without term fields). What the
+    /// prompt lists and whether a `terms_required` role is asked at all follow the grammar.
+    pub fn usable_terms(&self, terms: Vec<String>) -> Vec<String> {
+        let fields: Vec<&serde_json::Value> = self
+            .spec
+            .term_fields
+            .iter()
+            .filter_map(|f| quotes::property(&self.schema, f))
+            .collect();
+        if fields.is_empty() {
+            return terms;
+        }
+        terms
+            .into_iter()
+            .filter(|t| {
+                fields.iter().any(|field| {
+                    !grammar::admissible(&self.schema, field, std::slice::from_ref(t)).is_empty()
+                })
+            })
+            .collect()
     }
 
     pub fn sampling(&self) -> Sampling {

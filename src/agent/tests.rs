@@ -1,5 +1,6 @@
 use super::context::*;
 use super::*;
+use crate::llm::grammar::tests::gbnf_accepts;
 
 fn chunk() -> ChunkCtx {
     ChunkCtx {
@@ -162,4 +163,94 @@ fn the_extractor_names_one_of_the_chunks_terms_when_it_has_any() {
     let free = role.grammar_for(text, &[]).unwrap();
     assert!(!free.contains("question mark operator"));
     assert_ne!(limited, free);
+}
+
+const TEXT: &str = "A builder collects options. It ends with build.";
+
+/// The extractor's reply naming `name`, compact (the grammar admits it when it admits the name).
+fn reply_naming(name: &str) -> String {
+    serde_json::json!({"findings": [{"name": name, "category": "idiom",
+        "summary": "Collects the options.", "evidence": "A builder collects options."}]})
+    .to_string()
+}
+
+/// Issue 16, item 10: terms shorter than the name's `minLength` were offered, picked by the
+/// model and refused by validation, every time.
+#[test]
+fn a_term_the_name_field_refuses_is_not_offered() {
+    let agents = Agents::load(None, None).unwrap();
+    let role = agents.role("extractor").unwrap();
+    let terms: Vec<String> = ["T", "'a", "Builder"].map(String::from).to_vec();
+    let g = role.grammar_for(TEXT, &terms).unwrap();
+    for (name, admitted) in [("T", false), ("'a", false), ("Builder", true)] {
+        let reply = reply_naming(name);
+        assert_eq!(gbnf_accepts(&g, &reply), admitted, "{reply}\n{g}");
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(grammar::validate(&role.schema, &v).is_ok(), admitted);
+    }
+    // No term the field accepts: the name is free, as for a chunk without terms.
+    let short: Vec<String> = ["T", "'a"].map(String::from).to_vec();
+    assert_eq!(
+        role.grammar_for(TEXT, &short).unwrap(),
+        role.grammar_for(TEXT, &[]).unwrap()
+    );
+    // The prompt lists, and a `terms_required` role is asked about, only usable terms.
+    assert_eq!(role.usable_terms(terms.clone()), ["Builder"]);
+    assert!(role.usable_terms(short).is_empty());
+    let validator = agents.role("validator").unwrap();
+    assert_eq!(validator.usable_terms(terms.clone()), terms);
+}
+
+#[test]
+fn a_code_line_longer_than_the_code_field_allows_is_not_offered() {
+    let agents = Agents::load(None, None).unwrap();
+    let mut role = agents.role("extractor").unwrap().clone();
+    role.schema["properties"]["findings"]["items"]["properties"]["code"]["maxLength"] = 24.into();
+    role.grammar = grammar::schema_to_gbnf(&role.schema).unwrap();
+    let long = "let b = Builder::new().name(\"x\").build();";
+    let text =
+        format!("A builder collects options.\n\n```rust\n{long}\nlet b = Builder::new();\n```\n");
+    let (schema, g) = role.constrained(&text, &["Builder".to_string()]).unwrap();
+    let with_code = |code: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(&reply_naming("Builder")).unwrap();
+        v["findings"][0]["code"] = code.into();
+        v.to_string()
+    };
+    assert!(gbnf_accepts(&g, &with_code("let b = Builder::new();")));
+    assert!(!gbnf_accepts(&g, &with_code(long)), "{g}");
+    assert_eq!(
+        schema["properties"]["findings"]["items"]["properties"]["code"]["enum"],
+        serde_json::json!(["let b = Builder::new();", ""])
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the name field's string constraints and the chunk's terms, a term the
+    /// grammar admits as the name is one the role's schema accepts (and the other way round).
+    #[test]
+    fn every_term_the_grammar_admits_is_valid(
+        min in 0u64..6,
+        span in proptest::option::of(0u64..8),
+        terms in proptest::collection::vec(r#"[a-cT'\\" é]{0,9}"#, 0..6),
+    ) {
+        let agents = Agents::load(None, None).unwrap();
+        let mut role = agents.role("extractor").unwrap().clone();
+        let name = &mut role.schema["properties"]["findings"]["items"]["properties"]["name"];
+        *name = serde_json::json!({"type": "string", "minLength": min});
+        if let Some(span) = span {
+            name["maxLength"] = serde_json::json!(min + span);
+        }
+        role.grammar = grammar::schema_to_gbnf(&role.schema).unwrap();
+        let g = role.grammar_for(TEXT, &terms).unwrap();
+        for t in &terms {
+            let reply = reply_naming(t);
+            let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+            let valid = grammar::validate(&role.schema, &v).is_ok();
+            let admitted = gbnf_accepts(&g, &reply);
+            proptest::prop_assert!(!admitted || valid, "{} admitted but invalid", reply);
+            proptest::prop_assert_eq!(admitted, valid, "{}", reply);
+        }
+    }
 }

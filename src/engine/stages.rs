@@ -67,10 +67,13 @@ fn chunk_ctx(c: &ChunkRow) -> ChunkCtx {
 }
 
 /// Asks the role's model, parses and checks the reply against the role's schema, and gives
-/// the model one chance to repair a reply that does not parse.
+/// the model one chance to repair a reply that does not parse. `schema` is the one `grammar`
+/// was built from (the role's, or its fields limited to the input's terms and quotes): a
+/// reply cut at `max_tokens` is closed by it.
 async fn ask(
     ctx: &RunContext,
     role: &Role,
+    schema: &serde_json::Value,
     grammar: String,
     messages: Vec<Message>,
     progress: &Arc<GenProgress>,
@@ -92,48 +95,82 @@ async fn ask(
         let done = backend.generate(req).await?;
         usage.prompt_tokens += done.timings.prompt_tokens;
         usage.gen_tokens += done.timings.gen_tokens;
-        let mut reply = done.text;
-        let parse = |text: &str| {
-            serde_json::from_str::<serde_json::Value>(text.trim())
-                .map_err(|e| format!("not valid JSON: {e}"))
-                .and_then(|v| {
-                    grammar::validate(&role.schema, &v)
-                        .map(|()| v)
-                        .map_err(|errs| errs.join("; "))
-                })
-        };
-        let mut parsed = parse(&reply);
-        if parsed.is_err() && done.stop == StopReason::MaxTokens {
-            // Cut at the token limit inside a text field: keep what was written.
-            if let Some(closed) = grammar::close_truncated(&reply) {
-                if let Ok(v) = parse(&closed) {
+        match read_reply(&role.schema, schema, &done.text, done.stop) {
+            Ok((v, reply)) => {
+                if reply != done.text {
                     tracing::debug!("a reply cut at max_tokens was closed");
-                    parsed = Ok(v);
-                    reply = closed;
                 }
+                return Ok((v, reply));
             }
-        }
-        match parsed {
-            Ok(v) => return Ok((v, reply)),
-            Err(e) if attempt == 0 => {
+            Err(Unread::Cut(e)) => {
+                return Err(JobError {
+                    kind: "truncated",
+                    message: format!(
+                        "the reply was cut at max_tokens ({}) and no completion of it is valid \
+                         output ({e}); the same request gives the same cut: raise max_tokens \
+                         of role {}",
+                        role.spec.max_tokens, role.spec.name
+                    ),
+                    reply: Some(done.text),
+                    retryable: false,
+                })
+            }
+            Err(Unread::Invalid(e)) if attempt == 0 => {
                 tracing::debug!(error = %e, "reply does not parse; asking for a repair");
-                messages.push(Message::assistant(reply.clone()));
+                messages.push(Message::assistant(done.text));
                 messages.push(Message::user(format!(
                     "Your reply is invalid ({e}). Reply again with only the corrected JSON."
                 )));
                 last_error = e;
             }
-            Err(e) => {
+            Err(Unread::Invalid(e)) => {
                 return Err(JobError {
                     kind: "invalid_output",
                     message: format!("the reply is not valid output after one repair: {e} (first error: {last_error})"),
-                    reply: Some(reply),
+                    reply: Some(done.text),
                     retryable: true,
                 })
             }
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Why a reply is not the role's output.
+#[derive(Debug, PartialEq)]
+enum Unread {
+    /// Not valid output: the model may repair it.
+    Invalid(String),
+    /// Cut at `max_tokens`, and no completion of it is valid: at temperature 0 (or with a
+    /// fixed seed) the same request gives the same cut, so it is not worth asking again.
+    Cut(String),
+}
+
+/// Reads a reply as output of the role's schema (`role_schema`). A reply cut at `max_tokens`,
+/// and only such a reply, is closed by the shortest completion that `schema` (the one its
+/// grammar was built from) allows; the text returned is then the closed reply.
+fn read_reply(
+    role_schema: &serde_json::Value,
+    schema: &serde_json::Value,
+    text: &str,
+    stop: StopReason,
+) -> Result<(serde_json::Value, String), Unread> {
+    let parse = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text.trim())
+            .map_err(|e| format!("not valid JSON: {e}"))
+            .and_then(|v| {
+                grammar::validate(role_schema, &v)
+                    .map(|()| v)
+                    .map_err(|errs| errs.join("; "))
+            })
+    };
+    match parse(text) {
+        Ok(v) => Ok((v, text.to_string())),
+        Err(e) if stop != StopReason::MaxTokens => Err(Unread::Invalid(e)),
+        Err(_) => grammar::close_truncated(schema, text)
+            .and_then(|closed| parse(&closed).map(|v| (v, closed)))
+            .map_err(Unread::Cut),
+    }
 }
 
 async fn complete_with<F>(
@@ -192,12 +229,13 @@ async fn chunk_input(
         .await?;
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
-            terms: crate::agent::terms::terms(
+            // Only the terms the role's term fields accept: the grammar offers no other.
+            terms: role.usable_terms(crate::agent::terms::terms(
                 &chunk.text,
                 &chunk.heading_path,
                 &chunk.kind,
                 &facts,
-            ),
+            )),
             ..chunk_ctx(&chunk)
         },
     };
@@ -216,8 +254,8 @@ async fn extract(
     usage: &mut Usage,
 ) -> Result<(), JobError> {
     let (chunk, terms, messages) = chunk_input(ctx, lease, role).await?;
-    let grammar = role
-        .grammar_for(&chunk.text, &terms)
+    let (schema, grammar) = role
+        .constrained(&chunk.text, &terms)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
     // When the checks reject every name, further rounds (`feedback_rounds`) send the reasons
     // back like a reviewer's note. The conversation so far is a prefix of the new prompt, so
@@ -247,6 +285,7 @@ async fn extract(
         let (value, reply) = ask(
             ctx,
             role,
+            &schema,
             grammar.clone(),
             messages.clone(),
             &progress,
@@ -429,8 +468,16 @@ async fn validate(
             .agents
             .messages(role, &prompt)
             .map_err(|e| JobError::new("template", e.to_string(), false))?;
-        let (value, reply) =
-            ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+        let (value, reply) = ask(
+            ctx,
+            role,
+            &role.schema,
+            role.grammar.clone(),
+            messages,
+            &progress,
+            usage,
+        )
+        .await?;
         let accept = value.get("verdict").and_then(|v| v.as_str()) == Some("accept");
         let reason = value
             .get("reason")
@@ -508,8 +555,16 @@ async fn write(
         .map(|m| m.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    let (mut value, reply) =
-        ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+    let (mut value, reply) = ask(
+        ctx,
+        role,
+        &role.schema,
+        role.grammar.clone(),
+        messages,
+        &progress,
+        usage,
+    )
+    .await?;
     // Prose that only repeats the prompt, or itself, says nothing: drop it, the page falls
     // back to the findings' own summaries.
     if let Some(obj) = value.as_object_mut() {
@@ -555,7 +610,16 @@ async fn synthesize(
         .agents
         .messages(role, &KbPrompt { patterns })
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+    let (value, reply) = ask(
+        ctx,
+        role,
+        &role.schema,
+        role.grammar.clone(),
+        messages,
+        &progress,
+        usage,
+    )
+    .await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
@@ -569,7 +633,16 @@ async fn notes(
     usage: &mut Usage,
 ) -> Result<(), JobError> {
     let (_, _, messages) = chunk_input(ctx, lease, role).await?;
-    let (value, reply) = ask(ctx, role, role.grammar.clone(), messages, &progress, usage).await?;
+    let (value, reply) = ask(
+        ctx,
+        role,
+        &role.schema,
+        role.grammar.clone(),
+        messages,
+        &progress,
+        usage,
+    )
+    .await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
@@ -718,4 +791,59 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     }
     tx.commit().await?;
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUT: &str = r#"{"findings": [
+  {"name": "Builder", "category": "idiom", "summary": "Collects the settings first.", "evidence": "A builder collects options."},
+  {"name": "Newtype", "category": "id"#;
+
+    /// Issue 16, item 9: an extractor reply cut inside its list died three times the same way.
+    #[test]
+    fn a_reply_cut_at_max_tokens_keeps_its_whole_findings() {
+        let agents = Agents::load(None, None).unwrap();
+        let role = agents.role("extractor").unwrap();
+        let terms = ["Builder".to_string(), "Newtype".to_string()];
+        let (schema, _) = role
+            .constrained("A builder collects options. A newtype wraps.", &terms)
+            .unwrap();
+        let (v, reply) = read_reply(&role.schema, &schema, CUT, StopReason::MaxTokens).unwrap();
+        assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{reply}");
+        assert_eq!(v["findings"][0]["name"], "Builder");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&reply).unwrap(),
+            v
+        );
+        // Only a reply cut at max_tokens is closed; any other bad reply is for the repair.
+        for stop in [StopReason::EndOfText, StopReason::StopString] {
+            assert!(
+                matches!(
+                    read_reply(&role.schema, &schema, CUT, stop),
+                    Err(Unread::Invalid(_))
+                ),
+                "{stop:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cut_reply_that_no_completion_makes_valid_is_not_asked_again() {
+        let agents = Agents::load(None, None).unwrap();
+        let role = agents.role("writer").unwrap();
+        let cut = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings, set one by one"#;
+        match read_reply(&role.schema, &role.schema, cut, StopReason::MaxTokens) {
+            Err(Unread::Cut(e)) => assert!(e.contains("pitfalls"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let whole = format!(r#"{cut}.", "pitfalls": "Forgetting the last c"#);
+        let (v, _) = read_reply(&role.schema, &role.schema, &whole, StopReason::MaxTokens).unwrap();
+        assert_eq!(v["pitfalls"], "Forgetting the last…");
+        let valid = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings.", "pitfalls": ""}"#;
+        let (_, reply) =
+            read_reply(&role.schema, &role.schema, valid, StopReason::MaxTokens).unwrap();
+        assert_eq!(reply, valid, "a valid reply is kept as written");
+    }
 }

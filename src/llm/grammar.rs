@@ -1,11 +1,15 @@
 //! JSON-Schema-subset to GBNF conversion, and validation of replies against the same subset.
 //!
-//! This module owns two things:
+//! This module owns:
 //!
 //! * [`schema_to_gbnf`]: turns a (small) JSON Schema into a llama.cpp GBNF grammar whose root
 //!   rule is `root`, so a local model can only emit JSON of that shape.
 //! * [`validate`]: checks an already parsed reply against the same schema, producing error
 //!   strings that name the JSON path (`$.findings[0].pattern: string longer than 80 characters`).
+//! * [`admissible`]: the values of a list (an input's terms, its sentences) that a field
+//!   accepts, so a grammar limiting the field to a list never admits what [`validate`] refuses.
+//! * [`close_truncated`]: the shortest completion the schema allows of a reply cut at the
+//!   token limit.
 //!
 //! # Supported subset
 //!
@@ -804,55 +808,410 @@ fn object_members(kvs: &[(String, bool)]) -> String {
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-/// Closes a JSON reply that was cut at the token limit: the open string ends at its last
-/// whole word with "…", and the open arrays and objects are closed. None when the cut fell
-/// anywhere but inside a string value (a key, a number, between fields), which no closing
-/// makes whole. The caller still validates the result against the schema.
-pub fn close_truncated(reply: &str) -> Option<String> {
-    let mut stack = Vec::new();
-    let (mut in_string, mut escaped) = (false, false);
-    let mut string_start = 0;
-    let mut after_colon = false;
-    let mut value_string = false;
-    for (i, c) in reply.char_indices() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
+/// Closes a JSON reply that was cut at the token limit by the shortest completion `schema`
+/// allows, or tells why none exists. The reply (a prefix of one the schema's grammar admits)
+/// is read as far as it goes, then what is unfinished is completed from the inside out:
+///
+/// * an open text string ends at its last whole word with "…" (within its `maxLength`); an
+///   open string of an `enum` or `const` field becomes the shortest allowed value it begins
+///   (a term or a quoted sentence is not cut), and so does a cut `true`, `false` or `null`;
+/// * an element that cannot be completed is dropped, with its dangling comma: a key without
+///   its value, a cut number (its digits are unknown), an object that lacks a required
+///   property, a string shorter than its `minLength`;
+/// * open arrays and objects are closed.
+///
+/// The result validates against `schema` (it is checked) and is compact JSON. `Err` says why
+/// no completion validates, e.g. the reply was cut before a required property of its root
+/// object. The same cut always gives the same result: a failure here is not worth retrying.
+pub fn close_truncated(schema: &Value, reply: &str) -> Result<String, String> {
+    schema_to_gbnf(schema).map_err(|e| format!("schema not usable: {e}"))?;
+    let mut reader = PrefixReader { s: reply, i: 0 };
+    let partial = match reader.value()? {
+        Read::Whole(v) => {
+            reader.ws();
+            if reader.i < reply.len() {
+                return reader.err("text after the reply");
             }
-            continue;
+            Partial::Whole(v)
         }
-        match c {
-            '"' => {
-                in_string = true;
-                string_start = i + 1;
-                // A string after ':' or inside an array is a value; otherwise it is a key.
-                value_string = after_colon || stack.last() == Some(&']');
-            }
-            '{' => stack.push('}'),
-            '[' => stack.push(']'),
-            '}' | ']' => {
-                stack.pop();
-            }
-            _ => {}
-        }
-        if !c.is_whitespace() && c != '"' {
-            after_colon = c == ':';
+        Read::Cut(p) => p,
+    };
+    let v = Closer { root: schema }.complete(schema, partial, "$", 0)?;
+    serde_json::to_string(&v).map_err(|e| e.to_string())
+}
+
+/// A value read from a reply's prefix: whole, or cut by the end of the text.
+enum Read {
+    Whole(Value),
+    Cut(Partial),
+}
+
+/// A value cut by the end of the text.
+#[derive(Clone, Debug)]
+enum Partial {
+    /// A value that was whole (the root of a reply that was not cut).
+    Whole(Value),
+    /// Nothing of the value yet (cut after a key's colon).
+    Nothing,
+    /// An open string, decoded so far.
+    Str(String),
+    /// A number or literal that may go on.
+    Scalar(String),
+    /// The whole items, and the one that was cut if it had begun.
+    Array(Vec<Value>, Option<Box<Partial>>),
+    /// The whole members, and the member whose value was cut if it had begun.
+    Object(Map<String, Value>, Option<(String, Box<Partial>)>),
+}
+
+/// Reads JSON until the text ends.
+struct PrefixReader<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl PrefixReader<'_> {
+    fn peek(&self) -> Option<char> {
+        self.s[self.i..].chars().next()
+    }
+
+    fn ws(&mut self) {
+        while self
+            .peek()
+            .is_some_and(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+        {
+            self.i += 1;
         }
     }
-    if !in_string || !value_string || stack.is_empty() {
-        return None;
+
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("not a JSON reply: {what} at byte {}", self.i))
     }
-    let body = &reply[string_start..];
-    let body = body.strip_suffix('\\').unwrap_or(body);
-    let cut = body.rfind(char::is_whitespace).unwrap_or(body.len());
-    let mut out = format!("{}{}…\"", &reply[..string_start], body[..cut].trim_end());
-    while let Some(close) = stack.pop() {
-        out.push(close);
+
+    fn value(&mut self) -> Result<Read, String> {
+        self.ws();
+        match self.peek() {
+            None => Ok(Read::Cut(Partial::Nothing)),
+            Some('{') => self.object(),
+            Some('[') => self.array(),
+            Some('"') => Ok(match self.string()? {
+                Ok(s) => Read::Whole(Value::String(s)),
+                Err(s) => Read::Cut(Partial::Str(s)),
+            }),
+            Some(c) if c == '-' || c.is_ascii_alphanumeric() => self.scalar(),
+            Some(_) => self.err("unexpected character"),
+        }
     }
-    Some(out)
+
+    fn scalar(&mut self) -> Result<Read, String> {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
+        {
+            self.i += 1;
+        }
+        let text = &self.s[start..self.i];
+        if self.i == self.s.len() {
+            return Ok(Read::Cut(Partial::Scalar(text.to_string())));
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) => Ok(Read::Whole(v)),
+            Err(_) => self.err("not a number or literal"),
+        }
+    }
+
+    /// At an opening quote: Ok(Ok(string)) when it closes, Ok(Err(what was read)) when the
+    /// text ends first (an unfinished escape left out).
+    fn string(&mut self) -> Result<Result<String, String>, String> {
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let Some(c) = self.peek() else {
+                return Ok(Err(out));
+            };
+            self.i += c.len_utf8();
+            match c {
+                '"' => return Ok(Ok(out)),
+                '\\' => {
+                    let Some(e) = self.peek() else {
+                        return Ok(Err(out));
+                    };
+                    self.i += e.len_utf8();
+                    match e {
+                        '"' | '\\' | '/' => out.push(e),
+                        'b' => out.push('\u{8}'),
+                        'f' => out.push('\u{c}'),
+                        'n' => out.push('\n'),
+                        'r' => out.push('\r'),
+                        't' => out.push('\t'),
+                        'u' => {
+                            let Some(hi) = self.hex4()? else {
+                                return Ok(Err(out));
+                            };
+                            let mut code = hi;
+                            if (0xD800..0xDC00).contains(&hi) {
+                                let rest = &self.s[self.i..];
+                                if "\\u".starts_with(rest) {
+                                    return Ok(Err(out)); // cut before the low half
+                                }
+                                if rest.starts_with("\\u") {
+                                    self.i += 2;
+                                    match self.hex4()? {
+                                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                                            code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                        }
+                                        Some(_) => return self.err("lone surrogate"),
+                                        None => return Ok(Err(out)),
+                                    }
+                                }
+                            }
+                            match char::from_u32(code) {
+                                Some(ch) => out.push(ch),
+                                None => return self.err("lone surrogate"),
+                            }
+                        }
+                        _ => return self.err("unknown escape"),
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+    }
+
+    /// Four hex digits, or None when the text ends within them.
+    fn hex4(&mut self) -> Result<Option<u32>, String> {
+        let digits: String = self.s[self.i..].chars().take(4).collect();
+        if !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return self.err("bad \\u escape");
+        }
+        if digits.len() < 4 {
+            self.i = self.s.len();
+            return Ok(None);
+        }
+        self.i += 4;
+        Ok(u32::from_str_radix(&digits, 16).ok())
+    }
+
+    fn array(&mut self) -> Result<Read, String> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek() == Some(']') {
+            self.i += 1;
+            return Ok(Read::Whole(Value::Array(items)));
+        }
+        loop {
+            match self.value()? {
+                Read::Whole(v) => items.push(v),
+                Read::Cut(Partial::Nothing) => return Ok(Read::Cut(Partial::Array(items, None))),
+                Read::Cut(p) => return Ok(Read::Cut(Partial::Array(items, Some(Box::new(p))))),
+            }
+            self.ws();
+            match self.peek() {
+                None => return Ok(Read::Cut(Partial::Array(items, None))),
+                Some(',') => self.i += 1,
+                Some(']') => {
+                    self.i += 1;
+                    return Ok(Read::Whole(Value::Array(items)));
+                }
+                Some(_) => return self.err("expected ',' or ']'"),
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<Read, String> {
+        self.i += 1;
+        let mut map = Map::new();
+        self.ws();
+        if self.peek() == Some('}') {
+            self.i += 1;
+            return Ok(Read::Whole(Value::Object(map)));
+        }
+        loop {
+            self.ws();
+            match self.peek() {
+                None => return Ok(Read::Cut(Partial::Object(map, None))),
+                Some('"') => {}
+                Some(_) => return self.err("expected a key"),
+            }
+            let Ok(key) = self.string()? else {
+                return Ok(Read::Cut(Partial::Object(map, None))); // cut inside a key
+            };
+            self.ws();
+            match self.peek() {
+                None => return Ok(Read::Cut(Partial::Object(map, None))),
+                Some(':') => self.i += 1,
+                Some(_) => return self.err("expected ':'"),
+            }
+            match self.value()? {
+                Read::Whole(v) => {
+                    map.insert(key, v);
+                }
+                Read::Cut(p) => {
+                    return Ok(Read::Cut(Partial::Object(map, Some((key, Box::new(p))))))
+                }
+            }
+            self.ws();
+            match self.peek() {
+                None => return Ok(Read::Cut(Partial::Object(map, None))),
+                Some(',') => self.i += 1,
+                Some('}') => {
+                    self.i += 1;
+                    return Ok(Read::Whole(Value::Object(map)));
+                }
+                Some(_) => return self.err("expected ',' or '}'"),
+            }
+        }
+    }
+}
+
+/// Completes a cut value by its schema.
+struct Closer<'a> {
+    root: &'a Value,
+}
+
+impl Closer<'_> {
+    fn check(&self, schema: &Value, v: &Value, path: &str) -> Result<(), String> {
+        let mut errs = Vec::new();
+        Validator { root: self.root }.check(schema, v, path, 0, &mut errs);
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("; "))
+        }
+    }
+
+    fn complete(
+        &self,
+        schema: &Value,
+        p: Partial,
+        path: &str,
+        depth: usize,
+    ) -> Result<Value, String> {
+        if depth > MAX_VALIDATE_DEPTH {
+            return Err(format!("{path}: schema nesting too deep"));
+        }
+        let empty = Map::new();
+        let obj = schema.as_object().unwrap_or(&empty);
+        if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+            let target = r
+                .strip_prefix('#')
+                .and_then(|ptr| self.root.pointer(ptr))
+                .ok_or_else(|| format!("{path}: $ref {r:?} does not resolve"))?;
+            return self.complete(target, p, path, depth + 1);
+        }
+        for kw in ["anyOf", "oneOf"] {
+            if let Some(alts) = obj.get(kw).and_then(Value::as_array) {
+                let mut why = Vec::new();
+                for alt in alts {
+                    let done = self
+                        .complete(alt, p.clone(), path, depth + 1)
+                        .and_then(|v| self.check(schema, &v, path).map(|()| v));
+                    match done {
+                        Ok(v) => return Ok(v),
+                        Err(e) => why.push(e),
+                    }
+                }
+                return Err(why.join(" | "));
+            }
+        }
+        let mut dropped = None;
+        let v = match p {
+            Partial::Whole(v) => v,
+            Partial::Nothing => return Err(format!("{path}: cut before its value")),
+            Partial::Scalar(text) => Self::close_scalar(obj, &text, path)?,
+            Partial::Str(s) => Self::close_string(obj, s, path)?,
+            Partial::Array(mut items, open) => {
+                if let (Some(open), Some(item)) = (open, obj.get("items")) {
+                    let sub = format!("{path}[{}]", items.len());
+                    match self.complete(item, *open, &sub, depth + 1) {
+                        Ok(v) => items.push(v),
+                        Err(e) => dropped = Some(e),
+                    }
+                }
+                Value::Array(items)
+            }
+            Partial::Object(mut map, open) => {
+                if let Some((key, open)) = open {
+                    let sub = path_key(path, &key);
+                    let prop = obj.get("properties").and_then(|ps| ps.get(&key));
+                    match prop.map(|s| self.complete(s, *open, &sub, depth + 1)) {
+                        Some(Ok(v)) => {
+                            map.insert(key, v);
+                        }
+                        Some(Err(e)) => dropped = Some(e),
+                        None => {}
+                    }
+                }
+                Value::Object(map)
+            }
+        };
+        self.check(schema, &v, path)
+            .map_err(|e| match dropped {
+                Some(d) => format!("{e} (the unfinished part was dropped: {d})"),
+                None => e,
+            })
+            .map(|()| v)
+    }
+
+    /// A cut number or literal: the allowed value it begins (a cut `tr` is `true`); a number
+    /// without a list of values is unfinished.
+    fn close_scalar(obj: &Map<String, Value>, text: &str, path: &str) -> Result<Value, String> {
+        let literals = [Value::Bool(true), Value::Bool(false), Value::Null];
+        let allowed: Vec<&Value> = match (obj.get("const"), obj.get("enum")) {
+            (Some(c), _) => vec![c],
+            (None, Some(Value::Array(values))) => values.iter().collect(),
+            _ => literals.iter().collect(),
+        };
+        allowed
+            .into_iter()
+            .filter(|v| !v.is_string() && v.to_string().starts_with(text))
+            .min_by_key(|v| v.to_string().len())
+            .cloned()
+            .ok_or_else(|| format!("{path}: cut inside {text:?}"))
+    }
+
+    /// A cut string: the shortest allowed value it begins when the schema lists them, else
+    /// the text up to its last whole word, marked "…".
+    fn close_string(obj: &Map<String, Value>, s: String, path: &str) -> Result<Value, String> {
+        let listed: Option<Vec<&Value>> = match (obj.get("const"), obj.get("enum")) {
+            (Some(c), _) => Some(vec![c]),
+            (None, Some(Value::Array(values))) => Some(values.iter().collect()),
+            _ => None,
+        };
+        if let Some(listed) = listed {
+            return listed
+                .into_iter()
+                .filter_map(Value::as_str)
+                .filter(|v| v.starts_with(s.as_str()))
+                .min_by_key(|v| v.chars().count())
+                .map(|v| Value::String(v.to_string()))
+                .ok_or_else(|| {
+                    format!(
+                        "{path}: the cut string {} begins none of the allowed values",
+                        short(&Value::String(s))
+                    )
+                });
+        }
+        let cut = s.rfind(char::is_whitespace).unwrap_or(s.len());
+        let mut text = s[..cut].trim_end().to_string();
+        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64) {
+            if max == 0 {
+                return Err(format!("{path}: cut inside an empty string"));
+            }
+            let keep = usize::try_from(max - 1).unwrap_or(usize::MAX);
+            if text.chars().count() > keep {
+                text = text
+                    .chars()
+                    .take(keep)
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string();
+            }
+        }
+        text.push('…');
+        Ok(Value::String(text))
+    }
 }
 
 /// Check a parsed reply against `schema` (same subset as [`schema_to_gbnf`]; an unsupported
@@ -873,6 +1232,27 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// The strings of `options` that a field whose schema is `field` accepts, by [`validate`]'s
+/// rules (type, `enum`/`const`, `minLength`/`maxLength`), in order and without duplicates.
+/// `root` is the schema `field` belongs to (its `$ref`s point there). A grammar that limits
+/// a field to a list of values (an input's terms, its sentences) offers only these, so it
+/// never admits a reply the schema rejects.
+pub fn admissible(root: &Value, field: &Value, options: &[String]) -> Vec<String> {
+    let validator = Validator { root };
+    let mut out: Vec<String> = Vec::new();
+    for option in options {
+        if out.contains(option) {
+            continue;
+        }
+        let mut errs = Vec::new();
+        validator.check(field, &Value::String(option.clone()), "$", 0, &mut errs);
+        if errs.is_empty() {
+            out.push(option.clone());
+        }
+    }
+    out
 }
 
 struct Validator<'a> {
@@ -1076,7 +1456,7 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::collections::{BTreeMap, BTreeSet};
@@ -2057,40 +2437,296 @@ char ::= [^"\\\x00-\x1f\x7f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} )
             ["$: schema not usable: unsupported schema construct at #/pattern: keyword \"pattern\" is not supported"]
         );
     }
+
+    /// Whether a grammar [`schema_to_gbnf`] wrote admits `text` (for tests elsewhere).
+    pub(crate) fn gbnf_accepts(gbnf: &str, text: &str) -> bool {
+        check_structure(gbnf).accepts(text)
+    }
+
+    // ------------------------------------------------------------------ admissible()
+
+    #[test]
+    fn admissible_keeps_only_values_the_field_accepts() {
+        let terms: Vec<String> = ["T", "'a", "Builder", "Iter", "Iter", "abc", "toolong"]
+            .map(String::from)
+            .to_vec();
+        let root = json!({});
+        let field = json!({"type":"string","minLength":3,"maxLength":5});
+        assert_eq!(admissible(&root, &field, &terms), ["Iter", "abc"]);
+        let field = json!({"type":"string","enum":["abc","T","other"]});
+        assert_eq!(admissible(&root, &field, &terms), ["T", "abc"]);
+        assert!(admissible(&root, &json!({"type":"integer"}), &terms).is_empty());
+        let root = json!({"$defs":{"w":{"type":"string","minLength":7}}});
+        let field = json!({"$ref":"#/$defs/w"});
+        assert_eq!(admissible(&root, &field, &terms), ["Builder", "toolong"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// A field limited to the terms `admissible` keeps (or left free when it keeps none,
+        /// as `Role::constrained` does) admits a term exactly when the schema accepts it.
+        #[test]
+        fn a_field_limited_to_admissible_terms_admits_only_valid_values(
+            min in 0u64..5,
+            span in proptest::option::of(0u64..6),
+            listed in proptest::option::of(proptest::collection::vec("[a-c]{0,6}", 1..4)),
+            terms in proptest::collection::vec(r#"[a-c'\\" é]{0,7}"#, 0..6),
+        ) {
+            let mut field = json!({"type":"string","minLength":min});
+            if let Some(span) = span {
+                field["maxLength"] = json!(min + span);
+            }
+            if let Some(listed) = &listed {
+                field["enum"] = json!(listed);
+            }
+            let schema = json!({"type":"object","properties":{"findings":{"type":"array",
+                "maxItems":2,"items":{"type":"object","properties":{"name":field},
+                "required":["name"]}}},"required":["findings"]});
+            let allowed = admissible(&schema, &field, &terms);
+            let mut limited = schema.clone();
+            if !allowed.is_empty() {
+                limited["properties"]["findings"]["items"]["properties"]["name"] =
+                    json!({"type":"string","enum":allowed});
+            }
+            let g = grammar(&limited);
+            for t in &terms {
+                let reply = json!({"findings":[{"name":t}]});
+                let valid = validate(&schema, &reply).is_ok();
+                proptest::prop_assert_eq!(allowed.contains(t), valid, "{}", t);
+                proptest::prop_assert_eq!(g.accepts(&reply.to_string()), valid, "{} in {:?}", t, allowed);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod truncation_tests {
-    use super::close_truncated;
+    use super::{close_truncated, validate};
+    use serde_json::{json, Value};
+
+    fn page_schema() -> Value {
+        json!({"type":"object","properties":{
+            "summary":{"type":"string","minLength":10,"maxLength":400},
+            "when_to_use":{"type":"string","maxLength":300},
+            "pitfalls":{"type":"string","maxLength":300}},
+            "required":["summary","pitfalls"]})
+    }
+
+    /// The extractor's schema (agents/extractor.toml); with `limited`, its name, evidence
+    /// and code limited to lists of values as `Role::constrained` does.
+    fn findings_schema(limited: bool) -> Value {
+        let mut s = json!({"type":"object","properties":{
+            "findings":{"type":"array","maxItems":3,"items":{"type":"object","properties":{
+                "name":{"type":"string","minLength":3,"maxLength":60},
+                "category":{"type":"string","enum":["idiom","design pattern","anti-pattern","functional","structural","other"]},
+                "summary":{"type":"string","minLength":10,"maxLength":160},
+                "evidence":{"type":"string","minLength":8,"maxLength":160},
+                "code":{"type":"string","maxLength":160}},
+                "required":["name","category","summary","evidence"]}}},
+            "required":["findings"]});
+        if limited {
+            let item = &mut s["properties"]["findings"]["items"]["properties"];
+            item["name"] = json!({"type":"string","enum":["Builder pattern","Builder","Newtype"]});
+            item["evidence"] = json!({"type":"string","enum":[
+                "A builder collects options.","A builder collects options before it builds."]});
+            item["code"] = json!({"type":"string","enum":["let b = Builder::new();",""]});
+        }
+        s
+    }
+
+    fn closed(schema: &Value, cut: &str) -> Value {
+        let text = close_truncated(schema, cut).unwrap_or_else(|e| panic!("{cut}: {e}"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(validate(schema, &v), Ok(()), "{cut} closed as {text}");
+        v
+    }
+
+    const FIRST: &str = r#"{"findings": [
+  {"name": "Builder", "category": "idiom", "summary": "Collects the settings first.", "evidence": "A builder collects options."},
+  "#;
+
+    fn first() -> Value {
+        json!({"name": "Builder", "category": "idiom", "summary": "Collects the settings first.",
+            "evidence": "A builder collects options."})
+    }
 
     #[test]
     fn a_reply_cut_inside_a_text_value_is_closed_at_its_last_word() {
         let cut = r#"{"summary": "Collects settings.", "pitfalls": "Easy to forget the bu"#;
-        let closed = close_truncated(cut).unwrap();
         assert_eq!(
-            closed,
-            r#"{"summary": "Collects settings.", "pitfalls": "Easy to forget the…"}"#
+            close_truncated(&page_schema(), cut).unwrap(),
+            r#"{"summary":"Collects settings.","pitfalls":"Easy to forget the…"}"#
         );
-        let v: serde_json::Value = serde_json::from_str(&closed).unwrap();
-        assert_eq!(v["summary"], "Collects settings.");
-        let nested = r#"{"findings": [{"name": "Builder", "summary": "It \"builds\" thi"#;
-        let v: serde_json::Value = serde_json::from_str(&close_truncated(nested).unwrap()).unwrap();
-        assert_eq!(v["findings"][0]["summary"], "It \"builds\"…");
+        let nested = format!(
+            r#"{FIRST}{{"name": "Newtype", "category": "idiom", "summary": "Wraps it.", "evidence": "A builder collects options.", "code": "let b", "note": 1}}]}}"#
+        );
+        assert!(
+            close_truncated(&findings_schema(false), &nested).is_err(),
+            "not a cut: invalid"
+        );
+        let v = closed(
+            &findings_schema(false),
+            &format!(
+                r#"{FIRST}{{"name": "Newtype", "category": "idiom", "summary": "It \"wraps\" a ty"#
+            ),
+        );
+        assert_eq!(
+            v["findings"].as_array().unwrap().len(),
+            1,
+            "no evidence: dropped"
+        );
+        let v = closed(
+            &findings_schema(false),
+            &format!(
+                r#"{FIRST}{{"name": "Newtype", "category": "idiom", "summary": "It wraps a type.", "evidence": "It \"wraps\" a ty"#
+            ),
+        );
+        assert_eq!(v["findings"][1]["evidence"], "It \"wraps\" a…");
+        // Within maxLength, "…" included.
+        let s = json!({"type":"object","properties":{"t":{"type":"string","maxLength":5}}});
+        assert_eq!(closed(&s, r#"{"t": "abcde"#), json!({"t":"abcd…"}));
+    }
+
+    /// Issue 16, item 9: an extractor reply cut inside its list, outside a text field, died.
+    #[test]
+    fn a_reply_cut_inside_a_list_drops_the_unfinished_element() {
+        let schema = findings_schema(false);
+        let want = json!({ "findings": [first()] });
+        for tail in [
+            "",
+            "{",
+            r#"{"na"#,
+            r#"{"name""#,
+            r#"{"name": "#,
+            r#"{"name": "Newtype", "#,
+            r#"{"name": "Newtype", "category": "idi"#,
+            r#"{"name": "Newtype", "category": "idiom", "summary": "Wraps a type in a str"#,
+            r#"{"name": "Newtype", "category": "idiom", "summary": "Wraps a type.", "evidence": "sh"#,
+        ] {
+            let cut = format!("{FIRST}{tail}");
+            assert_eq!(closed(&schema, &cut), want, "{cut}");
+        }
+        // Cut right after the first finding, before its comma, and inside a key.
+        let whole = &FIRST[..FIRST.rfind(',').unwrap()];
+        assert_eq!(closed(&schema, whole), want);
+        // An object cut before its closing brace with every required member is kept.
+        assert_eq!(closed(&schema, &whole[..whole.len() - 1]), want);
+        assert_eq!(
+            closed(&schema, r#"{"findings": ["#),
+            json!({"findings": []})
+        );
     }
 
     #[test]
-    fn a_cut_outside_a_text_value_is_not_guessed() {
+    fn a_cut_term_quote_or_literal_becomes_the_value_it_begins() {
+        let schema = findings_schema(true);
+        let head = r#"{"findings": [{"name": "Builder", "category": "idiom", "summary": "Collects the settings first.", "evidence": "A builder coll"#;
+        let v = closed(&schema, head);
         assert_eq!(
-            close_truncated(r#"{"summary": "done", "pitf"#),
+            v["findings"][0]["evidence"], "A builder collects options.",
+            "the shortest"
+        );
+        let v = closed(
+            &schema,
+            &format!(r#"{head}ects options.", "code": "let b = Bu"#),
+        );
+        assert_eq!(v["findings"][0]["code"], "let b = Builder::new();");
+        let v = closed(&schema, &format!(r#"{head}ects options.", "code": "#));
+        assert_eq!(
+            v["findings"][0].get("code"),
             None,
-            "inside a key"
+            "an optional member not begun"
+        );
+        // A cut that begins no allowed value is dropped.
+        let odd = r#"{"findings": [{"name": "Builder", "category": "idiom", "summary": "Collects the settings first.", "evidence": "Nothing"#;
+        assert_eq!(closed(&schema, odd), json!({"findings": []}));
+
+        let s = json!({"type":"object","properties":{
+            "ok":{"type":"boolean"},"n":{"type":"integer"},"z":{"type":["null","string"]},
+            "e":{"enum":[12, 1234, "x"]}}});
+        assert_eq!(closed(&s, r#"{"ok": tr"#), json!({"ok": true}));
+        assert_eq!(
+            closed(&s, r#"{"ok": false, "z": n"#),
+            json!({"ok": false, "z": null})
         );
         assert_eq!(
-            close_truncated(r#"{"summary": "done", "#),
-            None,
-            "between fields"
+            closed(&s, r#"{"ok": false, "n": 12"#),
+            json!({"ok": false}),
+            "digits unknown"
         );
-        assert_eq!(close_truncated(r#"{"n": 12"#), None, "a number");
-        assert_eq!(close_truncated(r#"{"summary": "done"}"#), None, "not cut");
+        assert_eq!(closed(&s, r#"{"e": 12"#), json!({"e": 12}));
+        assert_eq!(closed(&s, r#"{"e": 123"#), json!({"e": 1234}));
+    }
+
+    #[test]
+    fn a_cut_with_no_valid_completion_is_an_error() {
+        let schema = findings_schema(false);
+        for cut in ["", "{", r#"{"find"#, r#"{"findings""#, r#"{"findings": "#] {
+            let e = close_truncated(&schema, cut).unwrap_err();
+            assert!(
+                e.contains("findings") || e.contains("cut before"),
+                "{cut}: {e}"
+            );
+        }
+        let e = close_truncated(&page_schema(), r#"{"summary": "Collects settings.", "pitf"#)
+            .unwrap_err();
+        assert!(e.contains(r#"missing required property "pitfalls""#), "{e}");
+        // Too short once cut: the required summary cannot be closed.
+        let e = close_truncated(&page_schema(), r#"{"summary": "Coll"#).unwrap_err();
+        assert!(e.contains("shorter than 10"), "{e}");
+        assert!(
+            close_truncated(&page_schema(), r#"{"summary" 1"#).is_err(),
+            "not JSON"
+        );
+        assert!(close_truncated(&json!({"type":"string","pattern":"x"}), r#""ab"#).is_err());
+    }
+
+    /// Every cut of a reply the grammar admits either closes into a reply the schema
+    /// accepts, keeping every finding written whole, or (cut before the list began) fails.
+    #[test]
+    fn every_cut_of_a_reply_closes_into_a_valid_reply_or_fails() {
+        let reply = json!({"findings": [
+            {"name": "Builder", "category": "design pattern", "summary": "Collects the \"settings\" first, ünïcode 😀.",
+             "evidence": "A builder collects options.", "code": "let b = Builder::new();"},
+            {"name": "Newtype", "category": "idiom", "summary": "Wraps one type in another.",
+             "evidence": "A builder collects options before it builds."}]});
+        let compact = serde_json::to_string(&reply).unwrap();
+        let pretty = serde_json::to_string_pretty(&reply).unwrap();
+        // With escapes that a cut can split: \u00fc, a surrogate pair, \n.
+        let escaped = compact
+            .replace('ü', "\\u00fc")
+            .replace('😀', "\\ud83d\\ude00")
+            .replace("first,", "first,\\n");
+        let want_escaped: Value = serde_json::from_str(&escaped).unwrap();
+        for (text, whole) in [
+            (&compact, &reply),
+            (&pretty, &reply),
+            (&escaped, &want_escaped),
+        ] {
+            for schema in [findings_schema(false), findings_schema(true)] {
+                assert_eq!(validate(&schema, whole), Ok(()));
+                let list_at = text.find('[').unwrap();
+                for (at, _) in text.char_indices().skip(1) {
+                    let cut = &text[..at];
+                    match close_truncated(&schema, cut) {
+                        Ok(c) => {
+                            let v: Value = serde_json::from_str(&c).unwrap();
+                            assert_eq!(validate(&schema, &v), Ok(()), "{cut}");
+                            let got = v["findings"].as_array().unwrap();
+                            let all = whole["findings"].as_array().unwrap();
+                            assert!(got.len() <= all.len());
+                            // Whole findings are kept as they were, except a cut text field.
+                            for (g, w) in got.iter().zip(all) {
+                                assert_eq!(g["name"], w["name"], "{cut}");
+                                assert_eq!(g["category"], w["category"], "{cut}");
+                            }
+                        }
+                        Err(e) => assert!(at <= list_at, "{cut}: {e}"),
+                    }
+                }
+                assert!(close_truncated(&schema, text).is_ok(), "a whole reply");
+            }
+        }
     }
 }
