@@ -729,7 +729,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let queue = open_queue(&cfg).await?;
     let backends = start_backends(&cfg, &agents, cfg.workers).await?;
     let mode = progress_mode(args.progress, args.quiet);
-    let (shutdown_tx, shutdown_rx) = watch::channel(0u8);
+    let (shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
     // First Ctrl-C drains (running jobs finish within the grace period, then are put back);
     // a second one stops at once.
     let signals = {
@@ -738,13 +738,13 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
-            let _ = shutdown_tx.send(1);
+            let _ = shutdown_tx.send(engine::Stop::Drain);
             eprintln!("\nquarry: draining: running jobs may finish; Ctrl-C again to stop now");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
-            let _ = shutdown_tx.send(2);
+            let _ = shutdown_tx.send(engine::Stop::Now);
         })
     };
     let (events_tx, events_rx) = mpsc::channel(256);
@@ -941,7 +941,7 @@ async fn watch_cmd(cfg: &Config, arg: ProgressArg) -> Result<u8> {
     let q = open_queue(cfg).await?;
     let mode = progress_mode(arg, false);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (_shutdown_tx, shutdown_rx) = watch::channel(0u8);
+    let (_shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
     let view = tokio::spawn(progress::show(
         q.clone(),
         None,

@@ -100,7 +100,7 @@ async fn run(
         events: None,
         defined: Default::default(),
     };
-    let (_tx, rx) = tokio::sync::watch::channel(0u8);
+    let (_tx, rx) = tokio::sync::watch::channel(quarry::engine::Stop::Run);
     tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))
         .await
         .expect("the run ends by itself")

@@ -82,8 +82,20 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
-/// Shutdown levels: 0 run, 1 drain (stop claiming, finish or release running jobs), 2 now.
-pub type Shutdown = watch::Receiver<u8>;
+/// How far a run has been asked to stop. Ordered: each level includes the one before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stop {
+    /// Keep going.
+    #[default]
+    Run,
+    /// Stop claiming; running jobs may finish (first Ctrl-C).
+    Drain,
+    /// Put running jobs back now (second Ctrl-C, or the grace period is over).
+    Now,
+}
+
+/// Where a run learns that it should stop.
+pub type Shutdown = watch::Receiver<Stop>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -164,7 +176,7 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
                 None => break,
             },
             _ = tick.tick() => {
-                if *shutdown_c.borrow() > 0 { continue; }
+                if *shutdown_c.borrow() > Stop::Run { continue; }
                 if last_reclaim.elapsed() > Duration::from_secs(2) {
                     reclaim_dead_owners(&ctx, false).await?;
                     last_reclaim = Instant::now();
@@ -185,7 +197,7 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     for h in handles {
         let _ = h.await;
     }
-    summary.interrupted = *shutdown.borrow() > 0 && !ctx.queue.is_drained().await?;
+    summary.interrupted = *shutdown.borrow() > Stop::Run && !ctx.queue.is_drained().await?;
     summary.seconds = started.elapsed().as_secs_f64();
     let _ = ctx.queue.checkpoint().await;
     Ok(summary)
@@ -255,7 +267,7 @@ async fn worker(
 ) {
     let name = format!("{}#{w}", ctx.owner);
     loop {
-        if *shutdown.borrow() > 0 {
+        if *shutdown.borrow() > Stop::Run {
             return;
         }
         let lease = match ctx.queue.claim(&ctx.owner, &[]).await {
@@ -338,7 +350,7 @@ async fn run_one(
                 }
             }
             _ = shutdown.changed() => {
-                if *shutdown.borrow() >= 2 {
+                if *shutdown.borrow() == Stop::Now {
                     work.abort();
                     let _ = ctx.queue.release(&lease).await;
                     ctx.emit(Event::JobFinished { worker: w, job: lease.id, outcome: "released".into(), error: None });

@@ -365,7 +365,7 @@ pub async fn show(
     mode: Mode,
     workers: usize,
     mut stop: watch::Receiver<bool>,
-    draining: watch::Receiver<u8>,
+    draining: crate::engine::Shutdown,
 ) {
     if mode == Mode::Quiet {
         let _ = stop.wait_for(|s| *s).await;
@@ -497,7 +497,7 @@ pub async fn show(
             failures: failures.max(dead),
             last_error: last_error.clone(),
             elapsed: started.elapsed(),
-            draining: *draining.borrow() > 0,
+            draining: *draining.borrow() > crate::engine::Stop::Run,
         };
         match mode {
             Mode::Live => {
