@@ -126,21 +126,15 @@ async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Render { output } => {
+        Command::Render { output, force } => {
             if let Some(o) = output {
                 cfg.output = o;
             }
             let q = open_queue(&cfg).await?;
             let agents = load_agents(&cfg)?;
-            let r = render(&q, &agents, &cfg.output).await?;
-            println!(
-                "{}: {} page(s) written, {} unchanged, {} removed",
-                cfg.output.join("index.md").display(),
-                r.written,
-                r.unchanged,
-                r.removed
-            );
-            Ok(0)
+            let r = render_with(&q, &agents, &cfg.output, force).await?;
+            println!("{}: {r}", cfg.output.join("index.md").display());
+            Ok(if r.failed.is_empty() { 0 } else { 1 })
         }
         Command::Models => models(&cfg),
         Command::Bench { what } => match what {
@@ -725,6 +719,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         cfg.output = o;
     }
     cfg.validate()?;
+    kb::check_output(&cfg.output, args.force)?;
     let agents = Arc::new(load_agents(&cfg)?);
     let queue = open_queue(&cfg).await?;
     let backends = start_backends(&cfg, &agents, cfg.workers).await?;
@@ -772,7 +767,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let _ = view.await;
     signals.abort();
     let summary = summary?;
-    let r = render(&queue, &agents, &cfg.output).await?;
+    let r = render_with(&queue, &agents, &cfg.output, args.force).await?;
     let counts = queue.counts().await?;
     let dead: i64 = counts
         .iter()
@@ -815,10 +810,16 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
             summary.jobs_lost
         );
     }
+    if !r.failed.is_empty() {
+        println!(
+            "{} page(s) could not be written (see the log)",
+            r.failed.len()
+        );
+    }
     queue.close().await;
     Ok(if summary.interrupted {
         130
-    } else if dead > 0 {
+    } else if dead > 0 || !r.failed.is_empty() {
         1
     } else {
         0
@@ -832,7 +833,18 @@ fn owner_id() -> String {
     format!("{host}:{}", std::process::id())
 }
 
+/// Renders into `output`, refusing a non-empty folder quarry did not create.
 pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
+    render_with(queue, agents, output, false).await
+}
+
+/// Renders into `output`; `force` writes into a non-empty folder quarry did not create.
+pub async fn render_with(
+    queue: &Queue,
+    agents: &Agents,
+    output: &Path,
+    force: bool,
+) -> Result<kb::WriteReport> {
     let note_stages: Vec<String> = agents
         .chunk_roles()
         .filter(|r| r.spec.output != crate::agent::OutputKind::Findings)
@@ -840,7 +852,7 @@ pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb:
         .collect();
     let kb = kb::Kb::load(queue, &note_stages).await?;
     let pages = kb::render(&kb);
-    Ok(kb::write_pages(output, &pages)?)
+    Ok(kb::write_pages(output, &pages, force)?)
 }
 
 async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {

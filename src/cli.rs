@@ -78,6 +78,10 @@ pub enum Command {
     Render {
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Write into a non-empty folder quarry did not create (it still removes only files
+        /// it wrote).
+        #[arg(long)]
+        force: bool,
     },
     /// List configured models with their GGUF metadata.
     Models,
@@ -99,6 +103,10 @@ pub struct RunArgs {
     /// Where the knowledge base is written.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Write into a non-empty folder quarry did not create (it still removes only files it
+    /// wrote).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
     /// Print only the summary.

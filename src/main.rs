@@ -1,7 +1,7 @@
 //! quarry: turn a folder of research notes into a markdown knowledge base with small local
 //! language models. `main` parses, sets up logging, runs the command and maps the outcome
-//! to an exit code: 0 all done, 1 some jobs dead, 2 an error stopped the command, 130
-//! interrupted before the queue drained.
+//! to an exit code: 0 all done, 1 some jobs dead or pages not written, 2 an error stopped the
+//! command, 130 interrupted before the queue drained.
 
 use std::process::ExitCode;
 

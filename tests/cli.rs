@@ -384,3 +384,48 @@ fn bench_engine_reports_every_mode_as_json() {
     // The default model is small: the engine serves each slot from a context of its own.
     assert_eq!(rows[2]["contexts"], 2, "{}", rows[2]);
 }
+
+#[test]
+fn a_folder_of_the_users_is_refused_without_force_and_only_quarrys_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = research(dir.path());
+    fake_backend(dir.path());
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(notes.join("sources")).unwrap();
+    std::fs::write(notes.join("mine.md"), "# My own note\n").unwrap();
+    std::fs::write(notes.join("sources/mine-too.md"), "# Mine too\n").unwrap();
+    for args in [
+        &["render", "--output", "notes"][..],
+        &["run", "--output", "notes", "--progress", "plain"],
+    ] {
+        let o = quarry(dir.path(), args);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {msg}");
+        assert!(msg.contains("notes") && msg.contains("--force"), "{msg}");
+        assert_eq!(msg.trim().lines().count(), 1, "one line: {msg}");
+        assert!(!notes.join("index.md").exists(), "{args:?} wrote");
+    }
+    let o = quarry(
+        dir.path(),
+        &["run", "--output", "notes", "--force", "--progress", "plain"],
+    );
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{}", text(&o));
+    assert!(notes.join("index.md").exists(), "{}", text(&o));
+    assert!(notes.join("sources/guard.rs.md").exists());
+    assert!(notes.join(".quarry-manifest").exists());
+    assert_eq!(
+        std::fs::read_to_string(notes.join("mine.md")).unwrap(),
+        "# My own note\n"
+    );
+    // The folder is quarry's now: no --force needed, a stale page goes, the user's file stays.
+    std::fs::remove_file(folder.join("guard.rs")).unwrap();
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = quarry(dir.path(), &["render", "--output", "notes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 removed"), "{}", text(&o));
+    assert!(!notes.join("sources/guard.rs.md").exists());
+    assert!(notes.join("mine.md").exists() && notes.join("sources/mine-too.md").exists());
+}

@@ -1,14 +1,19 @@
 //! The knowledge base: a pure projection of the database into markdown pages (an mdBook),
-//! and the one writer that owns `output/`. Every page is written atomically, only when its
-//! text changed; pages that no longer follow from the database are removed.
+//! and the one writer of `output/`. Every page is written atomically, only when its text
+//! changed; `output/.quarry-manifest` lists the files quarry wrote, and only those are ever
+//! removed (pages that no longer follow from the database). A non-empty folder without a
+//! manifest is not quarry's: it is refused unless forced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::engine::checks::slug;
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, Queue, QueueError};
+
+mod paths;
+use paths::{code_span, escape, link_target, shown};
+pub use paths::{pattern_path, source_path, Paths};
 
 /// Everything the knowledge base is rendered from.
 #[derive(Clone, Debug, Default)]
@@ -95,29 +100,13 @@ pub struct Page {
     pub text: String,
 }
 
-/// Where a source's page lives: `sources/<path>` for markdown, `sources/<path>.md` otherwise.
-pub fn source_page(rel: &str) -> String {
-    let safe: Vec<String> = rel
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
-        .map(|p| p.replace(['\\', ':'], "_"))
-        .collect();
-    let joined = safe.join("/");
-    if joined.ends_with(".md") {
-        format!("sources/{joined}")
-    } else {
-        format!("sources/{joined}.md")
-    }
-}
-
-fn citation(f: &FindingRow, depth: usize) -> String {
+/// A link to a finding's lines on its source's page, from a page `depth` folders down.
+fn citation(f: &FindingRow, depth: usize, paths: &Paths) -> String {
     let up = "../".repeat(depth);
     format!(
-        "[`{}:{}-{}`]({up}{})",
-        f.rel_path,
-        f.line_start,
-        f.line_end,
-        source_page(&f.rel_path)
+        "[{}]({up}{})",
+        code_span(&format!("{}:{}-{}", f.rel_path, f.line_start, f.line_end)),
+        link_target(&paths.source(f.source_id, &f.rel_path))
     )
 }
 
@@ -134,6 +123,7 @@ fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a 
 /// Renders every page. Pure: the same `Kb` gives the same pages.
 pub fn render(kb: &Kb) -> Vec<Page> {
     let mut pages = Vec::new();
+    let paths = Paths::new(&kb.sources, kb.patterns.iter().map(|(p, _, _)| p));
     let mut summary = String::from("# Summary\n\n[Overview](index.md)\n\n# Patterns\n\n");
     let mut by_category: BTreeMap<String, Vec<&PatternRow>> = BTreeMap::new();
     for (p, findings, page) in &kb.patterns {
@@ -142,8 +132,8 @@ pub fn render(kb: &Kb) -> Vec<Page> {
             .or_default()
             .push(p);
         pages.push(Page {
-            path: PathBuf::from(format!("patterns/{}.md", slug(&p.slug))),
-            text: pattern_page(p, findings, page, &kb.passages),
+            path: PathBuf::from(paths.pattern(p)),
+            text: pattern_page(p, findings, page, &kb.passages, &paths),
         });
     }
     for (cat, ps) in &by_category {
@@ -151,28 +141,29 @@ pub fn render(kb: &Kb) -> Vec<Page> {
         for p in ps {
             let _ = writeln!(
                 summary,
-                "  - [{}](patterns/{}.md)",
+                "  - [{}]({})",
                 escape(&p.name),
-                slug(&p.slug)
+                link_target(&paths.pattern(p))
             );
         }
     }
     summary.push_str("\n# Sources\n\n");
     for s in &kb.sources {
+        let path = paths.source(s.id, &s.rel_path);
         let _ = writeln!(
             summary,
             "- [{}]({})",
             escape(&s.rel_path),
-            source_page(&s.rel_path)
+            link_target(&path)
         );
         pages.push(Page {
-            path: PathBuf::from(source_page(&s.rel_path)),
-            text: source_page_text(s, kb),
+            text: source_page_text(s, kb, &path, &paths),
+            path: PathBuf::from(path),
         });
     }
     pages.push(Page {
         path: "index.md".into(),
-        text: index_page(kb, &by_category),
+        text: index_page(kb, &by_category, &paths),
     });
     pages.push(Page {
         path: "SUMMARY.md".into(),
@@ -246,12 +237,6 @@ pub fn prose(s: &str) -> String {
         }
     }
     result
-}
-
-fn escape(s: &str) -> String {
-    s.replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace('<', "&lt;")
 }
 
 fn title_case(s: &str) -> String {
@@ -421,6 +406,7 @@ fn pattern_page(
     findings: &[FindingRow],
     page: &Option<serde_json::Value>,
     passages: &BTreeMap<i64, String>,
+    paths: &Paths,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", prose(&p.name));
@@ -460,7 +446,7 @@ fn pattern_page(
         .then_some((q, *f))
     });
     if let Some((quote, f)) = quoted {
-        let _ = writeln!(out, "> {} ({})\n", prose(quote), citation(f, 1));
+        let _ = writeln!(out, "> {} ({})\n", prose(quote), citation(f, 1, paths));
     }
     if let Some(w) = text_field(page, "when_to_use") {
         let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
@@ -475,7 +461,7 @@ fn pattern_page(
         let _ = writeln!(
             out,
             "## Example\n\nFrom {}:\n\n```{lang}\n{code}\n```\n",
-            citation(f, 1)
+            citation(f, 1, paths)
         );
     }
     if let Some(pit) = text_field(page, "pitfalls") {
@@ -498,7 +484,7 @@ fn pattern_page(
             let _ = writeln!(
                 out,
                 "- {} — \"{}\"",
-                citation(f, 1),
+                citation(f, 1, paths),
                 prose(&f.evidence.replace('\n', " "))
             );
         }
@@ -511,7 +497,7 @@ fn pattern_page(
             let _ = writeln!(
                 out,
                 "- {} — \"{}\"",
-                citation(f, 1),
+                citation(f, 1, paths),
                 prose(&f.evidence.replace('\n', " "))
             );
         }
@@ -519,11 +505,10 @@ fn pattern_page(
     out
 }
 
-fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
+fn source_page_text(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> String {
     let mut out = String::new();
-    let depth = source_page(&s.rel_path).matches('/').count();
-    let up = "../".repeat(depth);
-    let _ = writeln!(out, "# {}\n", s.rel_path);
+    let up = "../".repeat(path.matches('/').count());
+    let _ = writeln!(out, "# {}\n", escape(&s.rel_path));
     let kind = s.kind.clone().unwrap_or_else(|| "unknown".into());
     if s.status == "refused" {
         let _ = writeln!(
@@ -554,7 +539,7 @@ fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
             .patterns
             .iter()
             .find(|(_, pf, _)| pf.iter().any(|x| x.id == f.id))
-            .map(|(p, _, _)| format!("{up}patterns/{}.md", slug(&p.slug)));
+            .map(|(p, _, _)| format!("{up}{}", link_target(&paths.pattern(p))));
         let name = match target {
             Some(t) => format!("[{}]({t})", escape(&f.pattern)),
             None => escape(&f.pattern),
@@ -609,7 +594,7 @@ fn source_page_text(s: &SourceRow, kb: &Kb) -> String {
     out
 }
 
-fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> String {
+fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &Paths) -> String {
     let mut out = String::from("# Knowledge base\n\n");
     if let Some(o) = &kb.overview {
         let _ = writeln!(out, "{}\n", prose(o.trim()));
@@ -639,9 +624,9 @@ fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> Stri
         for p in ps {
             let _ = writeln!(
                 out,
-                "- [{}](patterns/{}.md)",
+                "- [{}]({})",
                 escape(&p.name),
-                slug(&p.slug)
+                link_target(&paths.pattern(p))
             );
         }
         out.push('\n');
@@ -652,8 +637,8 @@ fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> Stri
             let _ = writeln!(
                 out,
                 "- {} refused: {}",
-                s.rel_path,
-                s.refusal_message.clone().unwrap_or_default()
+                escape(&s.rel_path),
+                shown(&s.refusal_message.clone().unwrap_or_default())
             );
         }
         for j in &kb.failures {
@@ -668,6 +653,11 @@ fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>) -> Stri
     out
 }
 
+/// The file listing, one per line, what quarry wrote in its output folder (relative paths).
+pub const MANIFEST: &str = ".quarry-manifest";
+/// Temporary files of the writer: `.quarry-tmp-PID-N`, short whatever the page's name.
+const TEMP_PREFIX: &str = ".quarry-tmp-";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("cannot write {path}: {source}")]
@@ -676,77 +666,199 @@ pub enum RenderError {
         #[source]
         source: std::io::Error,
     },
-    #[error("refusing to write {0}: the path leaves the output folder")]
+    #[error("refusing to write {0:?}: not a plain path inside the output folder")]
     Escape(PathBuf),
+    #[error("not writing {0}: another page has that path")]
+    Duplicate(PathBuf),
+    #[error("{} is not empty and quarry did not create it (no {MANIFEST}): pass --force to write the knowledge base there (quarry removes only files it wrote)", .0.display())]
+    NotOurs(PathBuf),
 }
 
-/// What `write_pages` did.
+/// What `write_pages` did. A page that could not be written is in `failed` (and logged with
+/// its path); it never stops the others.
 #[derive(Debug, Default)]
 pub struct WriteReport {
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
+    pub failed: Vec<RenderError>,
+}
+
+impl std::fmt::Display for WriteReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} page(s) written, {} unchanged, {} removed",
+            self.written, self.unchanged, self.removed
+        )?;
+        if !self.failed.is_empty() {
+            write!(f, ", {} could not be written", self.failed.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether quarry may write into `dir`: it does not exist, is empty, holds quarry's manifest,
+/// or `force` says so.
+pub fn check_output(dir: &Path, force: bool) -> Result<(), RenderError> {
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(RenderError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if force || dir.join(MANIFEST).is_file() || entries.next().is_none() {
+        Ok(())
+    } else {
+        Err(RenderError::NotOurs(dir.to_path_buf()))
+    }
 }
 
 /// Writes pages under `dir` atomically (temp file, then rename), skips pages whose text is
-/// unchanged, and removes `.md` files that no page produces any more.
-pub fn write_pages(dir: &Path, pages: &[Page]) -> Result<WriteReport, RenderError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RenderError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+/// unchanged, and removes the files of the previous manifest that no page produces any more.
+/// Files quarry did not write are never removed. Errors: the folder is not quarry's (see
+/// `check_output`), or cannot be created, or its manifest cannot be written.
+pub fn write_pages(dir: &Path, pages: &[Page], force: bool) -> Result<WriteReport, RenderError> {
+    check_output(dir, force)?;
+    std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     remove_orphan_temp_files(dir);
+    let old = read_manifest(dir);
     let mut report = WriteReport::default();
-    let mut keep = BTreeSet::new();
+    let mut produced = BTreeSet::new();
+    let mut todo = Vec::new();
     for page in pages {
-        if page.path.is_absolute()
-            || page
-                .path
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(RenderError::Escape(page.path.clone()));
+        if !plain_relative(&page.path) {
+            report.failed.push(RenderError::Escape(page.path.clone()));
+        } else if !produced.insert(page.path.clone()) {
+            report
+                .failed
+                .push(RenderError::Duplicate(page.path.clone()));
+        } else {
+            todo.push(page);
         }
-        let target = dir.join(&page.path);
-        keep.insert(target.clone());
-        if std::fs::read(&target).ok().as_deref() == Some(page.text.as_bytes()) {
-            report.unchanged += 1;
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&tmp, &page.text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &target).map_err(io(&target))?;
-        report.written += 1;
     }
-    for entry in walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let p = entry.path();
-        if entry.file_type().is_file()
-            && p.extension().is_some_and(|e| e == "md")
-            && !keep.contains(p)
-        {
-            std::fs::remove_file(p).map_err(io(p))?;
-            report.removed += 1;
+    // Listed before it is written, so that a writer killed half-way still owns what it wrote.
+    write_manifest(dir, &old.union(&produced).cloned().collect())?;
+    let mut owned = BTreeSet::new();
+    for page in todo {
+        match write_page(dir, page) {
+            Ok(changed) => {
+                if changed {
+                    report.written += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+                owned.insert(page.path.clone());
+            }
+            Err(e) => {
+                if old.contains(&page.path) {
+                    owned.insert(page.path.clone());
+                }
+                report.failed.push(e);
+            }
         }
+    }
+    for stale in old.difference(&produced) {
+        let path = dir.join(stale);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                report.removed += 1;
+                // Folders left empty go too (never `dir` itself, never one still holding
+                // anything).
+                for parent in path.ancestors().skip(1) {
+                    if parent == dir || std::fs::remove_dir(parent).is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                owned.insert(stale.clone());
+                report.failed.push(RenderError::Io { path, source });
+            }
+        }
+    }
+    write_manifest(dir, &owned)?;
+    for e in &report.failed {
+        tracing::warn!("{e}");
     }
     Ok(report)
 }
 
-/// Temp files of writers that were killed between write and rename (`NAME.tmp.PID` whose
-/// process is gone).
+/// Relative, only normal parts, no control characters (a manifest line each).
+fn plain_relative(path: &Path) -> bool {
+    !path.as_os_str().is_empty()
+        && path.components().all(|c| matches!(c, Component::Normal(_)))
+        && path
+            .to_str()
+            .is_some_and(|s| !s.chars().any(char::is_control))
+}
+
+/// Writes one page unless its text is already there; true when it wrote.
+fn write_page(dir: &Path, page: &Page) -> Result<bool, RenderError> {
+    let target = dir.join(&page.path);
+    if std::fs::read(&target).ok().as_deref() == Some(page.text.as_bytes()) {
+        return Ok(false);
+    }
+    write_atomic(&target, page.text.as_bytes())?;
+    Ok(true)
+}
+
+/// Temp file next to `target`, then rename: a reader sees the old text or the new one.
+fn write_atomic(target: &Path, text: &[u8]) -> Result<(), RenderError> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RenderError::Io { path, source }
+    };
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(target))?;
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io(target))
+}
+
+fn read_manifest(dir: &Path) -> BTreeSet<PathBuf> {
+    std::fs::read_to_string(dir.join(MANIFEST))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(PathBuf::from)
+        .filter(|p| plain_relative(p) && p != Path::new(MANIFEST))
+        .collect()
+}
+
+fn write_manifest(dir: &Path, paths: &BTreeSet<PathBuf>) -> Result<(), RenderError> {
+    let mut text = String::from("# Files quarry wrote in this folder; it removes only these.\n");
+    for p in paths {
+        let _ = writeln!(text, "{}", p.display());
+    }
+    write_atomic(&dir.join(MANIFEST), text.as_bytes())
+}
+
+/// Temp files of writers that were killed between write and rename (`.quarry-tmp-PID-N`
+/// whose process is gone).
 fn remove_orphan_temp_files(dir: &Path) {
     for entry in walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
     {
         let name = entry.file_name().to_string_lossy();
-        let Some((_, pid)) = name.rsplit_once(".tmp.") else {
+        let Some(pid) = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+        else {
             continue;
         };
         let alive = pid

@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::checks::slug;
 
 fn source(id: i64, rel: &str) -> SourceRow {
     SourceRow {
@@ -110,7 +111,7 @@ fn a_model_proposed_name_cannot_escape_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("output");
     let pages = render(&kb());
-    write_pages(&out, &pages).unwrap();
+    write_pages(&out, &pages, false).unwrap();
     for entry in walkdir::WalkDir::new(dir.path()) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
@@ -121,37 +122,62 @@ fn a_model_proposed_name_cannot_escape_output() {
             );
         }
     }
-    assert!(out.join("patterns/etc-passwd.md").exists());
-    let bad = [Page {
-        path: "../x.md".into(),
-        text: String::new(),
-    }];
-    assert!(matches!(
-        write_pages(&out, &bad),
-        Err(RenderError::Escape(_))
-    ));
+    let evil = pages
+        .iter()
+        .find(|p| p.text.starts_with("# ../../etc/passwd"))
+        .unwrap();
+    assert!(
+        evil.path.starts_with("patterns") && evil.path.to_string_lossy().contains("etc-passwd~"),
+        "{}",
+        evil.path.display()
+    );
+    assert!(out.join(&evil.path).exists());
+    let bad = [
+        Page {
+            path: "../x.md".into(),
+            text: String::new(),
+        },
+        Page {
+            path: "y.md".into(),
+            text: "y".into(),
+        },
+    ];
+    let r = write_pages(&out, &bad, false).unwrap();
+    assert!(matches!(r.failed[..], [RenderError::Escape(_)]), "{r:?}");
+    assert!(!dir.path().join("x.md").exists());
+    assert!(out.join("y.md").exists(), "the other page is written");
 }
 
 #[test]
 fn rewriting_touches_only_what_changed_and_removes_stale_pages() {
     let dir = tempfile::tempdir().unwrap();
     let pages = render(&kb());
-    let first = write_pages(dir.path(), &pages).unwrap();
+    let first = write_pages(dir.path(), &pages, false).unwrap();
     assert_eq!(first.written, pages.len());
-    let again = write_pages(dir.path(), &pages).unwrap();
+    let again = write_pages(dir.path(), &pages, false).unwrap();
     assert_eq!((again.written, again.unchanged), (0, pages.len()));
     let mut fewer = kb();
     fewer.patterns.truncate(1);
-    let third = write_pages(dir.path(), &render(&fewer)).unwrap();
+    let third = write_pages(dir.path(), &render(&fewer), false).unwrap();
     assert_eq!(third.removed, 1);
-    assert!(!dir.path().join("patterns/etc-passwd.md").exists());
+    assert!(!dir.path().join(&pages[1].path).exists());
+    assert!(third.failed.is_empty());
 }
 
 #[test]
 fn source_pages_keep_paths_inside_sources() {
-    assert_eq!(source_page("a/b.md"), "sources/a/b.md");
-    assert_eq!(source_page("a/b.rs"), "sources/a/b.rs.md");
-    assert_eq!(source_page("../../x.json"), "sources/x.json.md");
+    assert_eq!(source_path("/r", "a/b.md", false), "sources/a/b.md");
+    assert_eq!(source_path("/r", "a/b.rs", false), "sources/a/b.rs.md");
+    let up = source_path("/r", "../../x.json", false);
+    assert!(up.starts_with("sources/x-json~"), "{up}");
+    assert!(!up.contains(".."), "{up}");
+    let readme = source_path("/r", "README.md", false);
+    assert!(readme.starts_with("sources/readme~"), "{readme}");
+    let two = source_path("/home/me/notes", "a/b.md", true);
+    assert!(
+        two.starts_with("sources/notes~") && two.ends_with("/a/b.md"),
+        "{two}"
+    );
 }
 
 #[test]
@@ -256,4 +282,401 @@ fn a_pages_category_is_its_findings_majority_and_its_example_names_it() {
         Some(2),
         "the line naming it"
     );
+}
+
+fn pattern(id: i64, name: &str, slug: &str) -> PatternRow {
+    PatternRow {
+        id,
+        key: name.to_lowercase(),
+        name: name.into(),
+        category: "idiom".into(),
+        slug: slug.into(),
+    }
+}
+
+fn page<'a>(pages: &'a [Page], path: &str) -> &'a Page {
+    pages
+        .iter()
+        .find(|p| p.path == Path::new(path))
+        .unwrap_or_else(|| panic!("no page {path}"))
+}
+
+/// Every link of a markdown text: (target, text as a reader sees it).
+fn links(markdown: &str) -> Vec<(String, String)> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut out = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Link { dest_url, .. }) => {
+                open = Some((dest_url.to_string(), "".into()))
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, text)) = open.as_mut() {
+                    text.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Link) => out.extend(open.take()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A page path is safe: relative, inside `patterns/` or `sources/`, plain lowercase parts
+/// far below 255 bytes, not hidden, a `.md` file.
+fn assert_safe(path: &Path) {
+    let s = path.to_str().unwrap();
+    assert!(
+        s.starts_with("patterns/") || s.starts_with("sources/"),
+        "{s:?}"
+    );
+    assert!(s.ends_with(".md"), "{s:?}");
+    for c in path.components() {
+        let Component::Normal(part) = c else {
+            panic!("{s:?}")
+        };
+        let part = part.to_str().unwrap();
+        assert!(!part.is_empty() && part.len() <= 100, "{s:?}");
+        assert!(!part.starts_with('.'), "{s:?}");
+        assert!(
+            part.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._~-".contains(&b)),
+            "{s:?}"
+        );
+    }
+}
+
+#[test]
+fn long_pattern_names_that_differ_in_one_accented_letter_get_pages_of_their_own() {
+    let a = "Returning borrowed views instead of owned copies from the café accessors of a struct";
+    let b = "Returning borrowed views instead of owned copies from the cafè accessors of a struct";
+    let s = slug(a);
+    assert_eq!(s, slug(b), "the names sanitise alike");
+    let f1 = finding(1, 1, "notes/errors.md", a, "accepted");
+    let f2 = finding(2, 1, "notes/errors.md", b, "accepted");
+    let mut kb = kb();
+    // The store makes the second slug unique with a suffix.
+    kb.patterns = vec![
+        (pattern(1, a, &s), vec![f1], None),
+        (pattern(2, b, &format!("{s}-2")), vec![f2], None),
+    ];
+    let pages = render(&kb);
+    let mine: Vec<&Page> = pages
+        .iter()
+        .filter(|p| p.path.starts_with("patterns"))
+        .collect();
+    assert_eq!(mine.len(), 2);
+    assert_ne!(mine[0].path, mine[1].path);
+    assert!(mine[0].text.starts_with(&format!("# {a}")));
+    assert!(mine[1].text.starts_with(&format!("# {b}")));
+    let summary = links(&page(&pages, "SUMMARY.md").text);
+    for p in &mine {
+        assert!(
+            summary.iter().any(|(t, _)| Path::new(t) == p.path),
+            "{summary:?}"
+        );
+    }
+}
+
+#[test]
+fn sources_whose_names_sanitise_alike_get_pages_of_their_own() {
+    let mut kb = kb();
+    let mut other_root = source(6, "notes/errors.md");
+    other_root.root = "/elsewhere".into();
+    kb.sources = vec![
+        source(1, "notes/errors.md"),
+        source(2, "x.txt"),
+        source(3, "x.txt.md"),
+        source(4, "a:b.md"),
+        source(5, "a_b.md"),
+        other_root,
+        source(7, "Notes.md"),
+        source(8, "notes.md"),
+    ];
+    for s in &mut kb.sources {
+        s.bytes = 1000 + s.id;
+    }
+    // A finding of the second folder's notes/errors.md cites that file's page.
+    let mut f = finding(9, 6, "notes/errors.md", "Error propagation", "accepted");
+    f.line_start = 11;
+    f.line_end = 12;
+    kb.findings.push(f.clone());
+    kb.patterns[0].1 = vec![f];
+    let pages = render(&kb);
+    let sources: Vec<&Page> = pages
+        .iter()
+        .filter(|p| p.path.starts_with("sources"))
+        .collect();
+    let distinct: BTreeSet<String> = sources
+        .iter()
+        .map(|p| p.path.to_string_lossy().to_lowercase())
+        .collect();
+    assert_eq!(distinct.len(), kb.sources.len(), "{distinct:?}");
+    for s in &kb.sources {
+        let own = sources
+            .iter()
+            .filter(|p| p.text.contains(&format!("({} bytes", s.bytes)))
+            .count();
+        assert_eq!(own, 1, "{} has a page of its own", s.rel_path);
+    }
+    let cited = pages
+        .iter()
+        .find(|p| p.path.starts_with("patterns") && p.text.contains("notes/errors.md:11-12"))
+        .unwrap();
+    let (target, _) = links(&cited.text)
+        .into_iter()
+        .find(|(_, t)| t == "notes/errors.md:11-12")
+        .unwrap();
+    let target = target.strip_prefix("../").unwrap();
+    assert!(
+        page(&pages, target).text.contains("(1006 bytes"),
+        "{target}"
+    );
+}
+
+#[test]
+fn a_250_byte_file_name_is_rendered_and_the_pages_after_it_too() {
+    let long = format!("{}.rs", "n".repeat(247));
+    assert_eq!(long.len(), 250);
+    let mut kb = kb();
+    kb.sources.insert(0, source(3, &long));
+    kb.sources.push(source(4, "zz-last.md"));
+    let pages = render(&kb);
+    let dir = tempfile::tempdir().unwrap();
+    let r = write_pages(dir.path(), &pages, false).unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_eq!(r.written, pages.len());
+    for p in &pages {
+        assert!(dir.path().join(&p.path).exists(), "{}", p.path.display());
+        for c in p.path.components() {
+            assert!(c.as_os_str().len() <= 100, "{}", p.path.display());
+        }
+    }
+    assert!(std::fs::read_to_string(dir.path().join("SUMMARY.md"))
+        .unwrap()
+        .contains("zz-last.md"));
+}
+
+#[test]
+fn a_page_that_cannot_be_written_is_reported_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pages(dir.path(), &render(&kb()), false).unwrap();
+    // Something that is not a file where a page goes.
+    let blocked = dir.path().join("sources/notes/errors.md");
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir_all(blocked.join("x")).unwrap();
+    let mut kb = kb();
+    kb.overview = Some("A new overview.".into());
+    kb.sources.push(source(4, "zz-last.md"));
+    let r = write_pages(dir.path(), &render(&kb), false).unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(
+        r.failed[0].to_string().contains("sources/notes/errors.md"),
+        "{}",
+        r.failed[0]
+    );
+    assert!(std::fs::read_to_string(dir.path().join("index.md"))
+        .unwrap()
+        .contains("A new overview."));
+    assert!(std::fs::read_to_string(dir.path().join("SUMMARY.md"))
+        .unwrap()
+        .contains("zz-last.md"));
+    assert!(dir.path().join("sources/zz-last.md").exists());
+    assert!(blocked.join("x").exists(), "what is not quarry's stays");
+}
+
+#[test]
+fn any_file_name_gives_a_valid_link() {
+    let names = [
+        "line\nbreak.md",
+        "back\\slash\\",
+        "br]ack[et.md",
+        "tick`s`.rs",
+        "<b>bold</b>.md",
+        "star*s_.md",
+        "a b (c).txt",
+        "tab\there.md",
+        "trailing #",
+        "&amp;.md",
+    ];
+    let mut kb = kb();
+    kb.patterns.truncate(1);
+    kb.sources = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| source(i as i64 + 1, n))
+        .collect();
+    let mut f = finding(1, 1, names[0], "Error propagation", "accepted");
+    f.line_start = 7;
+    f.line_end = 8;
+    kb.findings = vec![f.clone()];
+    kb.patterns[0].1 = vec![f];
+    let pages = render(&kb);
+    let paths: BTreeSet<&Path> = pages.iter().map(|p| p.path.as_path()).collect();
+    let summary = links(&page(&pages, "SUMMARY.md").text);
+    for n in names {
+        let shown = n.replace('\n', "\\n").replace('\t', "\\t");
+        let (target, _) = summary
+            .iter()
+            .find(|(_, text)| *text == shown)
+            .unwrap_or_else(|| panic!("no link for {n:?} in {summary:?}"));
+        let p = page(&pages, target);
+        let heading: String = pulldown_cmark::Parser::new(&p.text)
+            .take_while(|e| !matches!(e, pulldown_cmark::Event::End(_)))
+            .filter_map(|e| match e {
+                pulldown_cmark::Event::Text(t) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heading, shown, "the title of {n:?}");
+    }
+    for p in &pages {
+        let depth = p.path.components().count() - 1;
+        for (target, text) in links(&p.text) {
+            if target.is_empty() {
+                continue;
+            }
+            let mut resolved = p.path.parent().unwrap().to_path_buf();
+            let mut rest = target.as_str();
+            for _ in 0..depth {
+                if let Some(r) = rest.strip_prefix("../") {
+                    rest = r;
+                    resolved.pop();
+                }
+            }
+            let resolved = resolved.join(rest);
+            assert!(
+                paths.contains(resolved.as_path()),
+                "{}: [{text}]({target}) leads nowhere",
+                p.path.display()
+            );
+        }
+    }
+    let pattern = page(&pages, "patterns/error-propagation.md");
+    assert!(
+        links(&pattern.text)
+            .iter()
+            .any(|(_, t)| t == "line\\nbreak.md:7-8"),
+        "{}",
+        pattern.text
+    );
+}
+
+#[test]
+fn a_folder_quarry_did_not_write_is_refused_and_its_files_are_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("notes");
+    std::fs::create_dir_all(out.join("sources")).unwrap();
+    std::fs::write(out.join("mine.md"), "my own note").unwrap();
+    std::fs::write(out.join("sources/also-mine.md"), "mine too").unwrap();
+    let pages = render(&kb());
+    let e = write_pages(&out, &pages, false).unwrap_err();
+    assert!(matches!(e, RenderError::NotOurs(_)), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&out.display().to_string()) && msg.contains("--force") && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(!out.join("index.md").exists(), "nothing written");
+    let r = write_pages(&out, &pages, true).unwrap();
+    assert_eq!(r.removed, 0);
+    assert!(out.join("index.md").exists());
+    let manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+    assert!(manifest.lines().any(|l| l == "index.md"), "{manifest}");
+    assert!(!manifest.contains("mine"), "{manifest}");
+    // Now the folder is quarry's: written again without --force, stale pages go, the
+    // user's files stay.
+    let mut fewer = kb();
+    fewer.patterns.truncate(1);
+    fewer.sources.truncate(1);
+    let r = write_pages(&out, &render(&fewer), false).unwrap();
+    assert_eq!(r.removed, 2, "{r:?}");
+    assert!(!out.join("sources/src").exists(), "an emptied folder goes");
+    assert!(out.join("mine.md").exists() && out.join("sources/also-mine.md").exists());
+    // An empty folder, or one that does not exist, is fine.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(write_pages(&empty, &pages, false).is_ok());
+    assert!(write_pages(&dir.path().join("new/deep"), &pages, false).is_ok());
+}
+
+mod names {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Names built from parts that collide after case folding, sanitising and truncation.
+    fn name() -> impl Strategy<Value = String> {
+        let part = prop::sample::select(vec![
+            "a",
+            "A",
+            "é",
+            "e",
+            "è",
+            ":",
+            "_",
+            ".",
+            "..",
+            "/",
+            "-",
+            " ",
+            "\n",
+            "~",
+            ".md",
+            ".txt",
+            ".MD",
+            "con",
+            "x",
+            "lorem-ipsum-dolor-sit-amet-consectetur-adipiscing-elit-sed-do",
+        ]);
+        prop::collection::vec(part, 1..10).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn distinct_patterns_and_sources_get_distinct_safe_pages(
+            names in prop::collection::btree_set(name(), 1..12),
+            files in prop::collection::btree_set((prop::sample::select(vec!["/r", "/R", "/r/"]), name()), 1..12),
+        ) {
+            let mut kb = Kb::default();
+            // Slugs as the store makes them: sanitised, unique with a suffix.
+            let mut slugs = BTreeSet::new();
+            for (i, n) in names.iter().enumerate() {
+                let base = slug(n);
+                let mut s = base.clone();
+                let mut k = 2;
+                while !slugs.insert(s.clone()) {
+                    s = format!("{base}-{k}");
+                    k += 1;
+                }
+                kb.patterns.push((pattern(i as i64, n, &s), vec![], None));
+            }
+            // Slugs the store never makes are kept apart too.
+            for (i, n) in names.iter().enumerate() {
+                if slugs.insert(n.clone()) {
+                    kb.patterns.push((pattern(100 + i as i64, n, n), vec![], None));
+                }
+            }
+            for (i, (root, rel)) in files.iter().enumerate() {
+                let mut s = source(i as i64, rel);
+                s.root = root.to_string();
+                kb.sources.push(s);
+            }
+            let pages = render(&kb);
+            let mut seen = BTreeSet::new();
+            for p in pages.iter().filter(|p| p.path.components().count() > 1) {
+                assert_safe(&p.path);
+                let folded = p.path.to_string_lossy().to_lowercase();
+                prop_assert!(seen.insert(folded.clone()), "{folded} twice");
+            }
+            prop_assert_eq!(seen.len(), kb.patterns.len() + kb.sources.len());
+            // No page is where another needs a folder.
+            for a in &seen {
+                let dir = format!("{a}/");
+                prop_assert!(!seen.iter().any(|b| b.starts_with(&dir)), "{a} is a folder too");
+            }
+        }
+    }
 }
