@@ -412,9 +412,9 @@ pub async fn ingest(cfg: &Config, files: usize, tree: Option<&Path>, json: bool)
     let _ = std::process::Command::new("sync").status();
     let mut cfg = cfg.clone();
     cfg.db = dir.path().join("bench.db");
-    cfg.backend.kind = "fake".into(); // size chunks by estimate: the tokenizer is not under test
+    cfg.backend.kind = crate::config::BackendKind::Fake; // size chunks by estimate: the tokenizer is not under test
     let start = Instant::now();
-    let report = crate::app::enqueue(&cfg, &root).await?;
+    let report = crate::cmd::enqueue(&cfg, &root).await?;
     let secs = start.elapsed().as_secs_f64();
     let mbps = bytes as f64 / 1e6 / secs;
     if json {

@@ -64,12 +64,25 @@ pub struct Config {
     pub queue: QueueConfig,
 }
 
+/// Which backend serves the models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// llama.cpp in process (llama-cpp-2).
+    #[default]
+    Llama,
+    /// An OpenAI-compatible server.
+    Openai,
+    /// Scripted replies, for tests of everything around the model.
+    Fake,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackendConfig {
     /// `llama` (embedded llama.cpp), `openai` (an OpenAI-compatible server: llama-server,
     /// llamafile, Ollama, mlx_lm.server) or `fake` (scripted, for tests of the plumbing).
-    pub kind: String,
+    pub kind: BackendKind,
     /// For `fake`: the reply to every request.
     pub fake_reply: String,
     /// For `fake`: each request takes a random time in this range (ms).
@@ -156,7 +169,7 @@ impl Default for Config {
 impl Default for BackendConfig {
     fn default() -> Self {
         BackendConfig {
-            kind: "llama".into(),
+            kind: BackendKind::Llama,
             fake_reply: r#"{"findings": []}"#.into(),
             fake_delay_ms: [0, 0],
             fake_abort_marker: String::new(),
@@ -240,12 +253,6 @@ impl Config {
             return Err(ConfigError::Value(format!(
                 "workers must be between 1 and 64 (3-5 suits a small machine), not {}",
                 self.workers
-            )));
-        }
-        if !matches!(self.backend.kind.as_str(), "llama" | "openai" | "fake") {
-            return Err(ConfigError::Value(format!(
-                "backend kind must be \"llama\", \"openai\" or \"fake\", not {:?}",
-                self.backend.kind
             )));
         }
         if !self.models.contains_key("default") {

@@ -1,10 +1,10 @@
-//! quarry as a library: the binary in `main.rs` is a thin shell over `app`, and the
+//! quarry as a library: the binary in `main.rs` is a thin shell over `cmd`, and the
 //! integration tests drive these modules directly.
 
 pub mod agent;
-pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod ingest;

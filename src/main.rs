@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use quarry::{app, cli};
+use quarry::{cli, cmd};
 
 /// Ingest and the queue allocate many small strings across threads; mimalloc serves them
 /// faster than the system allocator (see the ingest figures in docs/benchmarks.md).
@@ -29,13 +29,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(app::main(cli)) {
+    match runtime.block_on(cmd::main(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("quarry: {}", app::one_line(&e));
+            eprintln!("quarry: {}", cmd::one_line(&e));
             ExitCode::from(2)
         }
     }

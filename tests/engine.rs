@@ -178,8 +178,8 @@ async fn models_load_on_demand_and_the_least_recently_used_makes_room() {
     o.ctx_per_slot = 512;
     let one = quarry::llm::llama::estimate_mb(&quarry::llm::gguf::read(&model()).unwrap(), &o);
     cfg.backend.memory_budget_mb = one * 3 / 2; // room for one model, not two
-    let agents = quarry::app::load_agents(&cfg).unwrap();
-    let reg = quarry::app::start_backends(&cfg, &agents, 2).await.unwrap();
+    let agents = quarry::cmd::load_agents(&cfg).unwrap();
+    let reg = quarry::cmd::start_backends(&cfg, &agents, 2).await.unwrap();
     assert_eq!(
         reg.loaded().await,
         vec!["default"],
@@ -194,7 +194,7 @@ async fn models_load_on_demand_and_the_least_recently_used_makes_room() {
         "default was unloaded to make room"
     );
     cfg.backend.memory_budget_mb = one / 2;
-    let err = quarry::app::start_backends(&cfg, &agents, 2)
+    let err = quarry::cmd::start_backends(&cfg, &agents, 2)
         .await
         .map(|_| ())
         .unwrap_err();

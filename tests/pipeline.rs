@@ -145,7 +145,7 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
     assert_eq!(patterns.len(), 1, "two chunks naming one pattern meet");
     let out = tempfile::tempdir().unwrap();
     let agents = Agents::load(None, None).unwrap();
-    quarry::app::render(&s.q, &agents, out.path())
+    quarry::cmd::render(&s.q, &agents, out.path())
         .await
         .unwrap();
     let page = std::fs::read_to_string(out.path().join("patterns/builder.md")).unwrap();
@@ -371,7 +371,7 @@ async fn a_role_added_from_a_file_runs_over_every_chunk() {
     assert_eq!(states(&s.q, "reviewer").await, vec![(JobState::Done, 2)]);
     let out = tempfile::tempdir().unwrap();
     let agents = Agents::load(Some(&agents_dir), Some(&prompts_dir)).unwrap();
-    quarry::app::render(&s.q, &agents, out.path())
+    quarry::cmd::render(&s.q, &agents, out.path())
         .await
         .unwrap();
     let page = std::fs::read_to_string(out.path().join("sources/notes/builder.md")).unwrap();
@@ -402,7 +402,7 @@ async fn hostile_pattern_names_land_inside_output() {
     .await;
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("output");
-    quarry::app::render(&s.q, &Agents::load(None, None).unwrap(), &out)
+    quarry::cmd::render(&s.q, &Agents::load(None, None).unwrap(), &out)
         .await
         .unwrap();
     let files: Vec<_> = walkdir::WalkDir::new(root.path())
@@ -559,7 +559,7 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
     names.sort();
     assert_eq!(names, ["Error handling", "Folding", "Iterator tricks"]);
     let out = tempfile::tempdir().unwrap();
-    quarry::app::render(&s.q, &Agents::load(None, None).unwrap(), out.path())
+    quarry::cmd::render(&s.q, &Agents::load(None, None).unwrap(), out.path())
         .await
         .unwrap();
     let page = std::fs::read_to_string(out.path().join("patterns/error-handling.md")).unwrap();
@@ -614,7 +614,7 @@ async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
     let summary = run(&s.q, agents, backend, Duration::from_secs(5)).await;
     assert_eq!(summary.jobs_dead, 0, "{:?}", s.q.failures().await.unwrap());
     let out = tempfile::tempdir().unwrap();
-    quarry::app::render(
+    quarry::cmd::render(
         &s.q,
         &Agents::load(Some(&agents_dir), None).unwrap(),
         out.path(),

@@ -7,6 +7,7 @@
 mod chunk;
 pub mod json;
 pub mod markdown;
+pub mod pipeline;
 pub mod rust;
 mod rust_scan;
 pub mod text;

@@ -1,6 +1,7 @@
 //! Language-model backends behind one trait: embedded llama.cpp, OpenAI-compatible HTTP
 //! servers, and a scripted fake for tests. Only `llama` names `llama_cpp_2`.
 
+pub mod factory;
 pub mod fake;
 pub mod gguf;
 pub mod grammar;

@@ -1,0 +1,49 @@
+//! `quarry bench queue|engine|ingest`: figures, printed (never asserted by tests).
+
+use anyhow::Result;
+
+use crate::cli::BenchCommand;
+use crate::config::Config;
+
+pub async fn bench(cfg: &Config, what: BenchCommand) -> Result<u8> {
+    match what {
+        BenchCommand::Queue {
+            jobs,
+            workers,
+            batch,
+            json,
+        } => {
+            crate::bench::queue(jobs, workers, batch, json).await?;
+            Ok(0)
+        }
+        BenchCommand::Engine {
+            model,
+            slots,
+            prompts,
+            requests,
+            max_tokens,
+            json,
+        } => {
+            let model = model.unwrap_or_else(|| {
+                cfg.model("default")
+                    .map(|m| m.path.clone())
+                    .unwrap_or_default()
+            });
+            crate::bench::engine(
+                cfg,
+                &model,
+                &slots,
+                prompts.as_deref(),
+                requests,
+                max_tokens,
+                json,
+            )
+            .await?;
+            Ok(0)
+        }
+        BenchCommand::Ingest { files, dir, json } => {
+            crate::bench::ingest(cfg, files, dir.as_deref(), json).await?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `quarry init`: write quarry.toml, agents/ and prompts/ for editing.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+
+pub fn init(dir: &Path) -> Result<u8> {
+    let written = crate::agent::write_defaults(dir)?;
+    let cfg_path = dir.join("quarry.toml");
+    if !cfg_path.exists() {
+        let text = toml::to_string_pretty(&Config::default())?;
+        std::fs::write(
+            &cfg_path,
+            format!("# quarry settings; every key is optional.\n{text}"),
+        )
+        .with_context(|| format!("cannot write {}", cfg_path.display()))?;
+        println!("wrote {}", cfg_path.display());
+    }
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    println!("edit agents/*.toml and prompts/*.tera to change or add roles; no recompiling needed");
+    Ok(0)
+}

@@ -1,0 +1,167 @@
+//! `quarry run` (the worker pool with its live view, then the knowledge base) and `quarry
+//! render` (the knowledge base again from the database).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::{mpsc, watch};
+
+use super::{load_agents, open_queue, progress_mode, set_default_model};
+use crate::agent::Agents;
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::engine::{self, RunContext};
+use crate::kb;
+use crate::progress;
+use crate::queue::{JobState, Queue};
+
+pub use crate::llm::factory::start_backends;
+
+pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
+    if let Some(w) = args.workers {
+        cfg.workers = w;
+    }
+    if let Some(m) = args.model {
+        set_default_model(&mut cfg, m);
+    }
+    if let Some(o) = args.output {
+        cfg.output = o;
+    }
+    cfg.validate()?;
+    kb::check_output(&cfg.output, args.force)?;
+    let agents = Arc::new(load_agents(&cfg)?);
+    let queue = open_queue(&cfg).await?;
+    let backends = start_backends(&cfg, &agents, cfg.workers).await?;
+    let mode = progress_mode(args.progress, args.quiet);
+    let (shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
+    // First Ctrl-C drains (running jobs finish within the grace period, then are put back);
+    // a second one stops at once.
+    let signals = {
+        let shutdown_tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            let _ = shutdown_tx.send(engine::Stop::Drain);
+            eprintln!("\nquarry: draining: running jobs may finish; Ctrl-C again to stop now");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+            let _ = shutdown_tx.send(engine::Stop::Now);
+        })
+    };
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let view = tokio::spawn(progress::show(
+        queue.clone(),
+        Some(events_rx),
+        mode,
+        cfg.workers,
+        stop_rx,
+        shutdown_rx.clone(),
+    ));
+    let ctx = RunContext {
+        queue: queue.clone(),
+        agents: agents.clone(),
+        backends,
+        workers: cfg.workers,
+        owner: owner_id(),
+        timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
+        events: Some(events_tx),
+        defined: Default::default(),
+    };
+    let summary = engine::run(ctx, shutdown_rx).await;
+    let _ = stop_tx.send(true);
+    let _ = view.await;
+    signals.abort();
+    let summary = summary?;
+    let r = render_with(&queue, &agents, &cfg.output, args.force).await?;
+    let counts = queue.counts().await?;
+    let dead: i64 = counts
+        .iter()
+        .filter(|c| c.state == JobState::Dead)
+        .map(|c| c.jobs)
+        .sum();
+    let kb = kb::Kb::load(&queue, &[]).await?;
+    let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
+    let accepted = kb
+        .findings
+        .iter()
+        .filter(|f| f.status == "accepted")
+        .count();
+    let rejected = kb.findings.len() - accepted;
+    let tps = (summary.prompt_tokens + summary.gen_tokens) as f64 / summary.seconds.max(0.001);
+    println!(
+        "{} {:.1}s · files {} read, {} refused · chunks {} · findings {} accepted, {} rejected · patterns {} · pages {} written · jobs {} done, {} dead · tokens {} prompt + {} generated ({:.0} tok/s)",
+        if summary.interrupted { "interrupted after" } else { "finished in" },
+        summary.seconds,
+        kb.sources.len() - refused,
+        refused,
+        kb.chunks.values().sum::<i64>(),
+        accepted,
+        rejected,
+        kb.patterns.len(),
+        r.written,
+        summary.jobs_done,
+        dead,
+        summary.prompt_tokens,
+        summary.gen_tokens,
+        tps
+    );
+    println!("knowledge base: {}", cfg.output.join("index.md").display());
+    if dead > 0 {
+        println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");
+    }
+    if summary.jobs_lost > 0 {
+        println!(
+            "{} job(s) given up after their lease was lost (taken back while they ran); they run again",
+            summary.jobs_lost
+        );
+    }
+    if !r.failed.is_empty() {
+        println!(
+            "{} page(s) could not be written (see the log)",
+            r.failed.len()
+        );
+    }
+    queue.close().await;
+    Ok(if summary.interrupted {
+        130
+    } else if dead > 0 || !r.failed.is_empty() {
+        1
+    } else {
+        0
+    })
+}
+
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Renders into `output`, refusing a non-empty folder quarry did not create.
+pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
+    render_with(queue, agents, output, false).await
+}
+
+/// Renders into `output`; `force` writes into a non-empty folder quarry did not create.
+pub async fn render_with(
+    queue: &Queue,
+    agents: &Agents,
+    output: &Path,
+    force: bool,
+) -> Result<kb::WriteReport> {
+    let note_stages: Vec<String> = agents
+        .chunk_roles()
+        .filter(|r| r.spec.output != crate::agent::OutputKind::Findings)
+        .map(|r| r.spec.stage.clone())
+        .collect();
+    let kb = kb::Kb::load(queue, &note_stages).await?;
+    let pages = kb::render(&kb);
+    Ok(kb::write_pages(output, &pages, force)?)
+}

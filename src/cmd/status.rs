@@ -1,0 +1,133 @@
+//! `quarry status` (what is queued, running, done and failed, and why) and `quarry watch`
+//! (the live view, from another terminal).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::watch;
+
+use super::{open_queue, progress_mode};
+use crate::cli::ProgressArg;
+use crate::config::Config;
+use crate::engine;
+use crate::progress;
+
+pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
+    let q = open_queue(cfg).await?;
+    let counts = q.counts().await?;
+    let lines = progress::stage_lines(&counts);
+    let failures = q.failures().await?;
+    let sources = q.current_sources().await?;
+    let refused: Vec<_> = sources.iter().filter(|s| s.status == "refused").collect();
+    // Files read all the same, with a fallback or remark (malformed JSON read as text, …).
+    let warnings: Vec<(&str, &str)> = sources
+        .iter()
+        .filter(|s| s.status == "active")
+        .flat_map(|s| s.notes.iter().map(|n| (s.rel_path.as_str(), n.as_str())))
+        .collect();
+    let running = q.running().await?;
+    if json {
+        let v = serde_json::json!({
+            "db": cfg.db,
+            "stages": lines,
+            "running": running,
+            "failed": failures,
+            "refused": refused.iter().map(|s| serde_json::json!({"file": s.rel_path, "kind": s.refusal_kind, "reason": s.refusal_message})).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(|(file, note)| serde_json::json!({"file": file, "warning": note})).collect::<Vec<_>>(),
+            "remaining_tokens": progress::remaining_tokens(&counts),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "stage", "queued", "running", "done", "retry", "dead", "total"
+    );
+    for l in &lines {
+        println!(
+            "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            l.stage, l.waiting, l.running, l.done, l.failed, l.dead, l.total
+        );
+    }
+    println!(
+        "files: {} read, {} refused or skipped, {} warning(s){}",
+        sources.len() - refused.len(),
+        refused.len(),
+        warnings.len(),
+        if (refused.is_empty() && warnings.is_empty()) || failed {
+            ""
+        } else {
+            " (see --failed)"
+        }
+    );
+    for r in &running {
+        println!(
+            "running: job {} {} {} {}",
+            r.id,
+            r.role,
+            r.file.clone().unwrap_or_default(),
+            r.heading.clone().unwrap_or_default()
+        );
+    }
+    if failed {
+        for s in &refused {
+            println!(
+                "refused  {}  {}: {}",
+                s.rel_path,
+                s.refusal_kind.clone().unwrap_or_default(),
+                s.refusal_message.clone().unwrap_or_default()
+            );
+        }
+        for (file, note) in &warnings {
+            println!("warning  {file}: {note}");
+        }
+        for j in &failures {
+            let place = match (&j.file, j.lines) {
+                (Some(f), Some((a, b))) => format!("{f}:{a}-{b}"),
+                (Some(f), None) => f.clone(),
+                _ => "-".into(),
+            };
+            println!(
+                "{:<9} job {} {} {} attempts {}/{}  {}: {}",
+                j.state.as_str(),
+                j.id,
+                j.role,
+                place,
+                j.attempts,
+                j.max_attempts,
+                j.error_kind,
+                j.error
+            );
+        }
+        if refused.is_empty() && failures.is_empty() && warnings.is_empty() {
+            println!("nothing failed");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn watch(cfg: &Config, arg: ProgressArg) -> Result<u8> {
+    let q = open_queue(cfg).await?;
+    let mode = progress_mode(arg, false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (_shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
+    let view = tokio::spawn(progress::show(
+        q.clone(),
+        None,
+        mode,
+        0,
+        stop_rx,
+        shutdown_rx,
+    ));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if q.is_drained().await? { break; }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = view.await;
+    Ok(0)
+}
