@@ -199,6 +199,14 @@ pub fn read_info(path: &Path) -> Result<GgufInfo, LlmError> {
     })
 }
 
+/// llama.cpp's own grammar for a JSON Schema (its `json_schema_to_grammar`), in GBNF. Quarry
+/// writes its grammars itself (`grammar::schema_to_gbnf`); the tests check them against this
+/// one.
+pub fn reference_grammar(schema: &serde_json::Value) -> Result<String, LlmError> {
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map_err(|e| LlmError::Grammar(format!("llama.cpp cannot convert the schema: {e}")))
+}
+
 /// Checks the file and loads the model's weights (shared by the engine and tokenizer).
 fn load_model(opts: &LlamaOptions) -> Result<(Arc<LlamaModel>, GgufInfo), LlmError> {
     let info = read_info(&opts.path)?;
