@@ -7,7 +7,7 @@ mod init;
 mod jobs;
 mod models;
 mod run;
-mod status;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -111,6 +111,7 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         summary.gen_tokens,
         tps
     );
+    super::status::print_bill(&queue.bill().await?);
     println!("knowledge base: {}", cfg.output.join("index.md").display());
     if dead > 0 {
         println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");

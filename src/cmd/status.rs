@@ -26,6 +26,7 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
         .flat_map(|s| s.notes.iter().map(|n| (s.rel_path.as_str(), n.as_str())))
         .collect();
     let running = q.running().await?;
+    let bill = q.bill().await?;
     if json {
         let v = serde_json::json!({
             "db": cfg.db,
@@ -35,6 +36,7 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
             "refused": refused.iter().map(|s| serde_json::json!({"file": s.rel_path, "kind": s.refusal_kind, "reason": s.refusal_message})).collect::<Vec<_>>(),
             "warnings": warnings.iter().map(|(file, note)| serde_json::json!({"file": file, "warning": note})).collect::<Vec<_>>(),
             "remaining_tokens": progress::remaining_tokens(&counts),
+            "bill": bill,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
@@ -49,6 +51,7 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
             l.stage, l.waiting, l.running, l.done, l.failed, l.dead, l.total
         );
     }
+    print_bill(&bill);
     println!(
         "files: {} read, {} refused or skipped, {} warning(s){}",
         sources.len() - refused.len(),
@@ -130,4 +133,43 @@ pub async fn watch(cfg: &Config, arg: ProgressArg) -> Result<u8> {
     let _ = stop_tx.send(true);
     let _ = view.await;
     Ok(0)
+}
+
+/// The token bill per stage: what each stage asked of the model, and how much of its prompts
+/// a KV cache served instead of computing.
+pub fn print_bill(bill: &[crate::queue::StageBill]) {
+    if bill.iter().all(|b| b.prompt_tokens + b.gen_tokens == 0) {
+        return;
+    }
+    println!(
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "tokens", "jobs", "prompt", "cached", "computed", "generated", "model s"
+    );
+    let mut total = crate::queue::StageBill {
+        stage: "total".into(),
+        ..Default::default()
+    };
+    for b in bill {
+        print_bill_line(b);
+        total.jobs += b.jobs;
+        total.prompt_tokens += b.prompt_tokens;
+        total.cached_tokens += b.cached_tokens;
+        total.computed_tokens += b.computed_tokens;
+        total.gen_tokens += b.gen_tokens;
+        total.attempt_seconds += b.attempt_seconds;
+    }
+    print_bill_line(&total);
+}
+
+fn print_bill_line(b: &crate::queue::StageBill) {
+    println!(
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9.0}",
+        b.stage,
+        b.jobs,
+        b.prompt_tokens,
+        b.cached_tokens,
+        b.computed_tokens,
+        b.gen_tokens,
+        b.attempt_seconds
+    );
 }

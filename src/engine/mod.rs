@@ -142,6 +142,8 @@ impl From<QueueError> for JobError {
 pub struct Usage {
     pub prompt_tokens: u64,
     pub gen_tokens: u64,
+    /// Of `prompt_tokens`, those served from a KV cache.
+    pub cached_tokens: u64,
 }
 
 /// Runs workers until the queue is drained (every job settled and nothing left to plan) or
@@ -415,6 +417,7 @@ async fn record_failure(ctx: &RunContext, lease: &Lease, err: &JobError, usage: 
     let tokens = Done {
         prompt_tokens: usage.prompt_tokens as i64,
         gen_tokens: usage.gen_tokens as i64,
+        cached_tokens: usage.cached_tokens as i64,
         ..Done::default()
     };
     match ctx.queue.fail(lease, &failure, &tokens).await {

@@ -95,6 +95,7 @@ async fn ask(
         let done = backend.generate(req).await?;
         usage.prompt_tokens += done.timings.prompt_tokens;
         usage.gen_tokens += done.timings.gen_tokens;
+        usage.cached_tokens += done.timings.cached_tokens;
         match read_reply(&role.schema, schema, &done.text, done.stop) {
             Ok((v, reply)) => {
                 if reply != done.text {
@@ -206,6 +207,7 @@ fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
         reply: Some(reply),
         prompt_tokens: usage.prompt_tokens as i64,
         gen_tokens: usage.gen_tokens as i64,
+        cached_tokens: usage.cached_tokens as i64,
     }
 }
 

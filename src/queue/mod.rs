@@ -410,7 +410,7 @@ impl Queue {
                 "UPDATE jobs SET state = 'done', result = v.column3, last_reply = v.column4,
                      lease_token = NULL, lease_expires_at = NULL,
                      prompt_tokens = prompt_tokens + v.column5, gen_tokens = gen_tokens + v.column6,
-                     finished_at = ",
+                     cached_tokens = cached_tokens + v.column7, finished_at = ",
             );
             qb.push_bind(now)
                 .push(", updated_at = ")
@@ -422,7 +422,8 @@ impl Queue {
                     .push_bind(d.result.to_string())
                     .push_bind(d.reply.clone())
                     .push_bind(d.prompt_tokens)
-                    .push_bind(d.gen_tokens);
+                    .push_bind(d.gen_tokens)
+                    .push_bind(d.cached_tokens);
             });
             qb.push(
                 ") AS v WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2
@@ -478,7 +479,8 @@ impl Queue {
         let res = sqlx::query(
             "UPDATE jobs SET state = 'done', result = ?1, last_reply = ?2, lease_token = NULL,
                  lease_expires_at = NULL, prompt_tokens = prompt_tokens + ?3,
-                 gen_tokens = gen_tokens + ?4, finished_at = ?5, updated_at = ?5
+                 gen_tokens = gen_tokens + ?4, finished_at = ?5, updated_at = ?5,
+                 cached_tokens = cached_tokens + ?8
              WHERE id = ?6 AND lease_token = ?7 AND state = 'leased'",
         )
         .bind(done.result.to_string())
@@ -488,6 +490,7 @@ impl Queue {
         .bind(now)
         .bind(lease.id.0)
         .bind(&lease.token)
+        .bind(done.cached_tokens)
         .execute(&mut **tx)
         .await?;
         if res.rows_affected() != 1 {
@@ -549,6 +552,7 @@ impl Queue {
             "UPDATE jobs SET state = ?1, run_after = ?2, lease_token = NULL, lease_expires_at = NULL,
                  last_error_kind = ?3, last_error = ?4, last_reply = COALESCE(?5, last_reply),
                  prompt_tokens = prompt_tokens + ?6, gen_tokens = gen_tokens + ?7,
+                 cached_tokens = cached_tokens + ?10,
                  updated_at = ?8, finished_at = CASE WHEN ?1 = 'dead' THEN ?8 ELSE finished_at END
              WHERE id = ?9",
         )
@@ -561,6 +565,7 @@ impl Queue {
         .bind(tokens.gen_tokens)
         .bind(now)
         .bind(lease.id.0)
+        .bind(tokens.cached_tokens)
         .execute(&mut *tx)
         .await?;
         let label = if outcome == FailOutcome::Dead {
@@ -782,6 +787,35 @@ impl Queue {
             .collect()
     }
 
+    /// The token bill per stage, in pipeline order (the order stages were first enqueued).
+    pub async fn bill(&self) -> Result<Vec<StageBill>> {
+        let rows = sqlx::query(
+            "SELECT j.stage, COUNT(*), SUM(j.state = 'done'), COALESCE(SUM(j.prompt_tokens), 0),
+                    COALESCE(SUM(j.cached_tokens), 0), COALESCE(SUM(j.gen_tokens), 0),
+                    COALESCE(SUM((SELECT SUM(a.finished_at - a.started_at) FROM attempts a
+                                  WHERE a.job_id = j.id AND a.finished_at IS NOT NULL)), 0)
+             FROM jobs j GROUP BY j.stage ORDER BY MIN(j.id)",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (prompt, cached): (i64, i64) = (r.get(3), r.get(4));
+                StageBill {
+                    stage: r.get(0),
+                    jobs: r.get(1),
+                    done: r.get(2),
+                    prompt_tokens: prompt,
+                    cached_tokens: cached,
+                    computed_tokens: prompt - cached,
+                    gen_tokens: r.get(5),
+                    attempt_seconds: r.get::<i64, _>(6) as f64 / 1000.0,
+                }
+            })
+            .collect())
+    }
+
     /// True when no job could still run (all settled).
     pub async fn is_drained(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
@@ -906,6 +940,24 @@ pub struct Done {
     pub reply: Option<String>,
     pub prompt_tokens: i64,
     pub gen_tokens: i64,
+    /// Of `prompt_tokens`, those whose KV came from a cache instead of being computed.
+    pub cached_tokens: i64,
+}
+
+/// What one stage has cost so far: the token bill of its jobs (every attempt, failed ones
+/// too) and the time its attempts took (summed over workers, so it can exceed the wall time).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StageBill {
+    pub stage: String,
+    pub jobs: i64,
+    pub done: i64,
+    pub prompt_tokens: i64,
+    /// Prompt tokens served from a KV cache.
+    pub cached_tokens: i64,
+    /// Prompt tokens computed: `prompt_tokens - cached_tokens`.
+    pub computed_tokens: i64,
+    pub gen_tokens: i64,
+    pub attempt_seconds: f64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -985,7 +1037,7 @@ async fn finish_attempt(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE attempts SET finished_at = ?1, outcome = ?2, error_kind = ?3, error = ?4, reply = ?5,
-             prompt_tokens = ?6, gen_tokens = ?7
+             prompt_tokens = ?6, gen_tokens = ?7, cached_tokens = ?10
          WHERE job_id = ?8 AND attempt = ?9 AND finished_at IS NULL",
     )
     .bind(now)
@@ -997,6 +1049,7 @@ async fn finish_attempt(
     .bind(tokens.gen_tokens)
     .bind(lease.id.0)
     .bind(lease.attempt)
+    .bind(tokens.cached_tokens)
     .execute(&mut **tx)
     .await?;
     Ok(())

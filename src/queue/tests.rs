@@ -491,3 +491,39 @@ async fn three_processes_opening_a_new_database_at_once_all_succeed() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_bill_counts_every_attempts_tokens_per_stage() {
+    let t = queue().await;
+    let mut other = job("b");
+    other.stage = "later".into();
+    t.q.enqueue(&[job("a"), other]).await.unwrap();
+    let a = t.q.claim("w", &[]).await.unwrap().unwrap();
+    let spent = Done {
+        prompt_tokens: 100,
+        cached_tokens: 60,
+        gen_tokens: 10,
+        ..Done::default()
+    };
+    t.q.fail(&a, &failure(true), &spent).await.unwrap();
+    t.advance(2_000);
+    let a = t.q.claim("w", &[]).await.unwrap().unwrap();
+    t.advance(1_500);
+    assert!(t.q.complete(&a, &spent).await.unwrap());
+    let bill = t.q.bill().await.unwrap();
+    assert_eq!(bill.len(), 2);
+    assert_eq!(
+        bill[0],
+        StageBill {
+            stage: "s".into(),
+            jobs: 1,
+            done: 1,
+            prompt_tokens: 200,
+            cached_tokens: 120,
+            computed_tokens: 80,
+            gen_tokens: 20,
+            attempt_seconds: 1.5,
+        }
+    );
+    assert_eq!((bill[1].stage.as_str(), bill[1].done), ("later", 0));
+}
