@@ -12,3 +12,4 @@ pub mod kb;
 pub mod llm;
 pub mod progress;
 pub mod queue;
+pub mod text;

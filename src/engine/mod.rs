@@ -17,6 +17,8 @@ use crate::llm::GenProgress;
 use crate::progress::Event;
 use crate::queue::{Done, FailOutcome, Failure, Lease, Queue, QueueError};
 
+#[cfg(test)]
+pub(crate) use stages::findings_from;
 pub use stages::plan;
 
 /// The backends by model name (`default`, or what roles name), loaded on demand.

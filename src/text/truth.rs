@@ -1,0 +1,327 @@
+//! The rules against the truth files, without a model: every folder with a `truth.tsv` is
+//! ingested as `enqueue` would (walk, read, split), each chunk is offered its terms as the
+//! extractor's prompt gets them, and each term is checked as a finding name. A true name (or
+//! an alias, matched as `kbscore.py` matches them) must be among the terms a chunk of its file
+//! offers and pass the checks. The per-folder floors are today's figures: a rule change shows
+//! at once what it gains or breaks.
+
+use std::path::{Path, PathBuf};
+
+use crate::agent::terms::{terms, FileFacts};
+use crate::agent::{Agents, Role};
+use crate::ingest::{self, ApproxTokens, Entry, IngestOptions, SourceFile};
+use crate::queue::store::ChunkRow;
+
+/// One chunk as the extractor sees it: its file, the chunk and each offered term's verdict.
+struct Offered {
+    chunk: ChunkRow,
+    terms: Vec<(String, Verdict)>,
+}
+
+/// A term's fate as a finding name: the name the checks keep (completed from a heading) and
+/// `Ok`, or the kind of rejection.
+type Verdict = (String, Result<(), &'static str>);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files of `root`, read and split as `enqueue` reads them (without a model's tokenizer).
+fn read_folder(root: &Path) -> Vec<SourceFile> {
+    let opts = IngestOptions::default();
+    let walk = ingest::walk_report(root, &opts).expect("walk");
+    walk.files
+        .iter()
+        .filter_map(|f| match ingest::read_file(root, f, &opts, &ApproxTokens) {
+            Entry::File(s) => Some(s),
+            Entry::Refused { .. } => None,
+        })
+        .collect()
+}
+
+fn extractor() -> Role {
+    let agents = Agents::load(None, None).expect("built-in agents");
+    agents.role("extractor").expect("extractor role").clone()
+}
+
+/// The kind of a rejection reason (the reasons quote the name; the kind is stable).
+fn reason_kind(reason: &str) -> &'static str {
+    [
+        ("too generic", "generic"),
+        ("a sentence, not a name", "sentence"),
+        ("not grounded", "ungrounded"),
+        ("an identifier", "identifier"),
+        ("evidence", "evidence"),
+        ("in passing", "in-passing"),
+        ("repeats the instructions", "echo"),
+    ]
+    .iter()
+    .find(|(m, _)| reason.contains(m))
+    .map_or("other", |(_, k)| k)
+}
+
+/// Every chunk of `file`, with the terms the extractor is offered and their verdicts.
+fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
+    let facts = FileFacts::of(&file.text, file.kind.as_str());
+    file.chunks
+        .iter()
+        .map(|c| {
+            let chunk = ChunkRow {
+                id: 0,
+                source_id: 0,
+                rel_path: file.rel_path.clone(),
+                root: String::new(),
+                kind: file.kind.as_str().to_string(),
+                ordinal: c.ordinal.into(),
+                line_start: c.line_start.into(),
+                line_end: c.line_end.into(),
+                byte_start: c.byte_start as i64,
+                heading_path: c.heading_path.clone(),
+                text: c.text.clone(),
+                tokens: c.tokens as i64,
+            };
+            let offered =
+                role.usable_terms(terms(&chunk.text, &chunk.heading_path, &chunk.kind, &facts));
+            let terms = offered
+                .into_iter()
+                .map(|t| {
+                    let verdict = verdict(&t, &chunk, &role.task);
+                    (t, verdict)
+                })
+                .collect();
+            Offered { chunk, terms }
+        })
+        .collect()
+}
+
+/// The checks' verdict on `term` as the name of a finding whose evidence is the whole chunk
+/// (so that only the name is judged).
+fn verdict(term: &str, chunk: &ChunkRow, task: &str) -> Verdict {
+    let reply = serde_json::json!({ "findings": [{ "name": term, "evidence": chunk.text }] });
+    let found = crate::engine::findings_from(&reply, chunk, task);
+    match found.into_iter().next() {
+        Some(f) if f.status != "rejected" => (f.pattern, Ok(())),
+        Some(f) => (
+            f.pattern,
+            Err(reason_kind(f.reason.as_deref().unwrap_or(""))),
+        ),
+        None => (term.to_string(), Err("none")),
+    }
+}
+
+/// The folders the rules are measured on: (name, corpus root, truth file), those present.
+fn folders() -> Vec<(&'static str, PathBuf, PathBuf)> {
+    let r = repo();
+    let shared = r.join("../shared");
+    [
+        (
+            "shapes",
+            r.join("bench/eval/shapes/corpus"),
+            r.join("bench/eval/shapes/truth.tsv"),
+        ),
+        (
+            "topics",
+            r.join("bench/eval/topics/corpus"),
+            r.join("bench/eval/topics/truth.tsv"),
+        ),
+        (
+            "rust-patterns",
+            shared.join("corpus/rust-patterns"),
+            shared.join("eval/rust-patterns.truth.tsv"),
+        ),
+        (
+            "rust-blog",
+            shared.join("corpus/rust-blog"),
+            shared.join("eval/rust-blog.truth.tsv"),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, root, truth)| root.is_dir() && truth.is_file())
+    .collect()
+}
+
+/// `kbscore.py`'s `norm`: lower-case, runs of other characters than `a-z0-9` one space,
+/// padded.
+fn norm(s: &str) -> String {
+    let mut out = String::from(" ");
+    for c in s.to_lowercase().chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    if !out.ends_with(' ') {
+        out.push(' ');
+    }
+    out
+}
+
+/// True when `name` occurs in `text` as `kbscore.py` matches it: a `C-NAME` alias as a
+/// whole token, any other as `" " + norm(name)` inside `norm(text)`.
+fn occurs_in(name: &str, text: &str) -> bool {
+    let c_name = name.starts_with("C-")
+        && name[2..]
+            .split('-')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase()));
+    if c_name {
+        let lower = text.to_lowercase();
+        let n = name.to_lowercase();
+        let token = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+        return lower.match_indices(&n).any(|(i, _)| {
+            !token(lower[..i].chars().next_back()) && !token(lower[i + n.len()..].chars().next())
+        });
+    }
+    let core = norm(name);
+    let core = core.trim();
+    !core.is_empty() && norm(text).contains(&format!(" {core}"))
+}
+
+/// A row of a truth file: the file, the id, the name and its aliases.
+struct Row {
+    file: String,
+    id: String,
+    names: Vec<String>,
+}
+
+fn truth(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).expect("truth file");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (file, id, name, aliases) = (
+        col("file"),
+        col("pattern_id"),
+        col("pattern_name"),
+        col("aliases"),
+    );
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').map(str::trim).collect();
+            let mut names = vec![f[name].to_string()];
+            names.extend(
+                f[aliases]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string),
+            );
+            Row {
+                file: f[file].to_string(),
+                id: f[id].to_string(),
+                names,
+            }
+        })
+        .collect()
+}
+
+/// Prints, for every chunk of every folder, the offered terms and their verdicts, to the file
+/// `QUARRY_TEXT_DUMP` names (or stdout): run before and after a change to the rules and
+/// compare. `cargo test --lib text::truth::dump -- --ignored`.
+#[test]
+#[ignore = "a developer's dump: set QUARRY_TEXT_DUMP"]
+fn dump() {
+    let role = extractor();
+    let mut out = String::new();
+    let r = repo();
+    let shared = r.join("../shared/corpus");
+    for (name, root) in [
+        ("rust-patterns", shared.join("rust-patterns")),
+        ("rust-blog", shared.join("rust-blog")),
+        ("shapes", r.join("bench/eval/shapes/corpus")),
+        ("topics", r.join("bench/eval/topics/corpus")),
+    ] {
+        if !root.is_dir() {
+            continue;
+        }
+        for file in read_folder(&root) {
+            for o in offered(&role, &file) {
+                let at = format!(
+                    "{name}/{}#{} [{}]",
+                    file.rel_path,
+                    o.chunk.ordinal,
+                    o.chunk.heading_path.join(" > ")
+                );
+                if o.terms.is_empty() {
+                    out.push_str(&format!("{at}\t-\n"));
+                }
+                for (term, (kept, v)) in &o.terms {
+                    let kept = if kept == term {
+                        String::new()
+                    } else {
+                        format!(" -> {kept}")
+                    };
+                    let v = v.err().unwrap_or("ok");
+                    out.push_str(&format!("{at}\t{term}{kept}\t{v}\n"));
+                }
+            }
+        }
+    }
+    match std::env::var_os("QUARRY_TEXT_DUMP") {
+        Some(path) => std::fs::write(path, out).expect("write the dump"),
+        None => print!("{out}"),
+    }
+}
+
+/// Every truth row's name among the terms a chunk of its file offers, passing the checks; at
+/// least as many rows per folder as when the floor was set.
+#[test]
+fn true_names_are_offered_and_pass_the_checks() {
+    let role = extractor();
+    let mut report = String::new();
+    let mut low = Vec::new();
+    for (name, root, truth_file) in folders() {
+        let files: Vec<(String, Vec<Offered>)> = read_folder(&root)
+            .into_iter()
+            .map(|f| (f.rel_path.clone(), offered(&role, &f)))
+            .collect();
+        let rows = truth(&truth_file);
+        let mut passed = 0;
+        for row in &rows {
+            let chunks = files
+                .iter()
+                .find(|(p, _)| *p == row.file)
+                .map(|(_, c)| c.as_slice())
+                .unwrap_or_default();
+            let matches = |t: &str| row.names.iter().any(|n| occurs_in(n, t));
+            let ok = chunks.iter().any(|o| {
+                o.terms
+                    .iter()
+                    .any(|(t, (kept, v))| v.is_ok() && (matches(t) || matches(kept)))
+            });
+            if ok {
+                passed += 1;
+                continue;
+            }
+            let offered: Vec<String> = chunks
+                .iter()
+                .flat_map(|o| &o.terms)
+                .filter(|(t, (kept, _))| matches(t) || matches(kept))
+                .map(|(t, (_, v))| format!("{t:?}: {}", v.err().unwrap_or("ok")))
+                .collect();
+            let why = if offered.is_empty() {
+                "not offered".to_string()
+            } else {
+                format!("offered but rejected ({})", offered.join(", "))
+            };
+            report.push_str(&format!(
+                "  {name}: {} {:?} in {}: {why}\n",
+                row.id, row.names[0], row.file
+            ));
+        }
+        report.push_str(&format!("{name}: {passed}/{} rows\n", rows.len()));
+        let floor = match name {
+            "shapes" => 20,
+            "topics" => 7,
+            "rust-patterns" => 37,
+            "rust-blog" => 12,
+            _ => 0,
+        };
+        if passed < floor {
+            low.push(format!("{name}: {passed} < {floor}"));
+        }
+    }
+    println!("{report}");
+    assert!(low.is_empty(), "fewer true names pass: {low:?}\n{report}");
+}
