@@ -241,7 +241,8 @@ async fn requests_arriving_together_compute_their_shared_prefix_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_extractor_names_only_terms_of_its_chunk() {
     use quarry::agent::context::{ChunkCtx, ChunkPrompt};
-    use quarry::agent::{terms::terms, Agents};
+    use quarry::agent::Agents;
+    use quarry::text::terms::terms;
 
     let text = "/// Restores the previous depth when it goes out of scope: the guard pattern.\n\
                 #[must_use]\npub struct Indent<'a> { p: &'a Printer, depth: usize }\n\n\
@@ -251,7 +252,7 @@ async fn the_extractor_names_only_terms_of_its_chunk() {
         text,
         &heading,
         "rust",
-        &quarry::agent::terms::FileFacts::of(text, "rust"),
+        &quarry::text::terms::FileFacts::of(text, "rust"),
     );
     assert!(offered.len() >= 2, "{offered:?}");
     let agents = Agents::load(None, None).unwrap();

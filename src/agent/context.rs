@@ -11,7 +11,7 @@ pub struct ChunkCtx {
     /// Heading path joined with " > ", empty when none.
     pub heading: String,
     pub text: String,
-    /// Terms of the text that could name what it teaches (`agent::terms`), strongest first;
+    /// Terms of the text that could name what it teaches (`text::terms`), strongest first;
     /// filled for per-chunk roles, empty for the validator.
     pub terms: Vec<String>,
 }

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod context;
-pub mod quotes;
-pub mod terms;
 
 use crate::llm::grammar;
 use crate::llm::{Message, Sampling};
@@ -149,7 +147,7 @@ pub struct RoleSpec {
     /// Reply fields that must be a code line copied from the input (or empty).
     #[serde(default)]
     pub code_fields: Vec<String>,
-    /// Reply fields that must be one of the input's terms (`terms::terms`: its headings,
+    /// Reply fields that must be one of the input's terms (`text::terms::terms`: its headings,
     /// emphasised and introduced terms, API names, the traits its code implements), when it
     /// has any. Prompts can list them as `chunk.terms`.
     #[serde(default)]
@@ -228,8 +226,8 @@ impl Role {
         {
             return Ok((self.schema.clone(), self.grammar.clone()));
         }
-        let code = quotes::code_lines(input);
-        let mut sentences = quotes::sentences(input);
+        let code = crate::text::quotes::code_lines(input);
+        let mut sentences = crate::text::quotes::sentences(input);
         if sentences.is_empty() {
             // A chunk of only code: its lines are what can be quoted.
             sentences = code.clone();
@@ -244,14 +242,14 @@ impl Role {
         let mut schema = self.schema.clone();
         for (fields, options) in lists {
             for field in fields {
-                let Some(own) = quotes::property(&self.schema, field) else {
+                let Some(own) = property(&self.schema, field) else {
                     continue;
                 };
                 let allowed = grammar::admissible(&self.schema, own, options);
                 if allowed.is_empty() {
                     continue; // nothing to choose from: the field keeps its schema, the checks judge it
                 }
-                if let Some(prop) = quotes::property_mut(&mut schema, field) {
+                if let Some(prop) = property_mut(&mut schema, field) {
                     *prop = serde_json::json!({ "type": "string", "enum": allowed });
                 }
             }
@@ -271,7 +269,7 @@ impl Role {
             .spec
             .term_fields
             .iter()
-            .filter_map(|f| quotes::property(&self.schema, f))
+            .filter_map(|f| property(&self.schema, f))
             .collect();
         if fields.is_empty() {
             return terms;
@@ -542,3 +540,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The schema of a property given as a dotted path through objects and arrays.
+pub fn property<'a>(schema: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut cur = schema;
+    for key in path.split('.') {
+        while cur.get("type").and_then(|t| t.as_str()) == Some("array") {
+            cur = cur.get("items")?;
+        }
+        cur = cur.get("properties")?.get(key)?;
+    }
+    Some(cur)
+}
+
+/// The schema of a property given as a dotted path through objects and arrays, to change.
+pub fn property_mut<'a>(
+    schema: &'a mut serde_json::Value,
+    path: &str,
+) -> Option<&'a mut serde_json::Value> {
+    let mut cur = schema;
+    for key in path.split('.') {
+        while cur.get("type").and_then(|t| t.as_str()) == Some("array") {
+            cur = cur.get_mut("items")?;
+        }
+        cur = cur.get_mut("properties")?.get_mut(key)?;
+    }
+    Some(cur)
+}

@@ -254,3 +254,15 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn dotted_paths_go_through_arrays() {
+    let mut schema = serde_json::json!({"type":"object","properties":{"findings":{"type":"array","items":{"type":"object","properties":{"evidence":{"type":"string"}}}}}});
+    assert!(property_mut(&mut schema, "findings.evidence").is_some());
+    assert!(property_mut(&mut schema, "findings.nope").is_none());
+    assert_eq!(
+        property(&schema, "findings.evidence"),
+        Some(&serde_json::json!({"type":"string"}))
+    );
+    assert!(property(&schema, "nope").is_none());
+}

@@ -44,7 +44,7 @@ pub struct RunContext {
 /// reading the whole file once per chunk would cost the square of its size.
 #[derive(Default)]
 pub struct FileFactsCache(
-    std::sync::Mutex<std::collections::HashMap<i64, Arc<crate::agent::terms::FileFacts>>>,
+    std::sync::Mutex<std::collections::HashMap<i64, Arc<crate::text::terms::FileFacts>>>,
 );
 
 impl FileFactsCache {
@@ -54,7 +54,7 @@ impl FileFactsCache {
         source_id: i64,
         kind: &str,
         load: F,
-    ) -> Result<Arc<crate::agent::terms::FileFacts>, E>
+    ) -> Result<Arc<crate::text::terms::FileFacts>, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, E>>,
@@ -62,7 +62,7 @@ impl FileFactsCache {
         if let Some(facts) = self.0.lock().ok().and_then(|m| m.get(&source_id).cloned()) {
             return Ok(facts);
         }
-        let facts = Arc::new(crate::agent::terms::FileFacts::of(&load().await?, kind));
+        let facts = Arc::new(crate::text::terms::FileFacts::of(&load().await?, kind));
         if let Ok(mut m) = self.0.lock() {
             m.insert(source_id, facts.clone());
         }

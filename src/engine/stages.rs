@@ -15,6 +15,7 @@ use crate::agent::{Agents, InputKind, OutputKind, Role};
 use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, JobId, Lease, NewJob, Queue, QueueError};
+use crate::text::checks as names;
 
 type JobResult = Result<Usage, (JobError, Usage)>;
 
@@ -232,7 +233,7 @@ async fn chunk_input(
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
             // Only the terms the role's term fields accept: the grammar offers no other.
-            terms: role.usable_terms(crate::agent::terms::terms(
+            terms: role.usable_terms(crate::text::terms::terms(
                 &chunk.text,
                 &chunk.heading_path,
                 &chunk.kind,
@@ -382,29 +383,29 @@ pub(crate) fn findings_from(
             let prose_only = matches!(chunk.kind.as_str(), "markdown" | "text");
             let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
             let evidence = s("evidence");
-            let name = checks::clean_name(&s("name"));
+            let name = names::clean_name(&s("name"));
             // Only a name that stands on its own is completed: a generic or invented one
             // must not borrow a heading's credit. A completed name is checked again.
-            let own = checks::check_finding(&name, &evidence, &grounding, rendered);
+            let own = names::check_finding(&name, &evidence, &grounding, rendered);
             let (pattern, checked) = match own {
                 Ok(()) => {
                     let full =
-                        checks::complete_name(&name, &chunk.heading_path, &chunk.text, prose_only);
+                        names::complete_name(&name, &chunk.heading_path, &chunk.text, prose_only);
                     let checked = if full == name {
                         Ok(())
                     } else {
-                        checks::check_finding(&full, &evidence, &grounding, rendered)
+                        names::check_finding(&full, &evidence, &grounding, rendered)
                     };
                     (full, checked)
                 }
                 Err(e) => (name, Err(e)),
             };
-            let key = checks::pattern_key(&pattern);
+            let key = names::pattern_key(&pattern);
             if !seen.insert(key.clone()) {
                 return None; // the same pattern twice in one chunk
             }
             let evidence =
-                checks::evidence_naming(&pattern, &evidence, &chunk.text).unwrap_or(evidence);
+                names::evidence_naming(&pattern, &evidence, &chunk.text).unwrap_or(evidence);
             let (line_start, line_end) = if rendered {
                 (chunk.line_start, chunk.line_end)
             } else {
@@ -412,10 +413,10 @@ pub(crate) fn findings_from(
             };
             let verdict = checked
                 .and_then(|()| {
-                    checks::discussed(&pattern, &chunk.heading_path, &chunk.text, prose_only)
+                    names::discussed(&pattern, &chunk.heading_path, &chunk.text, prose_only)
                 })
                 .and_then(|()| {
-                    if checks::echoes(&pattern, instructions) {
+                    if names::echoes(&pattern, instructions) {
                         Err(format!("the name {pattern:?} repeats the instructions"))
                     } else {
                         Ok(())
@@ -572,7 +573,7 @@ async fn write(
     if let Some(obj) = value.as_object_mut() {
         for (_, v) in obj.iter_mut() {
             if v.as_str()
-                .is_some_and(|t| checks::echo_ratio(t, &prompt_text) > 0.5 || checks::repetitive(t))
+                .is_some_and(|t| names::echo_ratio(t, &prompt_text) > 0.5 || names::repetitive(t))
             {
                 *v = serde_json::Value::String(String::new());
             }
@@ -692,13 +693,13 @@ async fn title_patterns<'a>(
             continue;
         }
         let text = queue.source_text(source).await?;
-        if crate::agent::terms::sections_are_topics(&text) {
+        if crate::text::terms::sections_are_topics(&text) {
             continue; // its title names the collection, not a pattern
         }
         let Some(title) = crate::ingest::markdown::title(&text) else {
             continue;
         };
-        let key = checks::pattern_key(&title);
+        let key = names::pattern_key(&title);
         let count = |k: &str| fs.iter().filter(|f| f.pattern_key == k).count();
         let own = count(&key);
         if own > 0 && distinct.iter().all(|k| *k == key || count(k) < own) {

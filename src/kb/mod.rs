@@ -12,6 +12,7 @@ use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, Queue, QueueError};
 
 mod paths;
+use crate::text::prose::{passage, prose_of};
 use paths::{code_span, escape, link_target, shown};
 pub use paths::{pattern_path, source_path, Paths};
 
@@ -245,72 +246,6 @@ fn title_case(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
-}
-
-/// The prose of a chunk: all of a markdown or text chunk, the comments of source code (its
-/// code lines become paragraph breaks); None for records, whose lines are not sentences.
-fn prose_of(kind: &str, text: &str) -> Option<String> {
-    match kind {
-        "markdown" | "text" => Some(text.to_string()),
-        "rust" => Some(
-            text.lines()
-                .map(|l| {
-                    if l.trim_start().starts_with("//") {
-                        l
-                    } else {
-                        ""
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        _ => None,
-    }
-}
-
-/// The whole sentence of `text` around `evidence` (a line's part, as the grammar lets a model
-/// quote it), joined across line breaks and list markers: what the author says. None when the
-/// evidence is not found in the text's prose or the sentence is too long to quote.
-pub fn passage(text: &str, evidence: &str) -> Option<String> {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let evidence = norm(evidence);
-    if evidence.len() < 8 {
-        return None;
-    }
-    let mut paragraph = String::new();
-    let mut lines = crate::agent::quotes::fenced_lines(text).peekable();
-    while let Some((line, in_code)) = lines.next() {
-        let t = crate::agent::quotes::strip_line_markers(line);
-        if !in_code && !t.is_empty() {
-            paragraph.push_str(t);
-            paragraph.push(' ');
-        }
-        let ends = in_code || t.is_empty() || lines.peek().is_none();
-        if !ends {
-            continue;
-        }
-        let para = norm(&paragraph);
-        paragraph.clear();
-        let Some(at) = para.find(&evidence) else {
-            continue;
-        };
-        let stops = |c: char| matches!(c, '.' | '?' | '!');
-        let start = para[..at]
-            .char_indices()
-            .rfind(|&(i, c)| stops(c) && para[i + 1..].starts_with(' '))
-            .map_or(0, |(i, _)| i + 2);
-        let from = at + evidence.len();
-        let end = para[from..]
-            .char_indices()
-            .find(|&(i, c)| {
-                stops(c)
-                    && (para[from + i + 1..].is_empty() || para[from + i + 1..].starts_with(' '))
-            })
-            .map_or(para.len(), |(i, c)| from + i + c.len_utf8());
-        let sentence = para[start.min(at)..end].trim();
-        return (sentence.len() <= 400).then(|| sentence.to_string());
-    }
-    None
 }
 
 /// Prose worth showing: not empty, not looping, not talk about "the text" or the task (what a

@@ -203,25 +203,6 @@ fn prose_cannot_cite_files() {
 }
 
 #[test]
-fn a_passage_is_the_authors_whole_sentence_around_the_evidence() {
-    let text = "## Guards\n\nSome intro. A guard value restores the old state\nwhen it is dropped, even on panic. More text.\n\n```rust\nlet g = Guard::new();\n```\n";
-    assert_eq!(
-        passage(text, "A guard value restores the old state").as_deref(),
-        Some("A guard value restores the old state when it is dropped, even on panic.")
-    );
-    assert_eq!(
-        passage(text, "let g = Guard::new();"),
-        None,
-        "code is not prose"
-    );
-    let list = "- **Cow**: borrows when it can\n  and owns when it must.\n";
-    assert_eq!(
-        passage(list, "and owns when it must.").as_deref(),
-        Some("**Cow**: borrows when it can and owns when it must.")
-    );
-}
-
-#[test]
 fn a_lead_that_talks_about_the_text_gives_way_to_the_authors_words() {
     let mut kb = kb();
     kb.patterns.truncate(1);
@@ -243,18 +224,6 @@ fn a_lead_that_talks_about_the_text_gives_way_to_the_authors_words() {
         page.text
     );
     assert!(!page.text.contains("the text above"), "{}", page.text);
-}
-
-#[test]
-fn only_prose_is_quoted_comments_of_code_and_no_records() {
-    let code = "/// Restores the depth\n/// when dropped.\nimpl Drop for Indent { fn drop(&mut self) {} }\n";
-    let prose = prose_of("rust", code).unwrap();
-    assert_eq!(
-        passage(&prose, "Restores the depth").as_deref(),
-        Some("Restores the depth when dropped.")
-    );
-    assert_eq!(passage(&prose, "impl Drop for Indent"), None);
-    assert_eq!(prose_of("json", "[0].name: x"), None);
 }
 
 #[test]

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::agent::terms::{terms, FileFacts};
 use crate::agent::{Agents, Role};
 use crate::ingest::{self, ApproxTokens, Entry, IngestOptions, SourceFile};
 use crate::queue::store::ChunkRow;
+use crate::text::terms::{terms, FileFacts};
 
 /// One chunk as the extractor sees it: its file, the chunk and each offered term's verdict.
 struct Offered {

@@ -165,33 +165,6 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// The schema of a property given as a dotted path through objects and arrays.
-pub fn property<'a>(schema: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    let mut cur = schema;
-    for key in path.split('.') {
-        while cur.get("type").and_then(|t| t.as_str()) == Some("array") {
-            cur = cur.get("items")?;
-        }
-        cur = cur.get("properties")?.get(key)?;
-    }
-    Some(cur)
-}
-
-/// The schema of a property given as a dotted path through objects and arrays, to change.
-pub fn property_mut<'a>(
-    schema: &'a mut serde_json::Value,
-    path: &str,
-) -> Option<&'a mut serde_json::Value> {
-    let mut cur = schema;
-    for key in path.split('.') {
-        while cur.get("type").and_then(|t| t.as_str()) == Some("array") {
-            cur = cur.get_mut("items")?;
-        }
-        cur = cur.get_mut("properties")?.get_mut(key)?;
-    }
-    Some(cur)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,17 +195,5 @@ mod tests {
             .map(|i| format!("Sentence number {i} is here.\n"))
             .collect();
         assert_eq!(sentences(&text).len(), MAX_OPTIONS);
-    }
-
-    #[test]
-    fn dotted_paths_go_through_arrays() {
-        let mut schema = serde_json::json!({"type":"object","properties":{"findings":{"type":"array","items":{"type":"object","properties":{"evidence":{"type":"string"}}}}}});
-        assert!(property_mut(&mut schema, "findings.evidence").is_some());
-        assert!(property_mut(&mut schema, "findings.nope").is_none());
-        assert_eq!(
-            property(&schema, "findings.evidence"),
-            Some(&serde_json::json!({"type":"string"}))
-        );
-        assert!(property(&schema, "nope").is_none());
     }
 }

@@ -1,0 +1,104 @@
+//! The author's prose in a chunk, and the whole sentence around a quote of it: what a page
+//! can cite in the author's words. Pure functions.
+
+/// The prose of a chunk: all of a markdown or text chunk, the comments of source code (its
+/// code lines become paragraph breaks); None for records, whose lines are not sentences.
+pub fn prose_of(kind: &str, text: &str) -> Option<String> {
+    match kind {
+        "markdown" | "text" => Some(text.to_string()),
+        "rust" => Some(
+            text.lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("//") {
+                        l
+                    } else {
+                        ""
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => None,
+    }
+}
+
+/// The whole sentence of `text` around `evidence` (a line's part, as the grammar lets a model
+/// quote it), joined across line breaks and list markers: what the author says. None when the
+/// evidence is not found in the text's prose or the sentence is too long to quote.
+pub fn passage(text: &str, evidence: &str) -> Option<String> {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let evidence = norm(evidence);
+    if evidence.len() < 8 {
+        return None;
+    }
+    let mut paragraph = String::new();
+    let mut lines = super::quotes::fenced_lines(text).peekable();
+    while let Some((line, in_code)) = lines.next() {
+        let t = super::quotes::strip_line_markers(line);
+        if !in_code && !t.is_empty() {
+            paragraph.push_str(t);
+            paragraph.push(' ');
+        }
+        let ends = in_code || t.is_empty() || lines.peek().is_none();
+        if !ends {
+            continue;
+        }
+        let para = norm(&paragraph);
+        paragraph.clear();
+        let Some(at) = para.find(&evidence) else {
+            continue;
+        };
+        let stops = |c: char| matches!(c, '.' | '?' | '!');
+        let start = para[..at]
+            .char_indices()
+            .rfind(|&(i, c)| stops(c) && para[i + 1..].starts_with(' '))
+            .map_or(0, |(i, _)| i + 2);
+        let from = at + evidence.len();
+        let end = para[from..]
+            .char_indices()
+            .find(|&(i, c)| {
+                stops(c)
+                    && (para[from + i + 1..].is_empty() || para[from + i + 1..].starts_with(' '))
+            })
+            .map_or(para.len(), |(i, c)| from + i + c.len_utf8());
+        let sentence = para[start.min(at)..end].trim();
+        return (sentence.len() <= 400).then(|| sentence.to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passage_is_the_authors_whole_sentence_around_the_evidence() {
+        let text = "## Guards\n\nSome intro. A guard value restores the old state\nwhen it is dropped, even on panic. More text.\n\n```rust\nlet g = Guard::new();\n```\n";
+        assert_eq!(
+            passage(text, "A guard value restores the old state").as_deref(),
+            Some("A guard value restores the old state when it is dropped, even on panic.")
+        );
+        assert_eq!(
+            passage(text, "let g = Guard::new();"),
+            None,
+            "code is not prose"
+        );
+        let list = "- **Cow**: borrows when it can\n  and owns when it must.\n";
+        assert_eq!(
+            passage(list, "and owns when it must.").as_deref(),
+            Some("**Cow**: borrows when it can and owns when it must.")
+        );
+    }
+
+    #[test]
+    fn only_prose_is_quoted_comments_of_code_and_no_records() {
+        let code = "/// Restores the depth\n/// when dropped.\nimpl Drop for Indent { fn drop(&mut self) {} }\n";
+        let prose = prose_of("rust", code).unwrap();
+        assert_eq!(
+            passage(&prose, "Restores the depth").as_deref(),
+            Some("Restores the depth when dropped.")
+        );
+        assert_eq!(passage(&prose, "impl Drop for Indent"), None);
+        assert_eq!(prose_of("json", "[0].name: x"), None);
+    }
+}
