@@ -204,9 +204,7 @@ impl Default for ModelConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            extensions: ["md", "markdown", "txt", "json", "jsonl", "rs"]
-                .map(String::from)
-                .to_vec(),
+            extensions: crate::ingest::IngestOptions::default().extensions,
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 5 * 1024 * 1024,

@@ -251,8 +251,8 @@ async fn the_extractor_names_only_terms_of_its_chunk() {
     let offered = terms(
         text,
         &heading,
-        "rust",
-        &quarry::text::terms::FileFacts::of(text, "rust"),
+        quarry::ingest::FileKind::Rust,
+        &quarry::text::terms::FileFacts::of(text, quarry::ingest::FileKind::Rust),
     );
     assert!(offered.len() >= 2, "{offered:?}");
     let agents = Agents::load(None, None).unwrap();

@@ -2,7 +2,7 @@
 //! copied from the chunk, evidence is placed on its lines, a page's slug stays in its folder.
 //! The checks of names live in [`crate::text::checks`]. Pure functions.
 
-pub use crate::text::checks::{normalise_text, repetitive, SOURCE_EXTENSIONS};
+pub use crate::text::checks::{normalise_text, repetitive};
 
 /// Keeps a code example only if it was copied from the chunk.
 pub fn checked_code(code: Option<&str>, chunk_text: &str) -> Option<String> {

@@ -52,7 +52,7 @@ impl FileFactsCache {
     pub async fn of<F, Fut, E>(
         &self,
         source_id: i64,
-        kind: &str,
+        kind: crate::ingest::FileKind,
         load: F,
     ) -> Result<Arc<crate::text::terms::FileFacts>, E>
     where

@@ -12,6 +12,7 @@ use crate::agent::context::{
     PatternSummaryCtx,
 };
 use crate::agent::{Agents, InputKind, OutputKind, Role};
+use crate::ingest::FileKind;
 use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, JobId, Lease, NewJob, Queue, QueueError};
@@ -212,6 +213,12 @@ fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
     }
 }
 
+/// The kind of file a chunk was cut from (plain text if the database names no kind quarry
+/// knows).
+fn kind_of(chunk: &ChunkRow) -> FileKind {
+    chunk.kind.parse().unwrap_or(FileKind::Text)
+}
+
 /// The chunk a per-chunk job reads, its terms and the role's prompt rendered around it.
 async fn chunk_input(
     ctx: &RunContext,
@@ -226,7 +233,7 @@ async fn chunk_input(
     // the whole file tells which names are its own items (read once per file and run).
     let facts = ctx
         .defined
-        .of(chunk.source_id, &chunk.kind, || {
+        .of(chunk.source_id, kind_of(&chunk), || {
             ctx.queue.source_text(chunk.source_id)
         })
         .await?;
@@ -236,7 +243,7 @@ async fn chunk_input(
             terms: role.usable_terms(crate::text::terms::terms(
                 &chunk.text,
                 &chunk.heading_path,
-                &chunk.kind,
+                kind_of(&chunk),
                 &facts,
             )),
             ..chunk_ctx(&chunk)
@@ -363,7 +370,7 @@ pub(crate) fn findings_from(
     chunk: &ChunkRow,
     instructions: &str,
 ) -> Vec<NewFinding> {
-    let rendered = chunk.kind == "json" || chunk.kind == "jsonl";
+    let rendered = kind_of(chunk).is_record();
     let items = value
         .get("findings")
         .and_then(|f| f.as_array())
@@ -380,7 +387,7 @@ pub(crate) fn findings_from(
                     .trim()
                     .to_string()
             };
-            let prose_only = matches!(chunk.kind.as_str(), "markdown" | "text");
+            let prose_only = kind_of(chunk).is_prose();
             let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
             let evidence = s("evidence");
             let name = names::clean_name(&s("name"));
@@ -689,7 +696,8 @@ async fn title_patterns<'a>(
     for (source, fs) in by_source {
         let distinct: std::collections::BTreeSet<&str> =
             fs.iter().map(|f| f.pattern_key.as_str()).collect();
-        if distinct.len() < 2 || queue.chunk(fs[0].chunk_id).await?.kind != "markdown" {
+        if distinct.len() < 2 || kind_of(&queue.chunk(fs[0].chunk_id).await?) != FileKind::Markdown
+        {
             continue;
         }
         let text = queue.source_text(source).await?;

@@ -116,7 +116,7 @@ fn starts_topic(section: &Piece) -> bool {
     section
         .heading_path
         .last()
-        .is_some_and(|h| !super::is_structure_heading(h))
+        .is_some_and(|h| !crate::text::words::is_structure_heading(h))
 }
 
 fn common_prefix(a: &[String], b: &[String]) -> usize {

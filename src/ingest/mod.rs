@@ -25,94 +25,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-/// Section and document words that name no technique: the headings that structure one
-/// topic's discussion ("Description", "Example", "See also") rather than start a new topic.
-pub const STRUCTURE_WORDS: &[&str] = &[
-    "todo",
-    "fixme",
-    "note",
-    "notes",
-    "links",
-    "link",
-    "references",
-    "see also",
-    "changelog",
-    "misc",
-    "example",
-    "examples",
-    "summary",
-    "overview",
-    "introduction",
-    "intro",
-    "motivation",
-    "discussion",
-    "advantages",
-    "disadvantages",
-    "conclusion",
-    "contents",
-    "credits",
-    "license",
-    "description",
-    "usage",
-    "tests",
-    "test",
-    "module docs",
-    "use",
-    "related",
-    "further reading",
-    "subject",
-    "reading list",
-    "downside",
-    "upside",
-    "problem",
-    "solution",
-    "fix",
-    "bug",
-    "drawbacks",
-    "drawback",
-    "alternatives",
-    "alternative",
-    "hint",
-    "hints",
-    "tip",
-    "tips",
-    "code example",
-    "code examples",
-    "talks",
-    "repository",
-    "faq",
-    "warning",
-    "caveats",
-    "limitations",
-    "details",
-    "background",
-    "appendix",
-    "history",
-    "acknowledgements",
-];
-
-/// True when a heading only structures a discussion (see [`STRUCTURE_WORDS`]); numbering and
-/// a closing colon are ignored ("2. Examples:").
-/// A grab-bag section ("Misc") names nothing, but it does not continue the topic above it
-/// either.
-pub fn is_structure_heading(heading: &str) -> bool {
-    let h = without_numbering(heading)
-        .trim_end_matches(':')
-        .to_lowercase();
-    STRUCTURE_WORDS.contains(&h.as_str()) && !GRAB_BAGS.contains(&h.as_str())
-}
-
-/// A heading without its numbering: "3. Builders" → "Builders".
-pub fn without_numbering(heading: &str) -> &str {
-    heading
-        .trim()
-        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
-        .trim()
-}
-
-/// Headings of sections that gather unrelated things.
-const GRAB_BAGS: &[&str] = &["misc", "miscellaneous", "other", "odds and ends", "random"];
-
 /// Counts model tokens in a text. Implementations must be cheap and should
 /// grow (weakly) with the text: the packer relies on that to find split points.
 pub trait TokenCounter: Send + Sync {
@@ -178,10 +90,7 @@ pub struct IngestOptions {
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
-            extensions: ["md", "markdown", "txt", "json", "jsonl", "rs"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            extensions: EXTENSIONS.iter().map(|(e, _)| e.to_string()).collect(),
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 5 * 1024 * 1024,
@@ -189,6 +98,28 @@ impl Default for IngestOptions {
             overlap_tokens: 32,
         }
     }
+}
+
+/// The extensions of the files quarry reads, and the kind each marks: the one list (the
+/// default `extensions` to walk, a file's kind, a name or word that reads as a file path).
+pub const EXTENSIONS: &[(&str, FileKind)] = &[
+    ("md", FileKind::Markdown),
+    ("markdown", FileKind::Markdown),
+    ("mdown", FileKind::Markdown),
+    ("mkd", FileKind::Markdown),
+    ("txt", FileKind::Text),
+    ("text", FileKind::Text),
+    ("json", FileKind::Json),
+    ("jsonl", FileKind::Jsonl),
+    ("ndjson", FileKind::Jsonl),
+    ("rs", FileKind::Rust),
+];
+
+/// A word that ends in the extension of a file quarry reads, without it ("guard.rs" →
+/// "guard"); None for any other word.
+pub fn without_extension(word: &str) -> Option<&str> {
+    let (stem, ext) = word.rsplit_once('.')?;
+    (!stem.is_empty() && FileKind::from_extension(ext).is_some()).then_some(stem)
 }
 
 /// The kind of a source file, decided by its extension.
@@ -223,16 +154,22 @@ impl FileKind {
         }
     }
 
-    /// Kind for a file extension (case-insensitive, without the dot).
+    /// Kind for a file extension (case-insensitive, without the dot; see [`EXTENSIONS`]).
     pub fn from_extension(ext: &str) -> Option<FileKind> {
-        match ext.to_ascii_lowercase().as_str() {
-            "md" | "markdown" | "mdown" | "mkd" => Some(FileKind::Markdown),
-            "txt" | "text" => Some(FileKind::Text),
-            "json" => Some(FileKind::Json),
-            "jsonl" | "ndjson" => Some(FileKind::Jsonl),
-            "rs" => Some(FileKind::Rust),
-            _ => None,
-        }
+        EXTENSIONS
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Prose read by its structure: markdown and plain text.
+    pub fn is_prose(self) -> bool {
+        matches!(self, FileKind::Markdown | FileKind::Text)
+    }
+
+    /// Records rendered as key-path lines: JSON and JSON Lines.
+    pub fn is_record(self) -> bool {
+        matches!(self, FileKind::Json | FileKind::Jsonl)
     }
 
     /// Kind for a path, by its extension.

@@ -51,7 +51,13 @@ impl Kb {
                     prose_by_chunk.entry(f.chunk_id)
                 {
                     let chunk = queue.chunk(f.chunk_id).await?;
-                    e.insert(prose_of(&chunk.kind, &chunk.text));
+                    e.insert(
+                        chunk
+                            .kind
+                            .parse()
+                            .ok()
+                            .and_then(|k| prose_of(k, &chunk.text)),
+                    );
                 }
                 let prose = prose_by_chunk[&f.chunk_id].as_deref();
                 if let Some(text) = prose.and_then(|t| passage(t, &f.evidence)) {
@@ -226,12 +232,9 @@ pub fn prose(s: &str) -> String {
             .trim_end_matches(|c: char| ".,;:!?)`'\"".contains(c))
             .len();
         let (core, tail) = word.split_at(core_end);
-        match crate::engine::checks::SOURCE_EXTENSIONS
-            .iter()
-            .find(|e| core.to_ascii_lowercase().ends_with(*e) && core.len() > e.len())
-        {
-            Some(e) => {
-                result.push_str(&core[..core.len() - e.len()]);
+        match crate::ingest::without_extension(core) {
+            Some(stem) => {
+                result.push_str(stem);
                 result.push_str(tail);
             }
             None => result.push_str(word),

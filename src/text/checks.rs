@@ -2,31 +2,20 @@
 //! chunk, names must be concepts the text teaches, and names that mean the same pattern meet
 //! under one key. Pure functions.
 
-/// Extensions of the files quarry reads; a word ending in one reads as a file path.
-pub const SOURCE_EXTENSIONS: &[&str] = &[
-    ".md",
-    ".markdown",
-    ".rs",
-    ".txt",
-    ".json",
-    ".jsonl",
-    ".toml",
-];
+use super::quotes::{
+    fenced_lines, first_sentence, introduced_lead, replace_links, strip_line_markers,
+};
+use super::words::{
+    is_generic, is_stopword, ARTICLES, EVIDENCE_STOPWORDS, PATTERN_WORDS, STRUCTURE_WORDS,
+};
 
 /// A name the model took from a file name ("mem-replace.md", "src/guard.rs") becomes the
 /// file's stem ("mem-replace"): a page title must not read as a path. A name in plain words
 /// starts with a capital, as a title does ("builder" → "Builder"; `mem::take` is left alone).
 pub fn clean_name(name: &str) -> String {
     let n = name.trim();
-    let lower = n.to_ascii_lowercase();
-    let n = match SOURCE_EXTENSIONS
-        .iter()
-        .find(|e| lower.ends_with(*e) && lower.len() > e.len())
-    {
-        Some(e) => {
-            let stem = &n[..n.len() - e.len()];
-            stem.rsplit('/').next().unwrap_or(stem).to_string()
-        }
+    let n = match crate::ingest::without_extension(n) {
+        Some(stem) => stem.rsplit('/').next().unwrap_or(stem).to_string(),
         None => n.to_string(),
     };
     let plain = n.chars().all(|c| c.is_alphanumeric() || c == ' ');
@@ -57,17 +46,15 @@ pub fn normalise_text(s: &str) -> String {
 pub fn pattern_key(name: &str) -> String {
     let n = normalise_text(name);
     let mut words: Vec<&str> = n.split(' ').filter(|w| !w.is_empty()).collect();
-    while words.len() > 1 && matches!(words[0], "the" | "a" | "an" | "using" | "use") {
+    while words.len() > 1 && (ARTICLES.contains(&words[0]) || matches!(words[0], "using" | "use")) {
         words.remove(0);
     }
     if words.len() > 2 && words[words.len() - 2..] == ["design", "pattern"] {
         words.truncate(words.len() - 2);
     }
     while words.len() > 1
-        && matches!(
-            words[words.len() - 1],
-            "pattern" | "patterns" | "idiom" | "idioms" | "in" | "rust"
-        )
+        && (PATTERN_WORDS.contains(&words[words.len() - 1])
+            || matches!(words[words.len() - 1], "in" | "rust"))
     {
         words.pop();
     }
@@ -80,39 +67,6 @@ pub fn pattern_key(name: &str) -> String {
     key.join(" ")
 }
 
-/// Names that say nothing a reader could look up.
-const GENERIC: &[&str] = &[
-    "",
-    "rust",
-    "pattern",
-    "patterns",
-    "idiom",
-    "idioms",
-    "code",
-    "example",
-    "examples",
-    "function",
-    "functions",
-    "method",
-    "programming",
-    "design",
-    "design pattern",
-    "text",
-    "none",
-    "n a",
-    "na",
-    "unknown",
-    "other",
-    "rust code",
-    "rust pattern",
-    "rust idiom",
-    "best practice",
-    "best practices",
-    "summary",
-    "introduction",
-    "overview",
-];
-
 /// Why a finding fails the checks, if it does.
 pub fn check_finding(
     name: &str,
@@ -121,9 +75,9 @@ pub fn check_finding(
     is_rendered: bool,
 ) -> Result<(), String> {
     let key = pattern_key(name);
-    let structure = |k: &str| crate::ingest::STRUCTURE_WORDS.contains(&k);
+    let structure = |k: &str| STRUCTURE_WORDS.contains(&k);
     if key.chars().count() < 3
-        || GENERIC.contains(&key.as_str())
+        || is_generic(&key)
         || structure(&key)
         || structure(&normalise_text(name))
         || name_words(name).is_empty()
@@ -187,12 +141,6 @@ fn is_code_identifier(name: &str, chunk_text: &str) -> bool {
         })
 }
 
-const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "with", "from", "into", "over", "use", "using", "of", "to", "in", "on",
-    "a", "an", "or", "by", "as", "its", "your", "via", "pattern", "patterns", "idiom", "idioms",
-    "rust",
-];
-
 /// True when at least half of the name's significant words occur in `text`: a name the model
 /// made up from nothing in the text fails.
 pub fn grounded(name: &str, text: &str) -> bool {
@@ -204,9 +152,7 @@ pub fn grounded(name: &str, text: &str) -> bool {
 fn name_words(name: &str) -> Vec<String> {
     normalise_text(&split_camel(name))
         .split(' ')
-        .filter(|w| {
-            w.len() >= 2 && !STOPWORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
-        })
+        .filter(|w| w.len() >= 2 && !is_stopword(w) && !w.chars().all(|c| c.is_ascii_digit()))
         .map(str::to_string)
         .collect()
 }
@@ -245,27 +191,27 @@ fn mentions(words: &[String], text: &str) -> bool {
 /// A prose line without its links and URLs: a name met only as a link to elsewhere is not
 /// taught here.
 fn without_links(line: &str) -> String {
-    let out = super::quotes::replace_links(line, false);
+    let out = replace_links(line, false);
     out.split_whitespace()
         .filter(|w| !w.contains("://"))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, or the words
-/// before a colon, dash or full stop (`- Term: …`, `Term — …`, `/// Term: …`, `Term. It …`).
+/// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, the lead
+/// before a colon or dash (`- Term: …`, `Term — …`, `/// Term: …`; [`introduced_lead`]), or
+/// a short first sentence (`Term. It …`; [`first_sentence`]).
 fn lead_term(line: &str) -> Option<&str> {
-    let t = super::quotes::strip_line_markers(line);
+    let t = strip_line_markers(line);
     for marker in ["**", "__", "`"] {
         if let Some(rest) = t.strip_prefix(marker) {
             return rest.find(marker).map(|end| &rest[..end]);
         }
     }
-    let cut = [":", " — ", " – ", " - ", ". "]
-        .iter()
-        .filter_map(|m| t.find(m))
-        .min()?;
-    (cut <= 60).then(|| &t[..cut])
+    // A line that is one short sentence mentions a name; only a sentence followed by more
+    // introduces it.
+    let lead = first_sentence(t).filter(|s| s.len() < t.trim_end_matches('.').len());
+    introduced_lead(t).or(lead)
 }
 
 /// Whether the chunk teaches the named pattern rather than mentioning it in passing: the name
@@ -310,7 +256,7 @@ pub fn discussed(
         }
     };
     if prose_only {
-        for (line, in_code) in super::quotes::fenced_lines(text) {
+        for (line, in_code) in fenced_lines(text) {
             if !in_code {
                 check(&without_links(line));
             }
@@ -329,7 +275,7 @@ pub fn discussed(
 
 /// The headings inside a markdown chunk (sections merged into it), without their `#`s.
 fn inner_headings(text: &str) -> impl Iterator<Item = String> + '_ {
-    super::quotes::fenced_lines(text)
+    fenced_lines(text)
         .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
         .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string())
 }
@@ -421,7 +367,7 @@ pub fn evidence_naming(name: &str, evidence: &str, text: &str) -> Option<String>
     let norm = normalise_text(name);
     let words: Vec<&str> = norm
         .split(' ')
-        .filter(|w| w.len() >= 3 && !matches!(*w, "the" | "and" | "for" | "with" | "implementing"))
+        .filter(|w| w.len() >= 3 && !EVIDENCE_STOPWORDS.contains(w))
         .collect();
     let hits = |s: &str| {
         let n = normalise_text(s);

@@ -1,12 +1,14 @@
 //! The author's prose in a chunk, and the whole sentence around a quote of it: what a page
 //! can cite in the author's words. Pure functions.
 
+use crate::ingest::FileKind;
+
 /// The prose of a chunk: all of a markdown or text chunk, the comments of source code (its
 /// code lines become paragraph breaks); None for records, whose lines are not sentences.
-pub fn prose_of(kind: &str, text: &str) -> Option<String> {
+pub fn prose_of(kind: FileKind, text: &str) -> Option<String> {
     match kind {
-        "markdown" | "text" => Some(text.to_string()),
-        "rust" => Some(
+        FileKind::Markdown | FileKind::Text => Some(text.to_string()),
+        FileKind::Rust => Some(
             text.lines()
                 .map(|l| {
                     if l.trim_start().starts_with("//") {
@@ -18,7 +20,7 @@ pub fn prose_of(kind: &str, text: &str) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join("\n"),
         ),
-        _ => None,
+        FileKind::Json | FileKind::Jsonl => None,
     }
 }
 
@@ -93,12 +95,12 @@ mod tests {
     #[test]
     fn only_prose_is_quoted_comments_of_code_and_no_records() {
         let code = "/// Restores the depth\n/// when dropped.\nimpl Drop for Indent { fn drop(&mut self) {} }\n";
-        let prose = prose_of("rust", code).unwrap();
+        let prose = prose_of(FileKind::Rust, code).unwrap();
         assert_eq!(
             passage(&prose, "Restores the depth").as_deref(),
             Some("Restores the depth when dropped.")
         );
         assert_eq!(passage(&prose, "impl Drop for Indent"), None);
-        assert_eq!(prose_of("json", "[0].name: x"), None);
+        assert_eq!(prose_of(FileKind::Json, "[0].name: x"), None);
     }
 }

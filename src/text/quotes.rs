@@ -115,13 +115,47 @@ pub fn code_lines(text: &str) -> Vec<String> {
     out
 }
 
-fn looks_like_code(t: &str) -> bool {
-    t.ends_with(';')
-        || t.ends_with('{')
-        || t.starts_with("fn ")
-        || t.starts_with("pub ")
-        || t.starts_with("impl ")
-        || t.starts_with("let ")
+/// A line of code rather than words: `let x = …;`, `impl Foo {`, `use a::b;`. Where a text
+/// has no fences, its code lines are told from its prose by this; a record's value that looks
+/// so is no name.
+pub fn looks_like_code(s: &str) -> bool {
+    let s = s.trim();
+    s.ends_with([';', '{', '}'])
+        || s.contains(" = ")
+        || [
+            "let ", "fn ", "impl ", "use ", "pub ", "struct ", "enum ", "mod ", "match ",
+        ]
+        .iter()
+        .any(|k| s.starts_with(k))
+}
+
+/// A lead of a line has at most this many words: more are a clause, not a term.
+pub const LEAD_WORDS: usize = 5;
+/// A first sentence that introduces a term has at most this many words.
+pub const FIRST_SENTENCE_WORDS: usize = 6;
+
+/// The term a line introduces before a colon or dash (`- Term: …`, `Term — …`,
+/// `/// Term: …`), past the line's markers, of at most [`LEAD_WORDS`] words. The terms
+/// offered and the check that a name is introduced both read leads so.
+pub fn introduced_lead(line: &str) -> Option<&str> {
+    let t = strip_line_markers(line);
+    let cut = [": ", " — ", " – ", " - "]
+        .iter()
+        .filter_map(|m| t.find(m))
+        .min()?;
+    let lead = &t[..cut];
+    (lead.split_whitespace().count() <= LEAD_WORDS).then_some(lead)
+}
+
+/// A short first sentence of a line, past its markers ("Shadowing to freeze a value. Build
+/// it …"), of at most [`FIRST_SENTENCE_WORDS`] words.
+pub fn first_sentence(line: &str) -> Option<&str> {
+    let t = strip_line_markers(line);
+    let end = t
+        .find(". ")
+        .or_else(|| t.ends_with('.').then(|| t.len() - 1))?;
+    let first = &t[..end];
+    (first.split_whitespace().count() <= FIRST_SENTENCE_WORDS).then_some(first)
 }
 
 fn split_sentences(t: &str) -> Vec<&str> {

@@ -5,169 +5,23 @@
 //! pattern" phrases, API names in code spans) and, in source code, from what the code does
 //! (the traits it implements, the attributes and macros it uses).
 
-use super::quotes::{fenced_lines, replace_links, strip_line_markers as strip_markers};
-use crate::ingest::{is_structure_heading, STRUCTURE_WORDS};
+use super::quotes::{
+    fenced_lines, first_sentence, introduced_lead, looks_like_code, replace_links,
+    strip_line_markers as strip_markers,
+};
+use super::words::{
+    is_structure_heading, without_article, without_numbering, ARTICLES, BREAK_WORDS,
+    CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, EFFECT_VERBS, EVERYDAY_TRAITS, EVERYDAY_TYPES,
+    FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START, NOT_GERUNDS, PLACE_WORDS,
+    PLUMBING_ATTRIBUTES, STRUCTURE_WORDS,
+};
+use crate::ingest::FileKind;
 
 /// At most this many terms are offered (strongest first).
 pub const MAX_TERMS: usize = 30;
 /// A term, and so a name, has at most this many words.
 pub const MAX_WORDS: usize = 8;
 const MAX_CHARS: usize = 60;
-
-/// Nouns that close a named technique: "the newtype pattern", "an extension trait".
-const HEAD_NOUNS: &[&str] = &[
-    "pattern",
-    "idiom",
-    "anti-pattern",
-    "antipattern",
-    "trait",
-    "macro",
-    "operator",
-    "syntax",
-    "technique",
-];
-
-/// Words that end a name read backwards from its head noun.
-const BREAK_WORDS: &[&str] = &[
-    "the",
-    "a",
-    "an",
-    "this",
-    "that",
-    "these",
-    "those",
-    "is",
-    "are",
-    "was",
-    "be",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "with",
-    "and",
-    "or",
-    "as",
-    "by",
-    "it",
-    "its",
-    "our",
-    "your",
-    "my",
-    "their",
-    "which",
-    "what",
-    "same",
-    "such",
-    "one",
-    "any",
-    "each",
-    "every",
-    "some",
-    "no",
-    "not",
-    "use",
-    "uses",
-    "using",
-    "used",
-    "call",
-    "called",
-    "named",
-    "like",
-    "from",
-    "into",
-    "via",
-    "than",
-    "then",
-    "so",
-    "but",
-    "if",
-    "when",
-    "we",
-    "you",
-    "i",
-    "they",
-    "have",
-    "has",
-    "rust",
-    "takes",
-    "take",
-    "public",
-    "private",
-    "new",
-    "own",
-    "whole",
-    "common",
-    "particular",
-    "other",
-    "different",
-    "similar",
-    "custom",
-    "general",
-    "simple",
-    "specific",
-    "certain",
-    "more",
-    "most",
-    "less",
-    "slightly",
-    "rich",
-    "good",
-    "bad",
-    "best",
-    "better",
-    "usual",
-    "known",
-    "well",
-    "basic",
-    "main",
-    "useful",
-    "important",
-    "nice",
-    "powerful",
-    "typical",
-    "various",
-    "helpful",
-    "handy",
-    "following",
-    "above",
-    "below",
-    "previous",
-    "next",
-    "single",
-    "many",
-    "several",
-    "all",
-    "both",
-    "only",
-    "just",
-    "also",
-    "very",
-    "makes",
-    "make",
-    "allow",
-    "allows",
-    "expose",
-    "identify",
-    "facilitate",
-    "including",
-    "designing",
-    "implement",
-    "implements",
-    "implementing",
-    "write",
-    "writing",
-    "do",
-    "does",
-];
-
-/// Words that start a clause or an aside, never a name.
-const NOT_A_NAME_START: &[&str] = &[
-    "by", "in", "on", "at", "for", "with", "from", "to", "of", "and", "but", "or", "so", "if",
-    "when", "while", "still", "also", "just", "mostly", "then", "now", "here", "there", "some",
-    "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again", "same", "such",
-];
 
 /// A clause, not a name: a verb that makes a sentence of it ("Some may ask", "Works with
 /// guards too", "Tidied up the public API"), or a first word no name starts with ("By the
@@ -176,7 +30,7 @@ fn is_clause(s: &str) -> bool {
     let words: Vec<String> = s
         .split_whitespace()
         .map(|w| w.to_lowercase())
-        .skip_while(|w| matches!(w.as_str(), "the" | "a" | "an"))
+        .skip_while(|w| ARTICLES.contains(&w.as_str()))
         .collect();
     let first = words.first().map(String::as_str).unwrap_or_default();
     // A verb in the past tense and its object or particle: "Tidied up", "Added the".
@@ -187,36 +41,10 @@ fn is_clause(s: &str) -> bool {
             .is_some_and(|w| FUNCTION_WORDS.contains(&w.as_str()));
     past || NOT_A_NAME_START.contains(&first)
         || words.iter().any(|w| {
-            matches!(
-                w.trim_matches(|c: char| !c.is_alphanumeric()),
-                "is" | "are"
-                    | "was"
-                    | "were"
-                    | "i"
-                    | "we"
-                    | "my"
-                    | "our"
-                    | "you"
-                    | "it"
-                    | "this"
-                    | "too"
-                    | "may"
-                    | "might"
-                    | "can"
-                    | "could"
-                    | "will"
-                    | "would"
-                    | "should"
-                    | "must"
-            )
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            CLAUSE_WORDS.contains(&w) || FIRST_PERSON.contains(&w)
         })
 }
-
-/// Words that follow a verb rather than an adjective: "Tidied up …", "Moved the …".
-const FUNCTION_WORDS: &[&str] = &[
-    "up", "out", "off", "down", "over", "away", "back", "the", "a", "an", "to", "with", "on", "in",
-    "into", "about", "my", "our", "it", "that", "this", "some", "all",
-];
 
 /// A heading that dates or labels a part of a notes file rather than naming its topic:
 /// "Week 3 log", "Wed / Thu", "March 2024", "Day 12".
@@ -232,211 +60,23 @@ fn is_label_heading(h: &str) -> bool {
             .all(|w| w.chars().all(|c| c.is_ascii_digit()) || CALENDAR_WORDS.contains(&w.as_str()))
 }
 
-/// Verbs that say what a technique does to a program, after a subject led by a gerund.
-const EFFECT_VERBS: &[&str] = &[
-    "hides",
-    "makes",
-    "lets",
-    "helps",
-    "keeps",
-    "gives",
-    "avoids",
-    "costs",
-    "saves",
-    "prevents",
-    "causes",
-    "allows",
-    "breaks",
-    "removes",
-    "reduces",
-    "turns",
-    "guarantees",
-    "ensures",
-];
-
-/// Words in -ing that lead no technique: "Nothing is copied", "String slices".
-const NOT_GERUNDS: &[&str] = &[
-    "nothing",
-    "something",
-    "anything",
-    "everything",
-    "thing",
-    "things",
-    "string",
-    "strings",
-    "during",
-    "morning",
-    "evening",
-    "spring",
-    "padding",
-    "setting",
-    "settings",
-    "warning",
-    "warnings",
-    "meaning",
-    "building",
-    "ceiling",
-];
-
-/// Prepositions that make the code span after them a place: "in `load_all`".
-const PLACE_WORDS: &[&str] = &["in", "on", "inside", "within", "at"];
-
-/// Words of dates and of note-keeping.
-const CALENDAR_WORDS: &[&str] = &[
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "mon",
-    "tue",
-    "tues",
-    "wed",
-    "thu",
-    "thur",
-    "thurs",
-    "fri",
-    "sat",
-    "sun",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-    "week",
-    "weeks",
-    "weekly",
-    "weekend",
-    "day",
-    "days",
-    "daily",
-    "month",
-    "monthly",
-    "year",
-    "today",
-    "yesterday",
-    "tomorrow",
-    "morning",
-    "afternoon",
-    "evening",
-    "night",
-    "log",
-    "journal",
-    "diary",
-    "notes",
-    "note",
-    "entry",
-    "entries",
-    "update",
-    "updates",
-    "standup",
-    "retro",
-    "til",
-    "and",
-    "to",
-    "of",
-    "the",
-    "st",
-    "nd",
-    "rd",
-    "th",
-    "am",
-    "pm",
-    "q1",
-    "q2",
-    "q3",
-    "q4",
-];
-
-/// Macros every program uses; naming one says nothing about a technique.
-const COMMON_MACROS: &[&str] = &[
-    "println",
-    "print",
-    "eprintln",
-    "eprint",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "panic",
-    "unreachable",
-    "todo",
-    "unimplemented",
-    "dbg",
-    "vec",
-    "include_str",
-    "concat",
-    "env",
-    "write",
-    "writeln",
-    "format",
-];
-
-/// Rust keywords and names every program has: never the name of a technique on their own.
-const KEYWORDS: &[&str] = &[
-    "mut", "self", "let", "match", "else", "for", "while", "loop", "return", "break", "continue",
-    "pub", "use", "mod", "impl", "ref", "move", "async", "await", "dyn", "where", "true", "false",
-    "unsafe", "const", "static", "type", "struct", "enum", "trait", "crate", "super", "main",
-    "new", "fn", "str", "string", "usize", "u8", "u32", "u64", "i32", "i64", "f64", "bool", "char",
-    "none", "some", "ok", "err",
-];
-
-/// Traits nearly every type implements; implementing one is plumbing, not a technique.
-const EVERYDAY_TRAITS: &[&str] = &[
-    "Debug",
-    "Display",
-    "Clone",
-    "Copy",
-    "PartialEq",
-    "Eq",
-    "PartialOrd",
-    "Ord",
-    "Hash",
-    "Error",
-];
-
-/// Attributes that are plumbing rather than a technique.
-const PLUMBING_ATTRIBUTES: &[&str] = &[
-    "derive",
-    "cfg",
-    "test",
-    "allow",
-    "warn",
-    "deny",
-    "inline",
-    "doc",
-    "path",
-    "macro_use",
-];
-
-/// The kinds of input: prose (markdown, text), source code, rendered records (JSON).
-fn is_code(kind: &str) -> bool {
-    kind == "rust"
+/// How a kind of file is read for terms: prose (markdown, text) by its structure, source code
+/// by its comments and what its code does, rendered records (JSON) by their values.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Prose,
+    Code,
+    Records,
 }
-fn is_record(kind: &str) -> bool {
-    kind == "json" || kind == "jsonl"
+
+impl Reading {
+    fn of(kind: FileKind) -> Reading {
+        match kind {
+            FileKind::Markdown | FileKind::Text => Reading::Prose,
+            FileKind::Rust => Reading::Code,
+            FileKind::Json | FileKind::Jsonl => Reading::Records,
+        }
+    }
 }
 
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
@@ -454,10 +94,10 @@ pub struct FileFacts {
 }
 
 impl FileFacts {
-    pub fn of(text: &str, kind: &str) -> FileFacts {
+    pub fn of(text: &str, kind: FileKind) -> FileFacts {
         FileFacts {
             defined: defined_names(text),
-            sections_are_topics: kind == "markdown" && sections_are_topics(text),
+            sections_are_topics: kind == FileKind::Markdown && sections_are_topics(text),
         }
     }
 }
@@ -477,20 +117,22 @@ pub fn sections_are_topics(markdown: &str) -> bool {
     sections >= 2
 }
 
-pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> Vec<String> {
+pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) -> Vec<String> {
     let defined = &file.defined;
+    let reading = Reading::of(kind);
+    let prose = reading == Reading::Prose;
     let mut out = Terms::default();
     // A chunk that holds sections of its own (merged small sections of a notes file) is about
     // them, not about the title above them: its heading path is offered only when none of its
     // inner headings is a term.
     let in_path = |h: &str| headings.iter().any(|p| p.trim() == h.trim());
-    let inner = if !is_code(kind) && !is_record(kind) {
+    let inner = if prose {
         let mut inner = Terms::default();
         for (line, in_code) in fenced_lines(text) {
             if let Some(h) = line.trim().strip_prefix('#').filter(|_| !in_code) {
                 let h = h.trim_start_matches('#');
                 if !in_path(h) {
-                    inner.heading(h);
+                    inner.heading(Rank::Type, h);
                 }
             }
         }
@@ -498,7 +140,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
     } else {
         0
     };
-    if !is_code(kind) && !is_record(kind) && inner == 0 {
+    if prose && inner == 0 {
         for (i, h) in headings.iter().enumerate().rev() {
             let rank = if i + 1 == headings.len() {
                 Rank::Heading
@@ -507,14 +149,14 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
             };
             // In a file of topics, a topic's chunk is about the topic, not the collection.
             if rank == Rank::Heading || !file.sections_are_topics {
-                out.ranked(rank).heading(h);
+                out.heading(rank, h);
             }
         }
     }
     let mut lines: Vec<(String, bool)> = Vec::new(); // (prose, starts a paragraph)
     let mut code: Vec<&str> = Vec::new();
     let mut blank = true;
-    if is_code(kind) {
+    if reading == Reading::Code {
         for line in text.lines() {
             let t = line.trim();
             match comment_text(t) {
@@ -528,7 +170,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
                 }
             }
         }
-    } else if is_record(kind) {
+    } else if reading == Reading::Records {
         for line in text.lines() {
             let Some((key, value)) = line.split_once(": ") else {
                 continue; // a continued multi-line value: code or prose of the line above
@@ -538,7 +180,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
                     .chars()
                     .all(|c| c.is_alphanumeric() || "_-.[]".contains(c));
             if key_path {
-                out.ranked(Rank::Heading).record_value(value);
+                out.record_value(value);
                 lines.push((value.to_string(), true));
             }
         }
@@ -553,7 +195,7 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
             if let Some(h) = t.strip_prefix('#') {
                 let h = h.trim_start_matches('#');
                 if inner == 0 || !in_path(h) {
-                    out.ranked(Rank::Heading).heading(h);
+                    out.heading(Rank::Heading, h);
                 }
                 blank = true;
                 continue;
@@ -562,30 +204,27 @@ pub fn terms(text: &str, headings: &[String], kind: &str, file: &FileFacts) -> V
             blank = t.is_empty();
         }
     }
-    let prose = !is_code(kind) && !is_record(kind);
     let lines: Vec<(String, bool)> = lines
         .into_iter()
-        .map(|(l, p)| (link_text(strip_markers(&l)), p))
+        .map(|(l, p)| (replace_links(strip_markers(&l), true), p))
         .collect();
     for (line, para_start) in &lines {
-        out.ranked(Rank::Named).named_phrases(line);
-        out.ranked(Rank::Emphasis).emphasis(line);
+        out.named_phrases(line);
+        out.emphasis(line);
         out.code_spans(line);
-        out.ranked(Rank::Introduced)
-            .introduced(line, *para_start, prose);
+        out.introduced(line, *para_start, prose);
     }
     let mut paragraph = String::new();
     for (i, (line, _)) in lines.iter().enumerate() {
         paragraph.push_str(line);
         paragraph.push(' ');
         if lines.get(i + 1).is_none_or(|(_, starts)| *starts) {
-            out.ranked(Rank::Introduced).gerund_subjects(&paragraph);
+            out.gerund_subjects(&paragraph);
             paragraph.clear();
         }
     }
-    out.ranked(Rank::Repeated).repeated_words(&lines, text);
-    if is_code(kind) {
-        out.ranked(Rank::Api);
+    out.repeated_words(&lines, text);
+    if reading == Reading::Code {
         // A test module's code checks the techniques above it; its macros (`matches!` in an
         // assertion) are not what the file teaches.
         for line in code.iter().take_while(|l| !l.starts_with("#[cfg(test)]")) {
@@ -647,15 +286,9 @@ enum Rank {
 struct Terms {
     list: Vec<(Rank, String)>,
     keys: Vec<String>,
-    rank: Option<Rank>,
 }
 
 impl Terms {
-    fn ranked(&mut self, rank: Rank) -> &mut Self {
-        self.rank = Some(rank);
-        self
-    }
-
     /// Drops the API and code terms that name the text's own items (`Celsius::new`,
     /// `Connection<Hacked>`, `State trait` where `trait State` is defined): they name the
     /// example, not the technique.
@@ -694,16 +327,14 @@ impl Terms {
             .collect()
     }
 
-    fn push(&mut self, term: &str) {
+    /// Offers `term`, ranked `rank`, unless it is no name or is offered already.
+    fn push(&mut self, rank: Rank, term: &str) {
         let t = term
             .trim()
             .trim_matches(|c: char| c == '*' || c == '_' || c == '"' || c == '\'')
             .trim_end_matches([':', '.', ',', ';', '?'])
             .trim();
-        let t = ["The ", "the ", "A ", "An ", "a ", "an "]
-            .iter()
-            .find_map(|a| t.strip_prefix(a))
-            .unwrap_or(t);
+        let t = without_article(t).unwrap_or(t);
         let words = t.split_whitespace().count();
         let key = t.to_lowercase().replace('`', "");
         if self.list.len() >= 4 * MAX_TERMS
@@ -720,51 +351,37 @@ impl Terms {
         }
         if !self.keys.contains(&key) {
             self.keys.push(key);
-            let rank = self.rank.unwrap_or(Rank::Type);
             self.list.push((rank, t.replace('`', "")));
         }
     }
 
     /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
-    fn heading(&mut self, h: &str) {
-        let h = crate::ingest::without_numbering(h);
+    fn heading(&mut self, rank: Rank, h: &str) {
+        let h = without_numbering(h);
         let first_person = h.split_whitespace().any(|w| {
-            matches!(
-                w.to_lowercase()
-                    .trim_matches(|c: char| !c.is_alphanumeric()),
-                "i" | "we" | "my" | "our" | "me"
-            )
+            let w = w.to_lowercase();
+            FIRST_PERSON.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
         });
         if h.split_whitespace().count() <= MAX_WORDS && !first_person && !is_label_heading(h) {
-            self.push(h);
+            self.push(rank, h);
         }
     }
 
     /// A term a line introduces: the words before a colon or dash at its start, or a short
     /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
     fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
-        let t = strip_markers(line);
-        if let Some(cut) = [": ", " — ", " – ", " - "]
-            .iter()
-            .filter_map(|m| t.find(m))
-            .min()
-        {
-            let lead = &t[..cut];
+        if let Some(lead) = introduced_lead(line) {
             let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
-            if lead.split_whitespace().count() <= 5 && wordy(lead_plain) && !is_clause(lead) {
-                self.push(lead);
+            if wordy(lead_plain) && !is_clause(lead) {
+                self.push(Rank::Introduced, lead);
             }
         }
         if para_start && prose {
-            if let Some(end) = t
-                .find(". ")
-                .or_else(|| t.ends_with('.').then(|| t.len() - 1))
-            {
-                let first = &t[..end];
+            if let Some(first) = first_sentence(line) {
                 let n = first.split_whitespace().count();
-                let article = ["A ", "An ", "The "].iter().any(|a| first.starts_with(a));
-                if (2..=6).contains(&n) && wordy(first) && !is_clause(first) && !article {
-                    self.push(first);
+                let article = without_article(first).is_some();
+                if n >= 2 && wordy(first) && !is_clause(first) && !article {
+                    self.push(Rank::Introduced, first);
                 }
             }
         }
@@ -803,7 +420,7 @@ impl Terms {
                     && !BREAK_WORDS.contains(&last.as_str())
                     && !last.ends_with("ly")
                 {
-                    self.push(&subject.join(" "));
+                    self.push(Rank::Introduced, &subject.join(" "));
                 }
             }
         }
@@ -843,7 +460,7 @@ impl Terms {
                 let mut phrase = words[start..i].join(" ");
                 phrase.push(' ');
                 phrase.push_str(written);
-                self.push(&phrase);
+                self.push(Rank::Named, &phrase);
             }
         }
     }
@@ -866,7 +483,7 @@ impl Terms {
                 let stress =
                     marker == "*" && !capital || n == 1 && !capital && !inner.contains('`');
                 if !inner.is_empty() && !inner.starts_with(' ') && n <= 5 && !stress {
-                    self.push(inner);
+                    self.push(Rank::Emphasis, inner);
                 }
                 rest = &after[close + marker.len()..];
             }
@@ -887,7 +504,7 @@ impl Terms {
                 .next_back()
                 .is_some_and(|w| PLACE_WORDS.contains(&w.to_lowercase().as_str()));
             if let Some((t, rank)) = api_name(span).filter(|_| !place) {
-                self.ranked(rank).push(&t);
+                self.push(rank, &t);
             }
             before = after;
         }
@@ -904,14 +521,14 @@ impl Terms {
                 {
                     // The code shows the technique of implementing the trait for its own
                     // type, not the trait itself.
-                    self.push(&format!("Implementing {name}"));
+                    self.push(Rank::Api, &format!("Implementing {name}"));
                 }
             }
         }
         if let Some(attr) = line.strip_prefix("#[").and_then(|a| a.strip_suffix(']')) {
             let name = attr.split(['(', ' ', '=']).next().unwrap_or("");
             if !name.is_empty() && !PLUMBING_ATTRIBUTES.contains(&name) {
-                self.push(&format!("#[{name}]"));
+                self.push(Rank::Api, &format!("#[{name}]"));
             }
         }
         for (i, _) in line.match_indices("!(") {
@@ -924,7 +541,7 @@ impl Terms {
                 .rev()
                 .collect();
             if !name.is_empty() && !COMMON_MACROS.contains(&name.as_str()) {
-                self.push(&format!("{name}!"));
+                self.push(Rank::Api, &format!("{name}!"));
             }
         }
     }
@@ -960,7 +577,7 @@ impl Terms {
         };
         for (w, n) in seen {
             if n >= 2 && called(w) {
-                self.push(w);
+                self.push(Rank::Repeated, w);
             }
         }
     }
@@ -975,37 +592,9 @@ impl Terms {
             && v.parse::<f64>().is_err()
             && !matches!(v, "true" | "false" | "null")
         {
-            self.push(v);
+            self.push(Rank::Heading, v);
         }
     }
-}
-
-/// Markdown links reduced to their text: `[Default][std]` and `[Default](url)` → `Default`.
-/// Code spans are left as they are (`#[must_use]`).
-fn link_text(line: &str) -> String {
-    line.split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 0 {
-                replace_links(part, true)
-            } else {
-                part.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`")
-}
-
-/// A line of code rather than words: `let x = …;`, `impl Foo {`, `use a::b;`.
-fn looks_like_code(s: &str) -> bool {
-    let s = s.trim();
-    s.ends_with([';', '{', '}'])
-        || s.contains(" = ")
-        || [
-            "let ", "fn ", "impl ", "use ", "pub ", "struct ", "enum ", "mod ", "match ",
-        ]
-        .iter()
-        .any(|k| s.starts_with(k))
 }
 
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
@@ -1081,13 +670,6 @@ fn dyn_type_inside(s: &str) -> Option<&str> {
     None
 }
 
-/// Containers every program uses, with any element type: `Vec<char>` or `Option<Job>` names
-/// the example's data, not a technique.
-const EVERYDAY_TYPES: &[&str] = &[
-    "Vec", "Option", "Result", "Box", "String", "HashMap", "HashSet", "BTreeMap", "BTreeSet",
-    "VecDeque",
-];
-
 /// A generic type that names no technique: an everyday container of plain types
 /// (`Vec<char>`, `Option<Job>`; `Box<dyn Error>` is kept), or any type over placeholders
 /// only (`Foo<T>`, `Rc<T>`, `Connection<S>`), which is how a text writes a type in general.
@@ -1159,7 +741,7 @@ mod tests {
                     Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
                     A `Vec<char>` or a `Foo<T>` is data, not a technique.\n\
                     ```rust\nimpl Drop for Guard {}\n```\n";
-        let t = terms(text, &["Week 3 log".into()], "markdown", &own(text));
+        let t = terms(text, &["Week 3 log".into()], FileKind::Markdown, &own(text));
         for want in [
             "Shadowing to freeze a value",
             "newtype pattern",
@@ -1207,7 +789,7 @@ mod tests {
         let t = terms(
             text,
             &["Week 3 log".into(), "Tuesday".into()],
-            "markdown",
+            FileKind::Markdown,
             &FileFacts::default(),
         );
         assert!(has(&t, "matches! macro"), "{t:?}");
@@ -1225,7 +807,7 @@ mod tests {
             terms(
                 "Some text.\n",
                 &[h.to_string()],
-                "markdown",
+                FileKind::Markdown,
                 &FileFacts::default(),
             )
         };
@@ -1245,7 +827,7 @@ mod tests {
                     Nothing is copied. Returning `impl Trait` lets callers stay generic.\n\
                     Adding a field later then does not break every caller.\n\
                     Reading `key = value` configuration files with sections.\n";
-        let t = terms(text, &[], "markdown", &FileFacts::default());
+        let t = terms(text, &[], FileKind::Markdown, &FileFacts::default());
         assert!(has(&t, "Cloning to satisfy the borrow checker"), "{t:?}");
         assert!(has(&t, "Returning impl Trait"), "{t:?}");
         assert!(
@@ -1259,38 +841,41 @@ mod tests {
     #[test]
     fn a_code_span_after_in_or_on_is_a_place_not_a_technique() {
         let text = "Four clones in `Router::dispatch` go. Put `#[must_use]` on `Schedule::new`.\n";
-        let t = terms(text, &[], "markdown", &FileFacts::default());
+        let t = terms(text, &[], FileKind::Markdown, &FileFacts::default());
         assert_eq!(t, ["#[must_use]"]);
     }
 
     #[test]
     fn in_a_file_of_topics_a_topics_chunk_is_not_offered_the_title() {
         let file = "# Iterator tricks\n\n## zip\n\nPairs.\n\n## Collecting into a map\n\nPairs collect into a map.\n";
-        let facts = FileFacts::of(file, "markdown");
+        let facts = FileFacts::of(file, FileKind::Markdown);
         assert!(facts.sections_are_topics);
         let chunk = "## Collecting into a map\n\nPairs collect into a map.\n";
         let path = [
             "Iterator tricks".to_string(),
             "Collecting into a map".to_string(),
         ];
-        let t = terms(chunk, &path, "markdown", &facts);
+        let t = terms(chunk, &path, FileKind::Markdown, &facts);
         assert!(
             has(&t, "Collecting into a map") && !has(&t, "Iterator tricks"),
             "{t:?}"
         );
         // A chapter's sections include structure ones: its title is still offered.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Flat builders\n\nx\n";
-        let facts = FileFacts::of(chapter, "markdown");
+        let facts = FileFacts::of(chapter, FileKind::Markdown);
         assert!(!facts.sections_are_topics);
         let path = ["Builder".to_string(), "Flat builders".to_string()];
-        assert!(has(&terms("x\n", &path, "markdown", &facts), "Builder"));
+        assert!(has(
+            &terms("x\n", &path, FileKind::Markdown, &facts),
+            "Builder"
+        ));
     }
 
     #[test]
     fn a_test_modules_macros_are_not_the_files_techniques() {
         let text = "/// Parses a port.\npub fn port(s: &str) -> u16 { s.parse().unwrap_or(80) }\n\
                     #[cfg(test)]\nmod tests {\n    #[test]\n    fn p() { assert!(matches!(port(\"1\"), 1)); }\n}\n";
-        let t = terms(text, &[], "rust", &own(text));
+        let t = terms(text, &[], FileKind::Rust, &own(text));
         assert!(!has(&t, "matches!"), "{t:?}");
     }
 
@@ -1305,7 +890,7 @@ mod tests {
                     pub struct Celsius(f64);\ntrait State {}\nimpl State for Celsius {}\n\
                     /// Build one with `Celsius::new`.\n\
                     let idle = matches!(s, State::Idle);\nprintln!(\"x\");\n";
-        let t = terms(text, &[], "rust", &own(text));
+        let t = terms(text, &[], FileKind::Rust, &own(text));
         for want in [
             "guard pattern",
             "#[must_use]",
@@ -1332,7 +917,7 @@ mod tests {
     fn items_defined_anywhere_in_the_file_are_not_offered() {
         let chunk = "impl State for Idle {}\nimpl Iterator for Items {}\n";
         let file = format!("trait State {{}}\nstruct Idle;\n{chunk}");
-        let t = terms(chunk, &[], "rust", &own(&file));
+        let t = terms(chunk, &[], FileKind::Rust, &own(&file));
         assert_eq!(t, ["Implementing Iterator"]);
     }
 
@@ -1340,16 +925,26 @@ mod tests {
     fn a_chunk_of_several_sections_is_about_them_not_the_title_above() {
         let title = ["Week 3 log".to_string()];
         let merged = "# Week 3 log\n\n## Monday\n\nUse `Option::take`.\n\n## Tuesday\n\nThe `matches!` macro.\n";
-        let t = terms(merged, &title, "markdown", &own(merged));
+        let t = terms(merged, &title, FileKind::Markdown, &own(merged));
         assert!(!has(&t, "Week 3 log") && has(&t, "matches! macro"), "{t:?}");
         // Headings name the sections of a chunk that names nothing itself.
         let plain = "# Reading notes\n\n## Closures\n\nA quiet day.\n\n## Lifetimes\n\nAnother.\n";
-        let t = terms(plain, &["Reading notes".into()], "markdown", &own(plain));
+        let t = terms(
+            plain,
+            &["Reading notes".into()],
+            FileKind::Markdown,
+            &own(plain),
+        );
         assert!(!has(&t, "Reading notes") && has(&t, "Closures"), "{t:?}");
         // Sections that only structure the text (Description, Example) leave the title.
         let chapter = "# Builder\n\n## Description\n\nA builder.\n\n## Example\n\ncode\n";
         assert!(has(
-            &terms(chapter, &["Builder".into()], "markdown", &own(chapter)),
+            &terms(
+                chapter,
+                &["Builder".into()],
+                FileKind::Markdown,
+                &own(chapter)
+            ),
             "Builder"
         ));
     }
@@ -1360,14 +955,14 @@ mod tests {
                     The closure gets the running value; `fold` returns the last one.\n\
                     Use `mut` once, `mut` again, and `helper` once.\n\
                     In C it is `void`; `void` again, never called.\n";
-        let t = terms(text, &[], "text", &own(text));
+        let t = terms(text, &[], FileKind::Text, &own(text));
         assert!(has(&t, "fold"), "{t:?}");
         for absent in ["mut", "helper", "void"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
         let asides = "Some may ask: why not clone?\n\nStill porting the parser. More later.\n\n\
                       By the user: a note.\n\nThe same holds for slices: take them.\n\nShadowing to freeze a value. Then rebind it.\n";
-        let t = terms(asides, &[], "text", &own(asides));
+        let t = terms(asides, &[], FileKind::Text, &own(asides));
         assert!(has(&t, "Shadowing to freeze a value"), "{t:?}");
         for absent in [
             "Some may ask",
@@ -1384,7 +979,7 @@ mod tests {
         let text =
             "[0].topic: Scoped threads\n[0].notes: Threads may borrow locals. They end first.\n\
                     [0].year: 2021\n[0].code: use std::thread;\n    fn f(x: u32) -> u32 {";
-        let t = terms(text, &["[0]".into()], "json", &own(text));
+        let t = terms(text, &["[0]".into()], FileKind::Json, &own(text));
         assert!(has(&t, "Scoped threads"), "{t:?}");
         for absent in ["2021", "[0]", "use std::thread", "u32) -> u32 {", "u32"] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
@@ -1398,7 +993,8 @@ mod tests {
             heading in "\\PC{0,40}",
             kind in "(markdown|text|rust|json)",
         ) {
-            let t = terms(&text, &[heading], &kind, &own(&text));
+            let kind: FileKind = kind.parse().unwrap();
+            let t = terms(&text, &[heading], kind, &own(&text));
             proptest::prop_assert!(t.len() <= MAX_TERMS);
             for term in &t {
                 proptest::prop_assert!(!term.is_empty() && term.len() <= MAX_CHARS, "{term:?}");
@@ -1411,7 +1007,7 @@ mod tests {
         let text: String = (0..100)
             .map(|i| format!("**Term {i}** and **term {i}**\n"))
             .collect();
-        let t = terms(&text, &[], "markdown", &own(&text));
+        let t = terms(&text, &[], FileKind::Markdown, &own(&text));
         assert_eq!(t.len(), MAX_TERMS);
         assert_eq!(t[0], "Term 0");
         assert_eq!(t[1], "Term 1");

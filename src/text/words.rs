@@ -1,0 +1,532 @@
+//! The word lists the rules about language use, each once, with the case it exists for; and
+//! the look-ups made of them. Everything else in `text` reads a text's structure.
+
+/// Section and document words that name no technique: the headings that structure one
+/// topic's discussion ("Description", "Example", "See also") rather than start a new topic.
+pub const STRUCTURE_WORDS: &[&str] = &[
+    "todo",
+    "fixme",
+    "note",
+    "notes",
+    "links",
+    "link",
+    "references",
+    "see also",
+    "changelog",
+    "misc",
+    "example",
+    "examples",
+    "summary",
+    "overview",
+    "introduction",
+    "intro",
+    "motivation",
+    "discussion",
+    "advantages",
+    "disadvantages",
+    "conclusion",
+    "contents",
+    "credits",
+    "license",
+    "description",
+    "usage",
+    "tests",
+    "test",
+    "module docs",
+    "use",
+    "related",
+    "further reading",
+    "subject",
+    "reading list",
+    "downside",
+    "upside",
+    "problem",
+    "solution",
+    "fix",
+    "bug",
+    "drawbacks",
+    "drawback",
+    "alternatives",
+    "alternative",
+    "hint",
+    "hints",
+    "tip",
+    "tips",
+    "code example",
+    "code examples",
+    "talks",
+    "repository",
+    "faq",
+    "warning",
+    "caveats",
+    "limitations",
+    "details",
+    "background",
+    "appendix",
+    "history",
+    "acknowledgements",
+];
+
+/// True when a heading only structures a discussion (see [`STRUCTURE_WORDS`]); numbering and
+/// a closing colon are ignored ("2. Examples:").
+/// A grab-bag section ("Misc") names nothing, but it does not continue the topic above it
+/// either.
+pub fn is_structure_heading(heading: &str) -> bool {
+    let h = without_numbering(heading)
+        .trim_end_matches(':')
+        .to_lowercase();
+    STRUCTURE_WORDS.contains(&h.as_str()) && !GRAB_BAGS.contains(&h.as_str())
+}
+
+/// A heading without its numbering: "3. Builders" → "Builders".
+pub fn without_numbering(heading: &str) -> &str {
+    heading
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+        .trim()
+}
+
+/// Headings of sections that gather unrelated things.
+const GRAB_BAGS: &[&str] = &["misc", "miscellaneous", "other", "odds and ends", "random"];
+
+/// Nouns that close a named technique: "the newtype pattern", "an extension trait".
+pub const HEAD_NOUNS: &[&str] = &[
+    "pattern",
+    "idiom",
+    "anti-pattern",
+    "antipattern",
+    "trait",
+    "macro",
+    "operator",
+    "syntax",
+    "technique",
+];
+
+/// Words that end a name read backwards from its head noun.
+pub const BREAK_WORDS: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "is",
+    "are",
+    "was",
+    "be",
+    "of",
+    "to",
+    "in",
+    "on",
+    "for",
+    "with",
+    "and",
+    "or",
+    "as",
+    "by",
+    "it",
+    "its",
+    "our",
+    "your",
+    "my",
+    "their",
+    "which",
+    "what",
+    "same",
+    "such",
+    "one",
+    "any",
+    "each",
+    "every",
+    "some",
+    "no",
+    "not",
+    "use",
+    "uses",
+    "using",
+    "used",
+    "call",
+    "called",
+    "named",
+    "like",
+    "from",
+    "into",
+    "via",
+    "than",
+    "then",
+    "so",
+    "but",
+    "if",
+    "when",
+    "we",
+    "you",
+    "i",
+    "they",
+    "have",
+    "has",
+    "rust",
+    "takes",
+    "take",
+    "public",
+    "private",
+    "new",
+    "own",
+    "whole",
+    "common",
+    "particular",
+    "other",
+    "different",
+    "similar",
+    "custom",
+    "general",
+    "simple",
+    "specific",
+    "certain",
+    "more",
+    "most",
+    "less",
+    "slightly",
+    "rich",
+    "good",
+    "bad",
+    "best",
+    "better",
+    "usual",
+    "known",
+    "well",
+    "basic",
+    "main",
+    "useful",
+    "important",
+    "nice",
+    "powerful",
+    "typical",
+    "various",
+    "helpful",
+    "handy",
+    "following",
+    "above",
+    "below",
+    "previous",
+    "next",
+    "single",
+    "many",
+    "several",
+    "all",
+    "both",
+    "only",
+    "just",
+    "also",
+    "very",
+    "makes",
+    "make",
+    "allow",
+    "allows",
+    "expose",
+    "identify",
+    "facilitate",
+    "including",
+    "designing",
+    "implement",
+    "implements",
+    "implementing",
+    "write",
+    "writing",
+    "do",
+    "does",
+];
+
+/// Words that start a clause or an aside, never a name.
+pub const NOT_A_NAME_START: &[&str] = &[
+    "by", "in", "on", "at", "for", "with", "from", "to", "of", "and", "but", "or", "so", "if",
+    "when", "while", "still", "also", "just", "mostly", "then", "now", "here", "there", "some",
+    "many", "most", "all", "not", "no", "yes", "maybe", "perhaps", "again", "same", "such",
+];
+
+/// Words that follow a verb rather than an adjective: "Tidied up …", "Moved the …".
+pub const FUNCTION_WORDS: &[&str] = &[
+    "up", "out", "off", "down", "over", "away", "back", "the", "a", "an", "to", "with", "on", "in",
+    "into", "about", "my", "our", "it", "that", "this", "some", "all",
+];
+
+/// Verbs that say what a technique does to a program, after a subject led by a gerund.
+pub const EFFECT_VERBS: &[&str] = &[
+    "hides",
+    "makes",
+    "lets",
+    "helps",
+    "keeps",
+    "gives",
+    "avoids",
+    "costs",
+    "saves",
+    "prevents",
+    "causes",
+    "allows",
+    "breaks",
+    "removes",
+    "reduces",
+    "turns",
+    "guarantees",
+    "ensures",
+];
+
+/// Words in -ing that lead no technique: "Nothing is copied", "String slices".
+pub const NOT_GERUNDS: &[&str] = &[
+    "nothing",
+    "something",
+    "anything",
+    "everything",
+    "thing",
+    "things",
+    "string",
+    "strings",
+    "during",
+    "morning",
+    "evening",
+    "spring",
+    "padding",
+    "setting",
+    "settings",
+    "warning",
+    "warnings",
+    "meaning",
+    "building",
+    "ceiling",
+];
+
+/// Prepositions that make the code span after them a place: "in `load_all`".
+pub const PLACE_WORDS: &[&str] = &["in", "on", "inside", "within", "at"];
+
+/// Words of dates and of note-keeping.
+pub const CALENDAR_WORDS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "tues",
+    "wed",
+    "thu",
+    "thur",
+    "thurs",
+    "fri",
+    "sat",
+    "sun",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "week",
+    "weeks",
+    "weekly",
+    "weekend",
+    "day",
+    "days",
+    "daily",
+    "month",
+    "monthly",
+    "year",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "log",
+    "journal",
+    "diary",
+    "notes",
+    "note",
+    "entry",
+    "entries",
+    "update",
+    "updates",
+    "standup",
+    "retro",
+    "til",
+    "and",
+    "to",
+    "of",
+    "the",
+    "st",
+    "nd",
+    "rd",
+    "th",
+    "am",
+    "pm",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+];
+
+/// Macros every program uses; naming one says nothing about a technique.
+pub const COMMON_MACROS: &[&str] = &[
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "dbg",
+    "vec",
+    "include_str",
+    "concat",
+    "env",
+    "write",
+    "writeln",
+    "format",
+];
+
+/// Rust keywords and names every program has: never the name of a technique on their own.
+pub const KEYWORDS: &[&str] = &[
+    "mut", "self", "let", "match", "else", "for", "while", "loop", "return", "break", "continue",
+    "pub", "use", "mod", "impl", "ref", "move", "async", "await", "dyn", "where", "true", "false",
+    "unsafe", "const", "static", "type", "struct", "enum", "trait", "crate", "super", "main",
+    "new", "fn", "str", "string", "usize", "u8", "u32", "u64", "i32", "i64", "f64", "bool", "char",
+    "none", "some", "ok", "err",
+];
+
+/// Traits nearly every type implements; implementing one is plumbing, not a technique.
+pub const EVERYDAY_TRAITS: &[&str] = &[
+    "Debug",
+    "Display",
+    "Clone",
+    "Copy",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "Hash",
+    "Error",
+];
+
+/// Attributes that are plumbing rather than a technique.
+pub const PLUMBING_ATTRIBUTES: &[&str] = &[
+    "derive",
+    "cfg",
+    "test",
+    "allow",
+    "warn",
+    "deny",
+    "inline",
+    "doc",
+    "path",
+    "macro_use",
+];
+
+/// Containers every program uses, with any element type: `Vec<char>` or `Option<Job>` names
+/// the example's data, not a technique.
+pub const EVERYDAY_TYPES: &[&str] = &[
+    "Vec", "Option", "Result", "Box", "String", "HashMap", "HashSet", "BTreeMap", "BTreeSet",
+    "VecDeque",
+];
+
+/// Names that say nothing a reader could look up.
+pub const GENERIC: &[&str] = &[
+    "",
+    "rust",
+    "code",
+    "example",
+    "examples",
+    "function",
+    "functions",
+    "method",
+    "programming",
+    "design",
+    "design pattern",
+    "text",
+    "none",
+    "n a",
+    "na",
+    "unknown",
+    "other",
+    "rust code",
+    "rust pattern",
+    "rust idiom",
+    "best practice",
+    "best practices",
+    "summary",
+    "introduction",
+    "overview",
+];
+
+/// Words a name holds besides its significant ones ("Builder *with* typestate"); with the
+/// articles and the pattern words, not counted when a name is looked for in a text.
+pub const STOPWORDS: &[&str] = &[
+    "and", "for", "with", "from", "into", "over", "use", "using", "of", "to", "in", "on", "or",
+    "by", "as", "its", "your", "via", "rust",
+];
+
+/// True for a word that does not make a name (see [`STOPWORDS`]).
+pub fn is_stopword(w: &str) -> bool {
+    STOPWORDS.contains(&w) || ARTICLES.contains(&w) || PATTERN_WORDS.contains(&w)
+}
+
+/// Words of a name that say "a technique" without naming one: "Builder pattern" is "Builder".
+pub const PATTERN_WORDS: &[&str] = &["pattern", "patterns", "idiom", "idioms"];
+
+/// True for a name that says nothing a reader could look up (see [`GENERIC`]).
+pub fn is_generic(key: &str) -> bool {
+    GENERIC.contains(&key) || PATTERN_WORDS.contains(&key)
+}
+
+/// Articles: "The newtype pattern" names what "newtype pattern" names.
+pub const ARTICLES: &[&str] = &["the", "a", "an"];
+
+/// `s` after its leading article, if it has one ("The newtype" → "newtype").
+pub fn without_article(s: &str) -> Option<&str> {
+    let (first, rest) = s.split_once(' ')?;
+    ARTICLES
+        .iter()
+        .any(|a| first.eq_ignore_ascii_case(a))
+        .then_some(rest)
+}
+
+/// Pronouns of the first person: a heading or lead that holds one is the author's diary
+/// ("What I learned"), not a name.
+pub const FIRST_PERSON: &[&str] = &["i", "we", "my", "our", "me"];
+
+/// Words that make a clause of a lead, besides the first person: a verb of being, a modal,
+/// another pronoun ("Some may ask", "Works with guards too").
+pub const CLAUSE_WORDS: &[&str] = &[
+    "is", "are", "was", "were", "you", "it", "this", "too", "may", "might", "can", "could", "will",
+    "would", "should", "must",
+];
+
+/// Words too common to find the sentence that names a finding.
+pub const EVIDENCE_STOPWORDS: &[&str] = &["the", "and", "for", "with", "implementing"];
