@@ -2,9 +2,7 @@
 //! chunk, names must be concepts the text teaches, and names that mean the same pattern meet
 //! under one key. Pure functions.
 
-use super::quotes::{
-    fenced_lines, first_sentence, introduced_lead, replace_links, strip_line_markers,
-};
+use super::quotes::{fenced_lines, first_sentence, lead_clause, replace_links, strip_line_markers};
 use super::words::{
     is_generic, is_stopword, ARTICLES, EVIDENCE_STOPWORDS, PATTERN_WORDS, STRUCTURE_WORDS,
 };
@@ -198,9 +196,10 @@ fn without_links(line: &str) -> String {
         .join(" ")
 }
 
-/// The term a line introduces, if any: `**Term**`, `` `Term` `` at the start, the lead
-/// before a colon or dash (`- Term: …`, `Term — …`, `/// Term: …`; [`introduced_lead`]), or
-/// a short first sentence (`Term. It …`; [`first_sentence`]).
+/// The text a line introduces a term with, if any: `**Term**`, `` `Term` `` at the start,
+/// the lead before a colon or dash, which may be a clause (`- Term: …`, `Most importantly
+/// this is a surprising idiom - …`; [`lead_clause`]), or a short first sentence
+/// (`Term. It …`; [`first_sentence`]).
 fn lead_term(line: &str) -> Option<&str> {
     let t = strip_line_markers(line);
     for marker in ["**", "__", "`"] {
@@ -211,7 +210,7 @@ fn lead_term(line: &str) -> Option<&str> {
     // A line that is one short sentence mentions a name; only a sentence followed by more
     // introduces it.
     let lead = first_sentence(t).filter(|s| s.len() < t.trim_end_matches('.').len());
-    introduced_lead(t).or(lead)
+    lead_clause(t).or(lead)
 }
 
 /// Whether the chunk teaches the named pattern rather than mentioning it in passing: the name
@@ -451,6 +450,26 @@ mod tests {
         ] {
             assert!(discussed("Sealed trait", &[], line, true).is_ok(), "{line}");
         }
+        // A lead may be a clause that holds the name; a path's `::` ends no lead.
+        for (name, line) in [
+            (
+                "surprising idiom",
+                "Most importantly this is a surprising idiom - readers will not expect it.",
+            ),
+            (
+                "struct update syntax",
+                "Then what they change with struct update syntax:\n- the port\n",
+            ),
+        ] {
+            assert!(discussed(name, &[], line, true).is_ok(), "{line}");
+        }
+        assert!(discussed(
+            "must_use",
+            &[],
+            "Also put `#[must_use]` on `S::new`, which returns.",
+            true
+        )
+        .is_err());
         assert!(discussed(
             "The worst part",
             &[],

@@ -129,22 +129,56 @@ pub fn looks_like_code(s: &str) -> bool {
         .any(|k| s.starts_with(k))
 }
 
-/// A lead of a line has at most this many words: more are a clause, not a term.
+/// A lead that is itself a term has at most this many words: more are a clause, not a term.
 pub const LEAD_WORDS: usize = 5;
+/// A lead that introduces a name may be a clause ("what they change with struct update
+/// syntax:") of at most this many characters: past it, the colon or dash is mid-sentence.
+pub const LEAD_CHARS: usize = 60;
 /// A first sentence that introduces a term has at most this many words.
 pub const FIRST_SENTENCE_WORDS: usize = 6;
 
-/// The term a line introduces before a colon or dash (`- Term: …`, `Term — …`,
-/// `/// Term: …`), past the line's markers, of at most [`LEAD_WORDS`] words. The terms
-/// offered and the check that a name is introduced both read leads so.
-pub fn introduced_lead(line: &str) -> Option<&str> {
-    let t = strip_line_markers(line);
-    let cut = [": ", " — ", " – ", " - "]
+/// A line's lead: the text before the mark that introduces the rest, and that rest.
+pub struct Lead<'a> {
+    pub text: &'a str,
+    /// What follows the mark on the line; empty when a colon ends the line.
+    pub rest: &'a str,
+}
+
+/// The lead of a line, past its markers: the text before the first `": "` or dash
+/// (`" — "`, `" – "`, `" - "`) that introduces the rest, or before a colon ending the line
+/// (`Term:` over a list). A colon inside a path (`Schedule::with_deadline`) ends no lead.
+/// The one definition of a lead: [`lead_name`] and [`lead_clause`] bound it.
+pub fn introduced_lead(line: &str) -> Option<Lead<'_>> {
+    let t = strip_line_markers(line).trim_end();
+    let at_end = t
+        .strip_suffix(':')
+        .filter(|s| !s.ends_with(':'))
+        .map(|s| (s.len(), 1));
+    let (cut, mark) = [": ", " — ", " – ", " - "]
         .iter()
-        .filter_map(|m| t.find(m))
+        .filter_map(|m| t.find(m).map(|i| (i, m.len())))
+        .chain(at_end)
         .min()?;
-    let lead = &t[..cut];
-    (lead.split_whitespace().count() <= LEAD_WORDS).then_some(lead)
+    Some(Lead {
+        text: &t[..cut],
+        rest: t[cut + mark..].trim(),
+    })
+}
+
+/// For the terms offered: a lead that is itself a term, told on its line (`- Term: …`), of
+/// at most [`LEAD_WORDS`] words.
+pub fn lead_name(line: &str) -> Option<&str> {
+    introduced_lead(line)
+        .filter(|l| !l.rest.is_empty() && l.text.split_whitespace().count() <= LEAD_WORDS)
+        .map(|l| l.text)
+}
+
+/// For the check that a name is introduced: a lead the name may sit inside, a clause ("Most
+/// importantly this is a surprising idiom - …"), of at most [`LEAD_CHARS`] characters.
+pub fn lead_clause(line: &str) -> Option<&str> {
+    introduced_lead(line)
+        .filter(|l| l.text.chars().count() <= LEAD_CHARS)
+        .map(|l| l.text)
 }
 
 /// A short first sentence of a line, past its markers ("Shadowing to freeze a value. Build
@@ -218,6 +252,38 @@ mod tests {
         let text = "/// Adds one.\npub fn inc(x: u32) -> u32 {\n    x + 1\n}\n";
         assert_eq!(code_lines(text), ["pub fn inc(x: u32) -> u32 {"]);
         assert_eq!(sentences(text), ["pub fn inc(x: u32) -> u32 {"]);
+    }
+
+    #[test]
+    fn a_lead_ends_at_an_introducing_colon_or_dash() {
+        fn lead(l: &str) -> Option<(&str, &str)> {
+            introduced_lead(l).map(|l| (l.text, l.rest))
+        }
+        assert_eq!(
+            lead("- **Sealed trait**: no one else"),
+            Some(("**Sealed trait**", "no one else"))
+        );
+        assert_eq!(lead("Newtype — a wrapper"), Some(("Newtype", "a wrapper")));
+        assert_eq!(
+            lead("what they change with struct update syntax:"),
+            Some(("what they change with struct update syntax", ""))
+        );
+        // A path's `::` is no colon of a lead.
+        assert_eq!(
+            lead("Also put `#[must_use]` on `Schedule::with_deadline`, which"),
+            None
+        );
+        // A term is a short lead told on its line; a clause may hold a name.
+        assert_eq!(lead_name("Sealed trait: only here"), Some("Sealed trait"));
+        assert_eq!(lead_name("Sealed trait:"), None);
+        let clause = "Most importantly this is a surprising idiom - future readers";
+        assert_eq!(lead_name(clause), None);
+        assert_eq!(
+            lead_clause(clause),
+            Some("Most importantly this is a surprising idiom")
+        );
+        let long = format!("{} - more", "word ".repeat(13).trim());
+        assert_eq!(lead_clause(&long), None);
     }
 
     #[test]

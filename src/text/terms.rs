@@ -6,7 +6,7 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{
-    fenced_lines, first_sentence, introduced_lead, looks_like_code, replace_links,
+    fenced_lines, first_sentence, lead_name, looks_like_code, replace_links,
     strip_line_markers as strip_markers,
 };
 use super::words::{
@@ -370,7 +370,7 @@ impl Terms {
     /// A term a line introduces: the words before a colon or dash at its start, or a short
     /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
     fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
-        if let Some(lead) = introduced_lead(line) {
+        if let Some(lead) = lead_name(line) {
             let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
             if wordy(lead_plain) && !is_clause(lead) {
                 self.push(Rank::Introduced, lead);
