@@ -132,7 +132,8 @@ async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
             }
             let q = open_queue(&cfg).await?;
             let agents = load_agents(&cfg)?;
-            let r = render_with(&q, &agents, &cfg.output, force).await?;
+            let templates = kb::Templates::load(Some(&cfg.templates_dir))?;
+            let r = render_with(&q, &agents, &templates, &cfg.output, force).await?;
             println!("{}: {r}", cfg.output.join("index.md").display());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
         }
@@ -185,7 +186,8 @@ fn set_default_model(cfg: &mut Config, path: PathBuf) {
 }
 
 fn init(dir: &Path) -> Result<u8> {
-    let written = crate::agent::write_defaults(dir)?;
+    let mut written = crate::agent::write_defaults(dir)?;
+    written.extend(kb::write_default_templates(dir)?);
     let cfg_path = dir.join("quarry.toml");
     if !cfg_path.exists() {
         let text = toml::to_string_pretty(&Config::default())?;
@@ -199,7 +201,7 @@ fn init(dir: &Path) -> Result<u8> {
     for p in written {
         println!("wrote {}", p.display());
     }
-    println!("edit agents/*.toml and prompts/*.tera to change or add roles; no recompiling needed");
+    println!("edit agents/*.toml and prompts/*.tera to change or add roles, templates/*.tera to change the pages; no recompiling needed");
     Ok(0)
 }
 
@@ -721,6 +723,7 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     cfg.validate()?;
     kb::check_output(&cfg.output, args.force)?;
     let agents = Arc::new(load_agents(&cfg)?);
+    let templates = kb::Templates::load(Some(&cfg.templates_dir))?;
     let queue = open_queue(&cfg).await?;
     let backends = start_backends(&cfg, &agents, cfg.workers).await?;
     let mode = progress_mode(args.progress, args.quiet);
@@ -767,14 +770,14 @@ async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let _ = view.await;
     signals.abort();
     let summary = summary?;
-    let r = render_with(&queue, &agents, &cfg.output, args.force).await?;
+    let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
     let counts = queue.counts().await?;
     let dead: i64 = counts
         .iter()
         .filter(|c| c.state == JobState::Dead)
         .map(|c| c.jobs)
         .sum();
-    let kb = kb::Kb::load(&queue, &[]).await?;
+    let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
     let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
     let accepted = kb
         .findings
@@ -833,25 +836,22 @@ fn owner_id() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Renders into `output`, refusing a non-empty folder quarry did not create.
+/// Renders into `output` with the built-in templates, refusing a non-empty folder quarry
+/// did not create.
 pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
-    render_with(queue, agents, output, false).await
+    render_with(queue, agents, &kb::Templates::builtin(), output, false).await
 }
 
 /// Renders into `output`; `force` writes into a non-empty folder quarry did not create.
 pub async fn render_with(
     queue: &Queue,
     agents: &Agents,
+    templates: &kb::Templates,
     output: &Path,
     force: bool,
 ) -> Result<kb::WriteReport> {
-    let note_stages: Vec<String> = agents
-        .chunk_roles()
-        .filter(|r| r.spec.output != crate::agent::OutputKind::Findings)
-        .map(|r| r.spec.stage.clone())
-        .collect();
-    let kb = kb::Kb::load(queue, &note_stages).await?;
-    let pages = kb::render(&kb);
+    let kb = kb::Kb::load(queue, &kb::Stages::of(agents)).await?;
+    let pages = kb::render(&kb, templates)?;
     Ok(kb::write_pages(output, &pages, force)?)
 }
 
