@@ -56,6 +56,8 @@ pub struct Config {
     /// User roles and prompts; the built-in ones are used for what is missing.
     pub agents_dir: PathBuf,
     pub prompts_dir: PathBuf,
+    /// User page templates (`*.tera`); the built-in ones are used for what is missing.
+    pub templates_dir: PathBuf,
     /// Concurrent workers (3-5 suits a small machine).
     pub workers: usize,
     pub backend: BackendConfig,
@@ -157,6 +159,7 @@ impl Default for Config {
             output: "output".into(),
             agents_dir: "agents".into(),
             prompts_dir: "prompts".into(),
+            templates_dir: "templates".into(),
             workers: 4,
             backend: BackendConfig::default(),
             models,

@@ -429,3 +429,37 @@ fn a_folder_of_the_users_is_refused_without_force_and_only_quarrys_files_are_rem
     assert!(!notes.join("sources/guard.rs.md").exists());
     assert!(notes.join("mine.md").exists() && notes.join("sources/mine-too.md").exists());
 }
+
+#[test]
+fn init_writes_the_page_templates_and_a_broken_one_stops_run_before_any_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = quarry(dir.path(), &["init"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let source = dir.path().join("templates/source.md.tera");
+    assert!(text(&o).contains("source.md.tera"), "{}", text(&o));
+    assert!(std::fs::read_to_string(&source)
+        .unwrap()
+        .contains("Patterns found"));
+    research(dir.path());
+    fake_backend(dir.path());
+    let o = quarry(dir.path(), &["enqueue", "research"]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(&source, "# {{ title }}\n{% for p in patterns %}\n").unwrap();
+    let o = quarry(dir.path(), &["run", "--progress", "plain"]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("templates/source.md.tera"), "{msg}");
+    assert_eq!(msg.trim().lines().count(), 1, "one line: {msg}");
+    assert!(!dir.path().join("output").exists(), "nothing ran: {msg}");
+    // The user's template is used, the built-in ones for the other pages.
+    std::fs::write(&source, "{{ title }}: {{ lines }} lines\n").unwrap();
+    let o = quarry(dir.path(), &["run", "--progress", "plain"]);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{}", text(&o));
+    let page = std::fs::read_to_string(dir.path().join("output/sources/guard.rs.md")).unwrap();
+    assert!(
+        page.starts_with("guard.rs: ") && page.ends_with(" lines\n"),
+        "{page}"
+    );
+    let index = std::fs::read_to_string(dir.path().join("output/index.md")).unwrap();
+    assert!(index.starts_with("# Knowledge base"), "{index}");
+}

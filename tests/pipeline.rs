@@ -159,6 +159,50 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_writer_stage_still_reaches_the_page_and_the_overview() {
+    let s = setup(1, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = quarry::agent::DEFAULT_AGENTS
+        .iter()
+        .find(|(n, _)| *n == "writer.toml")
+        .unwrap()
+        .1
+        .replace("stage = \"write\"", "stage = \"draft\"");
+    assert!(writer.contains("\"draft\""));
+    std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
+    let agents = || Agents::load(Some(dir.path()), None).unwrap();
+    let backend = by_role(|_| {
+        Reply::Text(finding(
+            "Builder",
+            "A builder collects optional settings before construction.",
+        ))
+    });
+    let summary = run(&s.q, agents(), backend.clone(), Duration::from_secs(5)).await;
+    assert_eq!(summary.jobs_dead, 0);
+    assert!(states(&s.q, "write").await.is_empty());
+    assert_eq!(states(&s.q, "draft").await, vec![(JobState::Done, 1)]);
+    let synth = backend
+        .requests()
+        .into_iter()
+        .map(|r| r.messages.last().unwrap().content.clone())
+        .find(|u| u.contains("\"overview\""))
+        .expect("the synthesizer ran");
+    assert!(
+        synth.contains("A builder collects settings."),
+        "the synthesizer reads the writer's summary: {synth}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    quarry::cmd::render(&s.q, &agents(), out.path())
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(out.path().join("patterns/builder.md")).unwrap();
+    assert!(
+        page.contains("A builder collects settings.") && page.contains("Many optional settings."),
+        "{page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_evidence_is_rejected_with_its_reason_and_code_is_never_invented() {
     let s = setup(1, 3).await;
     let reply = serde_json::json!({"findings": [

@@ -433,6 +433,12 @@ impl Agents {
         self.roles.values().find(|r| r.spec.output == output)
     }
 
+    /// The queue stage of the role that produces the given output, if one is enabled (stages
+    /// are named in `agents/*.toml`: find them by what they output, never by name).
+    pub fn stage_of(&self, output: OutputKind) -> Option<&str> {
+        self.by_output(output).map(|r| r.spec.stage.as_str())
+    }
+
     /// Roles that take one job per chunk.
     pub fn chunk_roles(&self) -> impl Iterator<Item = &Role> {
         self.roles

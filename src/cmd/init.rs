@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 
 pub fn init(dir: &Path) -> Result<u8> {
-    let written = crate::agent::write_defaults(dir)?;
+    let mut written = crate::agent::write_defaults(dir)?;
+    written.extend(crate::kb::write_default_templates(dir)?);
     let cfg_path = dir.join("quarry.toml");
     if !cfg_path.exists() {
         let text = toml::to_string_pretty(&Config::default())?;
@@ -21,6 +22,6 @@ pub fn init(dir: &Path) -> Result<u8> {
     for p in written {
         println!("wrote {}", p.display());
     }
-    println!("edit agents/*.toml and prompts/*.tera to change or add roles; no recompiling needed");
+    println!("edit agents/*.toml and prompts/*.tera to change or add roles, templates/*.tera to change the pages; no recompiling needed");
     Ok(0)
 }

@@ -118,7 +118,8 @@ async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
             }
             let q = open_queue(&cfg).await?;
             let agents = load_agents(&cfg)?;
-            let r = render_with(&q, &agents, &cfg.output, force).await?;
+            let templates = crate::kb::Templates::load(Some(&cfg.templates_dir))?;
+            let r = render_with(&q, &agents, &templates, &cfg.output, force).await?;
             println!("{}: {r}", cfg.output.join("index.md").display());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
         }

@@ -33,6 +33,7 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     kb::check_output(&cfg.output, args.force)?;
     let agents = Arc::new(load_agents(&cfg)?);
     let queue = open_queue(&cfg).await?;
+    let templates = kb::Templates::load(Some(&cfg.templates_dir))?;
     let backends = start_backends(&cfg, &agents, cfg.workers).await?;
     let mode = progress_mode(args.progress, args.quiet);
     let (shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
@@ -78,14 +79,14 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let _ = view.await;
     signals.abort();
     let summary = summary?;
-    let r = render_with(&queue, &agents, &cfg.output, args.force).await?;
+    let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
     let counts = queue.counts().await?;
     let dead: i64 = counts
         .iter()
         .filter(|c| c.state == JobState::Dead)
         .map(|c| c.jobs)
         .sum();
-    let kb = kb::Kb::load(&queue, &[]).await?;
+    let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
     let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
     let accepted = kb
         .findings
@@ -145,24 +146,21 @@ fn owner_id() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Renders into `output`, refusing a non-empty folder quarry did not create.
+/// Renders into `output` with the built-in templates, refusing a non-empty folder quarry
+/// did not create.
 pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
-    render_with(queue, agents, output, false).await
+    render_with(queue, agents, &kb::Templates::builtin(), output, false).await
 }
 
 /// Renders into `output`; `force` writes into a non-empty folder quarry did not create.
 pub async fn render_with(
     queue: &Queue,
     agents: &Agents,
+    templates: &kb::Templates,
     output: &Path,
     force: bool,
 ) -> Result<kb::WriteReport> {
-    let note_stages: Vec<String> = agents
-        .chunk_roles()
-        .filter(|r| r.spec.output != crate::agent::OutputKind::Findings)
-        .map(|r| r.spec.stage.clone())
-        .collect();
-    let kb = kb::Kb::load(queue, &note_stages).await?;
-    let pages = kb::render(&kb);
+    let kb = kb::Kb::load(queue, &kb::Stages::of(agents)).await?;
+    let pages = kb::render(&kb, templates)?;
     Ok(kb::write_pages(output, &pages, force)?)
 }

@@ -597,13 +597,18 @@ async fn synthesize(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
+    // The writer's stage, whatever agents/*.toml names it.
+    let writer = ctx.agents.stage_of(OutputKind::Page);
     let mut patterns = Vec::new();
     for p in ctx.queue.patterns().await? {
         let findings = ctx.queue.pattern_findings(p.id).await?;
         let Some(first) = findings.first() else {
             continue;
         };
-        let page = ctx.queue.latest_result("write", Some(p.id)).await?;
+        let page = match writer {
+            Some(stage) => ctx.queue.latest_result(stage, Some(p.id)).await?,
+            None => None,
+        };
         let summary = page
             .as_ref()
             .and_then(|v| v.get("summary"))

@@ -1,20 +1,25 @@
-//! The knowledge base: a pure projection of the database into markdown pages (an mdBook),
-//! and the one writer of `output/`. Every page is written atomically, only when its text
-//! changed; `output/.quarry-manifest` lists the files quarry wrote, and only those are ever
-//! removed (pages that no longer follow from the database). A non-empty folder without a
-//! manifest is not quarry's: it is refused unless forced.
+//! The knowledge base: a pure projection of the database into markdown pages (an mdBook):
+//! the snapshot becomes views whose strings are escaped (`view.rs`), rendered by tera
+//! templates the user can override (`templates.rs`). And the one writer of `output/`: every
+//! page is written atomically, only when its text changed; `output/.quarry-manifest` lists
+//! the files quarry wrote, and only those are ever removed (pages that no longer follow from
+//! the database). A non-empty folder without a manifest is not quarry's: it is refused
+//! unless forced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
+use crate::agent::{Agents, OutputKind};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, Queue, QueueError};
 
 mod paths;
 use crate::text::prose::{passage, prose_of};
-use paths::{code_span, escape, link_target, shown};
+mod templates;
+mod view;
 pub use paths::{pattern_path, source_path, Paths};
+pub use templates::{write_defaults as write_default_templates, TemplateError, Templates};
 
 /// Everything the knowledge base is rendered from.
 #[derive(Clone, Debug, Default)]
@@ -31,9 +36,35 @@ pub struct Kb {
     pub passages: BTreeMap<i64, String>,
 }
 
+/// The queue stages whose results the knowledge base shows. Users rename stages in
+/// `agents/*.toml`, so they are found from the roles by what they output, never by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// The writer's (`output = "page"`): the prose of a pattern's page.
+    pub page: Option<String>,
+    /// The synthesizer's (`output = "overview"`): the index's overview.
+    pub overview: Option<String>,
+    /// Custom per-chunk roles' (`input = "chunk"`, not findings): notes on source pages.
+    pub notes: Vec<String>,
+}
+
+impl Stages {
+    pub fn of(agents: &Agents) -> Stages {
+        Stages {
+            page: agents.stage_of(OutputKind::Page).map(str::to_string),
+            overview: agents.stage_of(OutputKind::Overview).map(str::to_string),
+            notes: agents
+                .chunk_roles()
+                .filter(|r| r.spec.output != OutputKind::Findings)
+                .map(|r| r.spec.stage.clone())
+                .collect(),
+        }
+    }
+}
+
 impl Kb {
-    /// Reads the knowledge base from the database.
-    pub async fn load(queue: &Queue, note_stages: &[String]) -> Result<Kb, QueueError> {
+    /// Reads the knowledge base from the database: the results of `stages`.
+    pub async fn load(queue: &Queue, stages: &Stages) -> Result<Kb, QueueError> {
         let sources = queue.current_sources().await?;
         let chunks = queue.chunk_counts().await?.into_iter().collect();
         let findings = queue.current_findings().await?;
@@ -64,21 +95,25 @@ impl Kb {
                     passages.insert(f.id, text);
                 }
             }
-            let page = queue.latest_result("write", Some(p.id)).await?;
+            let page = match &stages.page {
+                Some(stage) => queue.latest_result(stage, Some(p.id)).await?,
+                None => None,
+            };
             patterns.push((p, fs, page));
         }
-        let overview = queue
-            .latest_result("synthesize", None)
-            .await?
-            .and_then(|v| {
-                v.get("overview")
-                    .and_then(|o| o.as_str())
-                    .filter(|o| !crate::engine::checks::repetitive(o))
-                    .map(str::to_string)
-            });
+        let overview = match &stages.overview {
+            Some(stage) => queue.latest_result(stage, None).await?,
+            None => None,
+        };
+        let overview = overview.and_then(|v| {
+            v.get("overview")
+                .and_then(|o| o.as_str())
+                .filter(|o| !o.trim().is_empty() && !crate::engine::checks::repetitive(o))
+                .map(str::to_string)
+        });
         let mut notes: BTreeMap<i64, Vec<_>> = BTreeMap::new();
         for s in &sources {
-            for stage in note_stages {
+            for stage in &stages.notes {
                 for (a, b, v) in queue.chunk_results(stage, s.id).await? {
                     notes
                         .entry(s.id)
@@ -107,16 +142,6 @@ pub struct Page {
     pub text: String,
 }
 
-/// A link to a finding's lines on its source's page, from a page `depth` folders down.
-fn citation(f: &FindingRow, depth: usize, paths: &Paths) -> String {
-    let up = "../".repeat(depth);
-    format!(
-        "[{}]({up}{})",
-        code_span(&format!("{}:{}-{}", f.rel_path, f.line_start, f.line_end)),
-        link_target(&paths.source(f.source_id, &f.rel_path))
-    )
-}
-
 /// A field of the writer's reply, when informative (small models repeat themselves, or talk
 /// about "the text").
 fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a str> {
@@ -127,60 +152,42 @@ fn text_field<'a>(page: &'a Option<serde_json::Value>, key: &str) -> Option<&'a 
         .filter(|s| informative(s))
 }
 
-/// Renders every page. Pure: the same `Kb` gives the same pages.
-pub fn render(kb: &Kb) -> Vec<Page> {
-    let mut pages = Vec::new();
+/// Renders every page with `templates`. Pure: the same `Kb` gives the same pages. The only
+/// error is a template that cannot render (a user's, naming its file).
+pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError> {
+    use self::templates::{BOOK, INDEX, PATTERN, SOURCE, SUMMARY};
     let paths = Paths::new(&kb.sources, kb.patterns.iter().map(|(p, _, _)| p));
-    let mut summary = String::from("# Summary\n\n[Overview](index.md)\n\n# Patterns\n\n");
-    let mut by_category: BTreeMap<String, Vec<&PatternRow>> = BTreeMap::new();
-    for (p, findings, page) in &kb.patterns {
-        by_category
-            .entry(category_of(p, findings))
-            .or_default()
-            .push(p);
-        pages.push(Page {
-            path: PathBuf::from(paths.pattern(p)),
-            text: pattern_page(p, findings, page, &kb.passages, &paths),
-        });
+    let by_category = view::categories(kb);
+    let mut pages = Vec::new();
+    for (p, findings, reply) in &kb.patterns {
+        let v = view::pattern(p, findings, reply, &kb.passages, &paths);
+        pages.push(page(templates, PATTERN, paths.pattern(p), &v)?);
     }
-    for (cat, ps) in &by_category {
-        let _ = writeln!(summary, "- [{}]()", title_case(cat));
-        for p in ps {
-            let _ = writeln!(
-                summary,
-                "  - [{}]({})",
-                escape(&p.name),
-                link_target(&paths.pattern(p))
-            );
-        }
-    }
-    summary.push_str("\n# Sources\n\n");
     for s in &kb.sources {
         let path = paths.source(s.id, &s.rel_path);
-        let _ = writeln!(
-            summary,
-            "- [{}]({})",
-            escape(&s.rel_path),
-            link_target(&path)
-        );
-        pages.push(Page {
-            text: source_page_text(s, kb, &path, &paths),
-            path: PathBuf::from(path),
-        });
+        let v = view::source(s, kb, &path, &paths);
+        pages.push(page(templates, SOURCE, path, &v)?);
     }
-    pages.push(Page {
-        path: "index.md".into(),
-        text: index_page(kb, &by_category, &paths),
-    });
-    pages.push(Page {
-        path: "SUMMARY.md".into(),
-        text: summary,
-    });
-    pages.push(Page {
-        path: "book.toml".into(),
-        text: "[book]\ntitle = \"Rust patterns knowledge base\"\nsrc = \".\"\n\n[build]\nbuild-dir = \"../output-book\"\ncreate-missing = false\n".into(),
-    });
-    pages
+    let index = view::index(kb, &by_category, &paths);
+    pages.push(page(templates, INDEX, "index.md".into(), &index)?);
+    let summary = view::summary(kb, &by_category, &paths);
+    pages.push(page(templates, SUMMARY, "SUMMARY.md".into(), &summary)?);
+    pages.push(page(templates, BOOK, "book.toml".into(), &view::Book {})?);
+    Ok(pages)
+}
+
+/// One page: `template` rendered with `view`.
+fn page(
+    templates: &Templates,
+    template: &str,
+    path: String,
+    view: &impl serde::Serialize,
+) -> Result<Page, TemplateError> {
+    let text = templates.render(template, &path, view)?;
+    Ok(Page {
+        path: PathBuf::from(path),
+        text,
+    })
 }
 
 /// Model-written prose and quoted text, made safe to render: markdown links keep only their
@@ -337,258 +344,6 @@ fn example<'a>(p: &PatternRow, findings: &'a [FindingRow]) -> Option<&'a Finding
             },
         )
         .map(|(_, f)| f)
-}
-
-fn pattern_page(
-    p: &PatternRow,
-    findings: &[FindingRow],
-    page: &Option<serde_json::Value>,
-    passages: &BTreeMap<i64, String>,
-    paths: &Paths,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# {}\n", prose(&p.name));
-    // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
-    let mut mains: Vec<&FindingRow> = findings.iter().filter(|f| f.pattern_key == p.key).collect();
-    if mains.is_empty() {
-        mains = findings.iter().collect();
-    }
-    let said = say(&mains, passages);
-    let summary = text_field(page, "summary")
-        .map(str::to_string)
-        .or_else(|| said.as_ref().map(|(s, _)| s.clone()));
-    match &summary {
-        Some(s) => {
-            let _ = writeln!(
-                out,
-                "**{}** ({}): {}\n",
-                prose(&p.name),
-                category_of(p, findings),
-                prose(s)
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "**{}** ({}).\n",
-                prose(&p.name),
-                category_of(p, findings)
-            );
-        }
-    }
-    // The author's own words, when the lead is a model's.
-    let quoted = mains.iter().find_map(|f| {
-        let q = passages.get(&f.id)?;
-        (q.split_whitespace().count() >= 6
-            && !summary.as_deref().unwrap_or("").contains(q.as_str()))
-        .then_some((q, *f))
-    });
-    if let Some((quote, f)) = quoted {
-        let _ = writeln!(out, "> {} ({})\n", prose(quote), citation(f, 1, paths));
-    }
-    if let Some(w) = text_field(page, "when_to_use") {
-        let _ = writeln!(out, "## When to use it\n\n{}\n", prose(w));
-    }
-    if let Some(f) = example(p, findings) {
-        let code = f.code.as_deref().unwrap_or_default();
-        let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
-            "rust"
-        } else {
-            "text"
-        };
-        let _ = writeln!(
-            out,
-            "## Example\n\nFrom {}:\n\n```{lang}\n{code}\n```\n",
-            citation(f, 1, paths)
-        );
-    }
-    if let Some(pit) = text_field(page, "pitfalls") {
-        let _ = writeln!(out, "## Pitfalls\n\n{}\n", prose(pit));
-    }
-    // Aspects: the other names a document whose title is this pattern gave its parts.
-    let mut aspects: Vec<(&str, Vec<&FindingRow>)> = Vec::new();
-    for f in findings.iter().filter(|f| f.pattern_key != p.key) {
-        match aspects.iter_mut().find(|(k, _)| *k == f.pattern_key) {
-            Some((_, fs)) => fs.push(f),
-            None => aspects.push((&f.pattern_key, vec![f])),
-        }
-    }
-    for (_, fs) in &aspects {
-        let _ = writeln!(out, "## {}\n", prose(&fs[0].pattern));
-        if let Some((said, _)) = say(fs, passages) {
-            let _ = writeln!(out, "{}\n", prose(&said));
-        }
-        for f in fs {
-            let _ = writeln!(
-                out,
-                "- {} — \"{}\"",
-                citation(f, 1, paths),
-                prose(&f.evidence.replace('\n', " "))
-            );
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(out, "## Sources\n");
-    let mut seen = BTreeSet::new();
-    for f in findings {
-        if seen.insert((f.rel_path.clone(), f.line_start, f.line_end)) {
-            let _ = writeln!(
-                out,
-                "- {} — \"{}\"",
-                citation(f, 1, paths),
-                prose(&f.evidence.replace('\n', " "))
-            );
-        }
-    }
-    out
-}
-
-fn source_page_text(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> String {
-    let mut out = String::new();
-    let up = "../".repeat(path.matches('/').count());
-    let _ = writeln!(out, "# {}\n", escape(&s.rel_path));
-    let kind = s.kind.clone().unwrap_or_else(|| "unknown".into());
-    if s.status == "refused" {
-        let _ = writeln!(
-            out,
-            "Refused ({}): {}\n",
-            s.refusal_kind.clone().unwrap_or_default(),
-            s.refusal_message.clone().unwrap_or_default()
-        );
-        return out;
-    }
-    let chunks = kb.chunks.get(&s.id).copied().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "A {kind} file of {} lines ({} bytes, version {}), read as {chunks} chunk(s).\n",
-        s.line_count, s.bytes, s.version
-    );
-    for n in &s.notes {
-        let _ = writeln!(out, "> Note: {n}\n");
-    }
-    let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
-    let accepted: Vec<&&FindingRow> = fs.iter().filter(|f| f.status == "accepted").collect();
-    let _ = writeln!(out, "## Patterns found\n");
-    if accepted.is_empty() {
-        let _ = writeln!(out, "None accepted.\n");
-    }
-    for f in &accepted {
-        let target = kb
-            .patterns
-            .iter()
-            .find(|(_, pf, _)| pf.iter().any(|x| x.id == f.id))
-            .map(|(p, _, _)| format!("{up}{}", link_target(&paths.pattern(p))));
-        let name = match target {
-            Some(t) => format!("[{}]({t})", escape(&f.pattern)),
-            None => escape(&f.pattern),
-        };
-        let _ = writeln!(
-            out,
-            "- {name} (lines {}-{}): {}",
-            f.line_start,
-            f.line_end,
-            prose(&f.summary)
-        );
-    }
-    let rejected: Vec<&&FindingRow> = fs.iter().filter(|f| f.status == "rejected").collect();
-    if !rejected.is_empty() {
-        let _ = writeln!(out, "\n## Rejected\n");
-        for f in rejected {
-            let _ = writeln!(
-                out,
-                "- \"{}\" (lines {}-{}): {}",
-                f.pattern.replace('"', "'"),
-                f.line_start,
-                f.line_end,
-                f.reason.clone().unwrap_or_default()
-            );
-        }
-    }
-    if let Some(notes) = kb.notes.get(&s.id) {
-        let _ = writeln!(out, "\n## Notes from other roles\n");
-        for (stage, a, b, v) in notes {
-            let _ = writeln!(
-                out,
-                "- {stage}, lines {a}-{b}: `{}`",
-                v.to_string().replace('`', "'")
-            );
-        }
-    }
-    let failed: Vec<&FailedJob> = kb
-        .failures
-        .iter()
-        .filter(|j| j.file.as_deref() == Some(s.rel_path.as_str()))
-        .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(out, "\n## Failed jobs\n");
-        for j in failed {
-            let _ = writeln!(
-                out,
-                "- job {} ({}, {} after {} attempts): {}: {}",
-                j.id, j.role, j.state, j.attempts, j.error_kind, j.error
-            );
-        }
-    }
-    out
-}
-
-fn index_page(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &Paths) -> String {
-    let mut out = String::from("# Knowledge base\n\n");
-    if let Some(o) = &kb.overview {
-        let _ = writeln!(out, "{}\n", prose(o.trim()));
-    }
-    let accepted = kb
-        .findings
-        .iter()
-        .filter(|f| f.status == "accepted")
-        .count();
-    let rejected = kb
-        .findings
-        .iter()
-        .filter(|f| f.status == "rejected")
-        .count();
-    let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
-    let _ = writeln!(
-        out,
-        "{} patterns from {} files ({} refused); {} findings accepted, {} rejected.\n",
-        kb.patterns.len(),
-        kb.sources.len(),
-        refused,
-        accepted,
-        rejected
-    );
-    for (cat, ps) in by_category {
-        let _ = writeln!(out, "## {}\n", title_case(cat));
-        for p in ps {
-            let _ = writeln!(
-                out,
-                "- [{}]({})",
-                escape(&p.name),
-                link_target(&paths.pattern(p))
-            );
-        }
-        out.push('\n');
-    }
-    if refused > 0 || !kb.failures.is_empty() {
-        let _ = writeln!(out, "## What failed\n");
-        for s in kb.sources.iter().filter(|s| s.status == "refused") {
-            let _ = writeln!(
-                out,
-                "- {} refused: {}",
-                escape(&s.rel_path),
-                shown(&s.refusal_message.clone().unwrap_or_default())
-            );
-        }
-        for j in &kb.failures {
-            let _ = writeln!(
-                out,
-                "- job {} ({}) {}: {}: {}",
-                j.id, j.role, j.state, j.error_kind, j.error
-            );
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// The file listing, one per line, what quarry wrote in its output folder (relative paths).

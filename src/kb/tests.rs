@@ -1,6 +1,11 @@
 use super::*;
 use crate::engine::checks::slug;
 
+/// The pages of `kb` with the built-in templates.
+fn render(kb: &Kb) -> Vec<Page> {
+    super::render(kb, &Templates::builtin()).unwrap()
+}
+
 fn source(id: i64, rel: &str) -> SourceRow {
     SourceRow {
         id,
@@ -72,6 +77,79 @@ fn kb() -> Kb {
         failures: vec![],
         notes: Default::default(),
         passages: Default::default(),
+    }
+}
+
+/// A knowledge base that takes every branch of the page templates: a writer's page with
+/// every field, an author's quote, aspects, rejected findings, notes of other roles, a
+/// refused file, failed jobs, hostile names.
+fn rich_kb() -> Kb {
+    let mut kb = kb();
+    let mut refused = source(3, "big <blob>.bin");
+    refused.status = "refused".into();
+    refused.kind = None;
+    refused.refusal_kind = Some("binary".into());
+    refused.refusal_message = Some("holds NUL bytes\nat 0x10".into());
+    kb.sources.push(refused);
+    kb.sources[1].notes = vec!["read as text: not valid JSON".into()];
+    let mut main = finding(3, 2, "src/lib.rs", "Guard *values*", "accepted");
+    main.pattern_key = "guard values".into();
+    main.code = Some("impl Drop for Guard { fn drop(&mut self) {} }".into());
+    let mut aspect = finding(4, 2, "src/lib.rs", "Drop [order]", "accepted");
+    aspect.pattern_key = "drop order".into();
+    aspect.summary = "Fields drop in declaration order, after the value itself.".into();
+    aspect.evidence = "fields are dropped\nin order".into();
+    let mut rejected = finding(5, 2, "src/lib.rs", "A \"quoted\" name", "rejected");
+    rejected.reason = Some("not discussed in the text".into());
+    kb.findings.extend([main.clone(), aspect.clone(), rejected]);
+    kb.passages.insert(
+        3,
+        "A guard value restores the old state when it is dropped, even on panic.".into(),
+    );
+    kb.patterns.push((
+        PatternRow {
+            id: 3,
+            key: "guard values".into(),
+            name: "Guard *values*".into(),
+            category: "idiom".into(),
+            slug: "guard-values".into(),
+        },
+        vec![main, aspect],
+        Some(serde_json::json!({
+            "summary": "A guard restores state on every path out of a scope.",
+            "when_to_use": "When cleanup must run even on early return or panic.",
+            "pitfalls": "A guard bound to `_` drops at once; bind it to `_g`.",
+        })),
+    ));
+    kb.notes.insert(
+        2,
+        vec![(
+            "security".into(),
+            1,
+            9,
+            serde_json::json!({"risk": "uses `unsafe`"}),
+        )],
+    );
+    kb.failures = vec![FailedJob {
+        id: crate::queue::JobId(17),
+        role: "extractor".into(),
+        stage: "extract".into(),
+        state: crate::queue::JobState::Dead,
+        attempts: 3,
+        max_attempts: 3,
+        error_kind: "invalid_reply".into(),
+        error: "the reply is not JSON".into(),
+        file: Some("src/lib.rs".into()),
+        lines: Some((1, 9)),
+    }];
+    kb
+}
+
+#[test]
+fn every_page_of_a_rich_kb_renders_as_before() {
+    for page in render(&rich_kb()) {
+        let name = page.path.to_string_lossy().replace(['/', '.'], "_");
+        insta::assert_snapshot!(format!("rich_{name}"), page.text);
     }
 }
 
@@ -648,4 +726,111 @@ mod names {
             }
         }
     }
+}
+
+mod page_templates {
+    use super::*;
+
+    fn user_templates(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("templates");
+        std::fs::create_dir_all(&t).unwrap();
+        for (name, text) in files {
+            std::fs::write(t.join(name), text).unwrap();
+        }
+        (dir, t)
+    }
+
+    #[test]
+    fn a_users_template_overrides_the_built_in_one_and_may_use_its_macros() {
+        let (_dir, t) = user_templates(&[(
+            "pattern.md.tera",
+            "{% import \"macros.tera\" as m %}{{ title }}, my way\n{% for f in sources %}{{ m::cited(c=f) }}\n{% endfor %}",
+        )]);
+        let templates = Templates::load(Some(&t)).unwrap();
+        let pages = crate::kb::render(&kb(), &templates).unwrap();
+        assert_eq!(
+            page(&pages, "patterns/error-propagation.md").text,
+            "Error propagation, my way\n- [`notes/errors.md:3-5`](../sources/notes/errors.md) — \"a quote\"\n",
+            "the view's values come escaped and linked"
+        );
+        let builtin = render(&kb());
+        assert_eq!(
+            page(&pages, "index.md"),
+            page(&builtin, "index.md"),
+            "the pages it does not override keep the built-in templates"
+        );
+    }
+
+    #[test]
+    fn the_written_defaults_give_the_built_in_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_default_templates(dir.path()).unwrap();
+        assert_eq!(first.len(), crate::kb::templates::DEFAULT_TEMPLATES.len());
+        assert!(write_default_templates(dir.path()).unwrap().is_empty());
+        let loaded = Templates::load(Some(&dir.path().join("templates"))).unwrap();
+        assert_eq!(
+            crate::kb::render(&rich_kb(), &loaded).unwrap(),
+            render(&rich_kb())
+        );
+    }
+
+    #[test]
+    fn a_broken_template_is_one_error_naming_its_file_and_line() {
+        let (_dir, t) = user_templates(&[("source.md.tera", "# {{ title }}\n{% if refused %}\n")]);
+        let e = Templates::load(Some(&t)).unwrap_err();
+        let msg = e.to_string();
+        let file = t.join("source.md.tera").display().to_string();
+        assert!(matches!(e, TemplateError::Broken { .. }), "{e:?}");
+        assert!(msg.contains(&file), "{msg}");
+        assert!(msg.contains("3:1"), "tera's message, with the line: {msg}");
+        // Importing macros that do not exist: named too.
+        let (_dir, t) = user_templates(&[(
+            "index.md.tera",
+            "{% import \"mine.tera\" as mine %}{{ overview }}",
+        )]);
+        let msg = Templates::load(Some(&t)).unwrap_err().to_string();
+        assert!(
+            msg.contains(&t.join("index.md.tera").display().to_string())
+                && msg.contains("mine.tera"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_template_that_cannot_render_names_its_file_the_page_and_the_cause() {
+        let (_dir, t) = user_templates(&[("pattern.md.tera", "# {{ title }}\n{{ nope }}\n")]);
+        let templates = Templates::load(Some(&t)).unwrap();
+        let e = crate::kb::render(&kb(), &templates).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&t.join("pattern.md.tera").display().to_string())
+                && msg.contains("patterns/error-propagation.md")
+                && msg.contains("nope"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn the_stages_shown_are_found_by_what_their_roles_output() {
+    let builtin = crate::agent::Agents::load(None, None).unwrap();
+    assert_eq!(
+        Stages::of(&builtin),
+        Stages {
+            page: Some("write".into()),
+            overview: Some("synthesize".into()),
+            notes: vec![],
+        }
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let writer = crate::agent::DEFAULT_AGENTS
+        .iter()
+        .find(|(n, _)| *n == "writer.toml")
+        .unwrap()
+        .1
+        .replace("stage = \"write\"", "stage = \"draft\"");
+    std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
+    let renamed = crate::agent::Agents::load(Some(dir.path()), None).unwrap();
+    assert_eq!(Stages::of(&renamed).page.as_deref(), Some("draft"));
 }

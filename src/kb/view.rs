@@ -1,0 +1,418 @@
+//! What the page templates see: the `Kb` snapshot made into plain values, one struct per
+//! page kind. Every string is ready to print as markdown: names escaped, model prose passed
+//! through `prose`, links percent-encoded, citations built here. Templates only place these
+//! values; the escaping never leaves Rust. Pure: the same `Kb` gives the same views.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::paths::{code_span, escape, link_target, shown, Paths};
+use super::{category_of, example, prose, say, text_field, title_case, Kb};
+use crate::queue::store::{FindingRow, PatternRow, SourceRow};
+use crate::queue::FailedJob;
+
+/// A markdown link: `[text](target)`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Link {
+    pub text: String,
+    pub target: String,
+}
+
+/// A quoted text and the link to the lines it comes from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cited {
+    pub text: String,
+    pub cite: Link,
+}
+
+/// The patterns of one category, in the index and the table of contents.
+#[derive(Clone, Debug, Serialize)]
+pub struct Category {
+    pub title: String,
+    pub patterns: Vec<Link>,
+}
+
+/// A job that failed for good.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub id: i64,
+    pub role: String,
+    pub stage: String,
+    pub state: String,
+    pub attempts: i64,
+    pub error_kind: String,
+    pub error: String,
+}
+
+/// `SUMMARY.md`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub categories: Vec<Category>,
+    pub sources: Vec<Link>,
+}
+
+/// `index.md`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Index {
+    pub overview: Option<String>,
+    pub patterns: usize,
+    pub files: usize,
+    pub refused: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub categories: Vec<Category>,
+    pub refused_sources: Vec<RefusedSource>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RefusedSource {
+    pub name: String,
+    pub message: String,
+}
+
+/// A pattern's page.
+#[derive(Clone, Debug, Serialize)]
+pub struct PatternPage {
+    pub title: String,
+    pub category: String,
+    /// What the pattern is: the writer's summary, else what its findings say.
+    pub lead: Option<String>,
+    /// The author's own words, when the lead is a model's.
+    pub quote: Option<Cited>,
+    pub when_to_use: Option<String>,
+    pub example: Option<Example>,
+    pub pitfalls: Option<String>,
+    /// The other names a document whose title is this pattern gave its parts.
+    pub aspects: Vec<Aspect>,
+    /// Each cited passage once.
+    pub sources: Vec<Cited>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Example {
+    pub cite: Link,
+    pub lang: &'static str,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Aspect {
+    pub title: String,
+    pub said: Option<String>,
+    pub findings: Vec<Cited>,
+}
+
+/// A source's page.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourcePage {
+    pub title: String,
+    /// Set when the file was refused; the other fields are then empty.
+    pub refused: Option<Refusal>,
+    pub kind: String,
+    pub lines: i64,
+    pub bytes: i64,
+    pub version: i64,
+    pub chunks: i64,
+    /// Remarks from reading the file (a fallback taken, …).
+    pub notes: Vec<String>,
+    pub patterns: Vec<Found>,
+    pub rejected: Vec<Rejected>,
+    pub role_notes: Vec<RoleNote>,
+    pub failed: Vec<Failure>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub message: String,
+}
+
+/// An accepted finding of a source, linked to its pattern's page when it has one.
+#[derive(Clone, Debug, Serialize)]
+pub struct Found {
+    pub name: String,
+    pub link: Option<Link>,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejected {
+    pub name: String,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub reason: String,
+}
+
+/// The reply of a custom per-chunk role, as JSON text.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleNote {
+    pub stage: String,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub value: String,
+}
+
+/// `book.toml` (no values).
+#[derive(Clone, Debug, Serialize)]
+pub struct Book {}
+
+/// A link to a finding's lines on its source's page, from a page `depth` folders down.
+fn citation(f: &FindingRow, depth: usize, paths: &Paths) -> Link {
+    Link {
+        text: code_span(&format!("{}:{}-{}", f.rel_path, f.line_start, f.line_end)),
+        target: format!(
+            "{}{}",
+            "../".repeat(depth),
+            link_target(&paths.source(f.source_id, &f.rel_path))
+        ),
+    }
+}
+
+/// A finding's evidence, quoted with its citation (from a pattern page).
+fn cited_evidence(f: &FindingRow, paths: &Paths) -> Cited {
+    Cited {
+        text: prose(&f.evidence.replace('\n', " ")),
+        cite: citation(f, 1, paths),
+    }
+}
+
+fn failure(j: &FailedJob) -> Failure {
+    Failure {
+        id: j.id.0,
+        role: j.role.clone(),
+        stage: j.stage.clone(),
+        state: j.state.to_string(),
+        attempts: j.attempts,
+        error_kind: j.error_kind.clone(),
+        error: j.error.clone(),
+    }
+}
+
+/// The patterns by category (the one most of their findings give), categories in order.
+pub fn categories(kb: &Kb) -> BTreeMap<String, Vec<&PatternRow>> {
+    let mut by_category: BTreeMap<String, Vec<&PatternRow>> = BTreeMap::new();
+    for (p, findings, _) in &kb.patterns {
+        by_category
+            .entry(category_of(p, findings))
+            .or_default()
+            .push(p);
+    }
+    by_category
+}
+
+fn category_links(
+    by_category: &BTreeMap<String, Vec<&PatternRow>>,
+    paths: &Paths,
+) -> Vec<Category> {
+    by_category
+        .iter()
+        .map(|(cat, ps)| Category {
+            title: title_case(cat),
+            patterns: ps
+                .iter()
+                .map(|p| Link {
+                    text: escape(&p.name),
+                    target: link_target(&paths.pattern(p)),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn summary(
+    kb: &Kb,
+    by_category: &BTreeMap<String, Vec<&PatternRow>>,
+    paths: &Paths,
+) -> Summary {
+    Summary {
+        categories: category_links(by_category, paths),
+        sources: kb
+            .sources
+            .iter()
+            .map(|s| Link {
+                text: escape(&s.rel_path),
+                target: link_target(&paths.source(s.id, &s.rel_path)),
+            })
+            .collect(),
+    }
+}
+
+pub fn index(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &Paths) -> Index {
+    let status = |s: &str| kb.findings.iter().filter(|f| f.status == s).count();
+    let refused: Vec<&SourceRow> = kb
+        .sources
+        .iter()
+        .filter(|s| s.status == "refused")
+        .collect();
+    Index {
+        overview: kb.overview.as_deref().map(|o| prose(o.trim())),
+        patterns: kb.patterns.len(),
+        files: kb.sources.len(),
+        refused: refused.len(),
+        accepted: status("accepted"),
+        rejected: status("rejected"),
+        categories: category_links(by_category, paths),
+        refused_sources: refused
+            .iter()
+            .map(|s| RefusedSource {
+                name: escape(&s.rel_path),
+                message: shown(&s.refusal_message.clone().unwrap_or_default()),
+            })
+            .collect(),
+        failures: kb.failures.iter().map(failure).collect(),
+    }
+}
+
+pub fn pattern(
+    p: &PatternRow,
+    findings: &[FindingRow],
+    page: &Option<serde_json::Value>,
+    passages: &BTreeMap<i64, String>,
+    paths: &Paths,
+) -> PatternPage {
+    // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
+    let mut mains: Vec<&FindingRow> = findings.iter().filter(|f| f.pattern_key == p.key).collect();
+    if mains.is_empty() {
+        mains = findings.iter().collect();
+    }
+    let said = say(&mains, passages);
+    let summary = text_field(page, "summary")
+        .map(str::to_string)
+        .or_else(|| said.as_ref().map(|(s, _)| s.clone()));
+    // The author's own words, when the lead is a model's.
+    let quote = mains.iter().find_map(|f| {
+        let q = passages.get(&f.id)?;
+        (q.split_whitespace().count() >= 6
+            && !summary.as_deref().unwrap_or("").contains(q.as_str()))
+        .then(|| Cited {
+            text: prose(q),
+            cite: citation(f, 1, paths),
+        })
+    });
+    let example = example(p, findings).map(|f| {
+        let code = f.code.as_deref().unwrap_or_default();
+        let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
+            "rust"
+        } else {
+            "text"
+        };
+        Example {
+            cite: citation(f, 1, paths),
+            lang,
+            code: code.to_string(),
+        }
+    });
+    // Aspects: the other names a document whose title is this pattern gave its parts.
+    let mut aspects: Vec<(&str, Vec<&FindingRow>)> = Vec::new();
+    for f in findings.iter().filter(|f| f.pattern_key != p.key) {
+        match aspects.iter_mut().find(|(k, _)| *k == f.pattern_key) {
+            Some((_, fs)) => fs.push(f),
+            None => aspects.push((&f.pattern_key, vec![f])),
+        }
+    }
+    let mut seen = BTreeSet::new();
+    PatternPage {
+        title: prose(&p.name),
+        category: category_of(p, findings),
+        lead: summary.as_deref().map(prose),
+        quote,
+        when_to_use: text_field(page, "when_to_use").map(prose),
+        example,
+        pitfalls: text_field(page, "pitfalls").map(prose),
+        aspects: aspects
+            .iter()
+            .map(|(_, fs)| Aspect {
+                title: prose(&fs[0].pattern),
+                said: say(fs, passages).map(|(said, _)| prose(&said)),
+                findings: fs.iter().map(|f| cited_evidence(f, paths)).collect(),
+            })
+            .collect(),
+        sources: findings
+            .iter()
+            .filter(|f| seen.insert((f.rel_path.clone(), f.line_start, f.line_end)))
+            .map(|f| cited_evidence(f, paths))
+            .collect(),
+    }
+}
+
+pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
+    let mut page = SourcePage {
+        title: escape(&s.rel_path),
+        refused: None,
+        kind: s.kind.clone().unwrap_or_else(|| "unknown".into()),
+        lines: s.line_count,
+        bytes: s.bytes,
+        version: s.version,
+        chunks: kb.chunks.get(&s.id).copied().unwrap_or(0),
+        notes: Vec::new(),
+        patterns: Vec::new(),
+        rejected: Vec::new(),
+        role_notes: Vec::new(),
+        failed: Vec::new(),
+    };
+    if s.status == "refused" {
+        page.refused = Some(Refusal {
+            kind: s.refusal_kind.clone().unwrap_or_default(),
+            message: s.refusal_message.clone().unwrap_or_default(),
+        });
+        return page;
+    }
+    let up = "../".repeat(path.matches('/').count());
+    page.notes = s.notes.clone();
+    let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
+    page.patterns = fs
+        .iter()
+        .filter(|f| f.status == "accepted")
+        .map(|f| {
+            let name = escape(&f.pattern);
+            let link = kb
+                .patterns
+                .iter()
+                .find(|(_, pf, _)| pf.iter().any(|x| x.id == f.id))
+                .map(|(p, _, _)| Link {
+                    text: name.clone(),
+                    target: format!("{up}{}", link_target(&paths.pattern(p))),
+                });
+            Found {
+                name,
+                link,
+                line_start: f.line_start,
+                line_end: f.line_end,
+                summary: prose(&f.summary),
+            }
+        })
+        .collect();
+    page.rejected = fs
+        .iter()
+        .filter(|f| f.status == "rejected")
+        .map(|f| Rejected {
+            name: f.pattern.replace('"', "'"),
+            line_start: f.line_start,
+            line_end: f.line_end,
+            reason: f.reason.clone().unwrap_or_default(),
+        })
+        .collect();
+    page.role_notes = kb
+        .notes
+        .get(&s.id)
+        .into_iter()
+        .flatten()
+        .map(|(stage, a, b, v)| RoleNote {
+            stage: stage.clone(),
+            line_start: *a,
+            line_end: *b,
+            value: v.to_string().replace('`', "'"),
+        })
+        .collect();
+    page.failed = kb
+        .failures
+        .iter()
+        .filter(|j| j.file.as_deref() == Some(s.rel_path.as_str()))
+        .map(failure)
+        .collect();
+    page
+}
