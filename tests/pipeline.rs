@@ -219,7 +219,9 @@ async fn invented_evidence_is_rejected_with_its_reason_and_code_is_never_invente
     let findings = s.q.current_findings().await.unwrap();
     assert_eq!(findings.len(), 2);
     assert!(
-        findings.iter().all(|f| f.status == "rejected"),
+        findings
+            .iter()
+            .all(|f| f.status == quarry::queue::FindingStatus::Rejected),
         "{findings:?}"
     );
     assert!(findings[0]

@@ -87,11 +87,15 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         .map(|c| c.jobs)
         .sum();
     let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
-    let refused = kb.sources.iter().filter(|s| s.status == "refused").count();
+    let refused = kb
+        .sources
+        .iter()
+        .filter(|s| s.status == crate::queue::SourceStatus::Refused)
+        .count();
     let accepted = kb
         .findings
         .iter()
-        .filter(|f| f.status == "accepted")
+        .filter(|f| f.status == crate::queue::FindingStatus::Accepted)
         .count();
     let rejected = kb.findings.len() - accepted;
     let tps = (summary.prompt_tokens + summary.gen_tokens) as f64 / summary.seconds.max(0.001);

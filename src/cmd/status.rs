@@ -18,11 +18,14 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
     let lines = progress::stage_lines(&counts);
     let failures = q.failures().await?;
     let sources = q.current_sources().await?;
-    let refused: Vec<_> = sources.iter().filter(|s| s.status == "refused").collect();
+    let refused: Vec<_> = sources
+        .iter()
+        .filter(|s| s.status == crate::queue::SourceStatus::Refused)
+        .collect();
     // Files read all the same, with a fallback or remark (malformed JSON read as text, …).
     let warnings: Vec<(&str, &str)> = sources
         .iter()
-        .filter(|s| s.status == "active")
+        .filter(|s| s.status == crate::queue::SourceStatus::Active)
         .flat_map(|s| s.notes.iter().map(|n| (s.rel_path.as_str(), n.as_str())))
         .collect();
     let running = q.running().await?;

@@ -15,7 +15,7 @@ use crate::agent::{Agents, InputKind, OutputKind, Role};
 use crate::ingest::FileKind;
 use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
-use crate::queue::{insert_jobs, Done, JobId, Lease, NewJob, Queue, QueueError};
+use crate::queue::{insert_jobs, Done, FindingStatus, JobId, Lease, NewJob, Queue, QueueError};
 use crate::text::checks as names;
 
 type JobResult = Result<Usage, (JobError, Usage)>;
@@ -286,7 +286,11 @@ async fn extract(
     };
     for round in 0..rounds {
         if let Some((_, reply)) = &last {
-            if findings.is_empty() || findings.iter().any(|f| f.status != "rejected") {
+            if findings.is_empty()
+                || findings
+                    .iter()
+                    .any(|f| f.status != crate::queue::FindingStatus::Rejected)
+            {
                 break;
             }
             messages.push(Message::assistant(reply.clone()));
@@ -315,7 +319,9 @@ async fn extract(
         unreachable!("round 0 always asks, or the job was answered without asking")
     };
     let validator = ctx.agents.by_output(OutputKind::Verdicts).cloned();
-    let pending = findings.iter().any(|f| f.status == "pending");
+    let pending = findings
+        .iter()
+        .any(|f| f.status == crate::queue::FindingStatus::Pending);
     let job_id = lease.id;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, move |tx| {
@@ -323,8 +329,11 @@ async fn extract(
             let mut findings = findings;
             if validator.is_none() {
                 // No validator role: the deterministic checks are the last word.
-                for f in findings.iter_mut().filter(|f| f.status == "pending") {
-                    f.status = "accepted".into();
+                for f in findings
+                    .iter_mut()
+                    .filter(|f| f.status == crate::queue::FindingStatus::Pending)
+                {
+                    f.status = crate::queue::FindingStatus::Accepted;
                     f.reason = Some("passed the checks (no validator role)".into());
                 }
             }
@@ -439,11 +448,10 @@ pub(crate) fn findings_from(
                 line_start,
                 line_end,
                 status: if verdict.is_ok() {
-                    "pending"
+                    FindingStatus::Pending
                 } else {
-                    "rejected"
-                }
-                .into(),
+                    FindingStatus::Rejected
+                },
                 reason: verdict.err(),
             })
         })
@@ -469,7 +477,10 @@ async fn validate(
     let findings = ctx.queue.findings_of_job(JobId(extract_job)).await?;
     let mut verdicts = Vec::new();
     let mut replies = Vec::new();
-    for f in findings.iter().filter(|f| f.status == "pending") {
+    for f in findings
+        .iter()
+        .filter(|f| f.status == crate::queue::FindingStatus::Pending)
+    {
         let prompt = FindingPrompt {
             chunk: chunk_ctx(&chunk),
             finding: finding_ctx(f),
@@ -506,9 +517,9 @@ async fn validate(
         Box::pin(async move {
             for (id, accept, reason) in verdicts {
                 let status = if accept || !veto {
-                    "accepted"
+                    FindingStatus::Accepted
                 } else {
-                    "rejected"
+                    FindingStatus::Rejected
                 };
                 let verdict = if accept { "accept" } else { "reject" };
                 let reason = if veto {

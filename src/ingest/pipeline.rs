@@ -147,7 +147,12 @@ pub async fn store_folder(
     }
     // Files that were here before and are not any more.
     for s in q.latest_sources(&root_s).await? {
-        if !seen.contains(&s.rel_path) && matches!(s.status.as_str(), "active" | "refused") {
+        if !seen.contains(&s.rel_path)
+            && matches!(
+                s.status,
+                crate::queue::SourceStatus::Active | crate::queue::SourceStatus::Refused
+            )
+        {
             let mut tx = q.begin().await?;
             store::mark_gone(&mut tx, s.id).await?;
             tx.commit().await?;
@@ -257,7 +262,8 @@ async fn store_batch(
         match entry {
             Entry::File(file) => {
                 if previous.is_some_and(|l| {
-                    l.status == "active" && l.content_hash.as_deref() == Some(&file.content_hash)
+                    l.status == crate::queue::SourceStatus::Active
+                        && l.content_hash.as_deref() == Some(&file.content_hash)
                 }) {
                     report.unchanged += 1;
                     continue;
@@ -266,7 +272,7 @@ async fn store_batch(
                     root: root.to_string(),
                     rel_path: file.rel_path.clone(),
                     kind: Some(file.kind.as_str().to_string()),
-                    status: "active".into(),
+                    status: crate::queue::SourceStatus::Active,
                     content_hash: Some(file.content_hash.clone()),
                     bytes: file.bytes as i64,
                     line_count: file.text.lines().count() as i64,
@@ -284,7 +290,8 @@ async fn store_batch(
                 report.refused += 1;
                 let message = refusal.to_string();
                 if previous.is_some_and(|l| {
-                    l.status == "refused" && l.refusal_message.as_deref() == Some(&message)
+                    l.status == crate::queue::SourceStatus::Refused
+                        && l.refusal_message.as_deref() == Some(&message)
                 }) {
                     continue;
                 }
@@ -292,7 +299,7 @@ async fn store_batch(
                     root: root.to_string(),
                     rel_path,
                     kind: kind.map(|k| k.as_str().to_string()),
-                    status: "refused".into(),
+                    status: crate::queue::SourceStatus::Refused,
                     refusal_kind: Some(refusal.kind().to_string()),
                     refusal_message: Some(message),
                     ..NewSource::default()

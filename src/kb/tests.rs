@@ -13,7 +13,7 @@ fn source(id: i64, rel: &str) -> SourceRow {
         rel_path: rel.into(),
         version: 1,
         kind: Some("markdown".into()),
-        status: "active".into(),
+        status: crate::queue::SourceStatus::Active,
         content_hash: Some("h".into()),
         bytes: 100,
         line_count: 20,
@@ -38,7 +38,7 @@ fn finding(id: i64, source_id: i64, rel: &str, pattern: &str, status: &str) -> F
         code: Some("let x = 1;".into()),
         line_start: 3,
         line_end: 5,
-        status: status.into(),
+        status: status.parse().unwrap(),
         reason: (status == "rejected").then(|| "the evidence does not occur".into()),
     }
 }
@@ -86,7 +86,7 @@ fn kb() -> Kb {
 fn rich_kb() -> Kb {
     let mut kb = kb();
     let mut refused = source(3, "big <blob>.bin");
-    refused.status = "refused".into();
+    refused.status = crate::queue::SourceStatus::Refused;
     refused.kind = None;
     refused.refusal_kind = Some("binary".into());
     refused.refusal_message = Some("holds NUL bytes\nat 0x10".into());

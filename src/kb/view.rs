@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::paths::{code_span, escape, link_target, shown, Paths};
 use super::{category_of, example, prose, say, text_field, title_case, Kb};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
-use crate::queue::FailedJob;
+use crate::queue::{FailedJob, FindingStatus};
 
 /// A markdown link: `[text](target)`.
 #[derive(Clone, Debug, Serialize)]
@@ -242,19 +242,19 @@ pub fn summary(
 }
 
 pub fn index(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &Paths) -> Index {
-    let status = |s: &str| kb.findings.iter().filter(|f| f.status == s).count();
+    let status = |s: FindingStatus| kb.findings.iter().filter(|f| f.status == s).count();
     let refused: Vec<&SourceRow> = kb
         .sources
         .iter()
-        .filter(|s| s.status == "refused")
+        .filter(|s| s.status == crate::queue::SourceStatus::Refused)
         .collect();
     Index {
         overview: kb.overview.as_deref().map(|o| prose(o.trim())),
         patterns: kb.patterns.len(),
         files: kb.sources.len(),
         refused: refused.len(),
-        accepted: status("accepted"),
-        rejected: status("rejected"),
+        accepted: status(FindingStatus::Accepted),
+        rejected: status(FindingStatus::Rejected),
         categories: category_links(by_category, paths),
         refused_sources: refused
             .iter()
@@ -354,7 +354,7 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
         role_notes: Vec::new(),
         failed: Vec::new(),
     };
-    if s.status == "refused" {
+    if s.status == crate::queue::SourceStatus::Refused {
         page.refused = Some(Refusal {
             kind: s.refusal_kind.clone().unwrap_or_default(),
             message: s.refusal_message.clone().unwrap_or_default(),
@@ -366,7 +366,7 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
     let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
     page.patterns = fs
         .iter()
-        .filter(|f| f.status == "accepted")
+        .filter(|f| f.status == crate::queue::FindingStatus::Accepted)
         .map(|f| {
             let name = escape(&f.pattern);
             let link = kb
@@ -388,7 +388,7 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
         .collect();
     page.rejected = fs
         .iter()
-        .filter(|f| f.status == "rejected")
+        .filter(|f| f.status == crate::queue::FindingStatus::Rejected)
         .map(|f| Rejected {
             name: f.pattern.replace('"', "'"),
             line_start: f.line_start,

@@ -12,7 +12,7 @@
 mod state;
 pub mod store;
 
-pub use state::{JobId, JobState, UnknownState};
+pub use state::{FindingStatus, JobId, JobState, SourceStatus, UnknownState};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

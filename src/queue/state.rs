@@ -62,13 +62,117 @@ impl fmt::Display for JobState {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown job state {0:?} (expected one of queued, leased, done, failed, dead, cancelled)")]
+#[error("unknown state {0:?} in the database")]
 pub struct UnknownState(pub String);
 
 impl FromStr for JobState {
     type Err = UnknownState;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_string()))
+    }
+}
+
+/// Where a version of a file stands. Stored as lowercase text.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum SourceStatus {
+    /// The current version, read and chunked.
+    #[default]
+    Active,
+    /// Not read (binary, invalid UTF-8, empty, too large, unreadable) or skipped by the walk.
+    Refused,
+    /// An older version of a file that changed.
+    Superseded,
+    /// The file is no longer in its folder.
+    Gone,
+}
+
+/// What the checks and the validator made of a finding. Stored as lowercase text.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum FindingStatus {
+    /// Passed the deterministic checks; waits for the validator (or the planner).
+    #[default]
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+impl SourceStatus {
+    pub const ALL: [SourceStatus; 4] = [
+        SourceStatus::Active,
+        SourceStatus::Refused,
+        SourceStatus::Superseded,
+        SourceStatus::Gone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Active => "active",
+            SourceStatus::Refused => "refused",
+            SourceStatus::Superseded => "superseded",
+            SourceStatus::Gone => "gone",
+        }
+    }
+}
+
+impl FindingStatus {
+    pub const ALL: [FindingStatus; 3] = [
+        FindingStatus::Pending,
+        FindingStatus::Accepted,
+        FindingStatus::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Pending => "pending",
+            FindingStatus::Accepted => "accepted",
+            FindingStatus::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for SourceStatus {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_string()))
+    }
+}
+
+impl FromStr for FindingStatus {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| UnknownState(s.to_string()))
@@ -85,5 +189,11 @@ mod tests {
             assert_eq!(st.as_str().parse::<JobState>().unwrap(), st);
         }
         assert!("running".parse::<JobState>().is_err());
+        for st in SourceStatus::ALL {
+            assert_eq!(st.as_str().parse::<SourceStatus>().unwrap(), st);
+        }
+        for st in FindingStatus::ALL {
+            assert_eq!(st.as_str().parse::<FindingStatus>().unwrap(), st);
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{JobId, Queue, Result};
+use super::{FindingStatus, JobId, Queue, Result, SourceStatus};
 
 type Tx = Transaction<'static, Sqlite>;
 
@@ -18,7 +18,7 @@ pub struct SourceRow {
     pub rel_path: String,
     pub version: i64,
     pub kind: Option<String>,
-    pub status: String,
+    pub status: SourceStatus,
     pub content_hash: Option<String>,
     pub bytes: i64,
     pub line_count: i64,
@@ -33,7 +33,7 @@ pub struct NewSource {
     pub root: String,
     pub rel_path: String,
     pub kind: Option<String>,
-    pub status: String,
+    pub status: SourceStatus,
     pub content_hash: Option<String>,
     pub bytes: i64,
     pub line_count: i64,
@@ -81,8 +81,8 @@ pub struct NewFinding {
     pub code: Option<String>,
     pub line_start: i64,
     pub line_end: i64,
-    /// `pending` for the validator, or `rejected` by a deterministic check.
-    pub status: String,
+    /// `Pending` for the validator, or `Rejected` by a deterministic check.
+    pub status: FindingStatus,
     pub reason: Option<String>,
 }
 
@@ -101,7 +101,7 @@ pub struct FindingRow {
     pub code: Option<String>,
     pub line_start: i64,
     pub line_end: i64,
-    pub status: String,
+    pub status: FindingStatus,
     pub reason: Option<String>,
 }
 
@@ -373,7 +373,7 @@ impl Queue {
 pub struct LatestSource {
     pub id: i64,
     pub version: i64,
-    pub status: String,
+    pub status: SourceStatus,
     pub content_hash: Option<String>,
     pub refusal_message: Option<String>,
 }
@@ -457,7 +457,7 @@ pub async fn insert_sources(
                 .push_bind(s.rel_path.clone())
                 .push_bind(*version)
                 .push_bind(s.kind.clone())
-                .push_bind(s.status.clone())
+                .push_bind(s.status)
                 .push_bind(s.content_hash.clone())
                 .push_bind(s.bytes)
                 .push_bind(s.line_count)
@@ -547,7 +547,7 @@ pub async fn insert_findings(
         .bind(&f.code)
         .bind(f.line_start)
         .bind(f.line_end)
-        .bind(&f.status)
+        .bind(f.status)
         .bind(&f.reason)
         .execute(&mut **tx)
         .await?;
@@ -555,7 +555,12 @@ pub async fn insert_findings(
     Ok(())
 }
 
-pub async fn set_finding_status(tx: &mut Tx, id: i64, status: &str, reason: &str) -> Result<()> {
+pub async fn set_finding_status(
+    tx: &mut Tx,
+    id: i64,
+    status: FindingStatus,
+    reason: &str,
+) -> Result<()> {
     sqlx::query("UPDATE findings SET status = ?1, reason = ?2 WHERE id = ?3")
         .bind(status)
         .bind(reason)

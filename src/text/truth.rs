@@ -100,7 +100,7 @@ fn verdict(term: &str, chunk: &ChunkRow, task: &str) -> Verdict {
     let reply = serde_json::json!({ "findings": [{ "name": term, "evidence": chunk.text }] });
     let found = crate::engine::findings_from(&reply, chunk, task);
     match found.into_iter().next() {
-        Some(f) if f.status != "rejected" => (f.pattern, Ok(())),
+        Some(f) if f.status != crate::queue::FindingStatus::Rejected => (f.pattern, Ok(())),
         Some(f) => (
             f.pattern,
             Err(reason_kind(f.reason.as_deref().unwrap_or(""))),

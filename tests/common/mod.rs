@@ -35,7 +35,7 @@ impl Seed<'_> {
             root: self.root.into(),
             rel_path: self.rel_path.into(),
             kind: Some("markdown".into()),
-            status: "active".into(),
+            status: quarry::queue::SourceStatus::Active,
             content_hash: Some("seed".into()),
             bytes: self.chunks.iter().map(|c| c.0.len() as i64).sum(),
             line_count: self.chunks.iter().map(|c| c.2).max().unwrap_or(0),
