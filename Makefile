@@ -37,4 +37,4 @@ fmt:
 	$(CARGO) fmt
 
 clean-demo:
-	rm -rf queue.db queue.db-wal queue.db-shm output output-book
+	rm -rf queue.db queue.db-wal queue.db-shm queue.db.lock output output-book
