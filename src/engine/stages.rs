@@ -139,6 +139,26 @@ async fn ask(
     unreachable!("the loop returns")
 }
 
+/// `ask` under the role's own schema and grammar (an input that limits no field).
+async fn ask_role(
+    ctx: &RunContext,
+    role: &Role,
+    messages: Vec<Message>,
+    progress: &Arc<GenProgress>,
+    usage: &mut Usage,
+) -> Result<(serde_json::Value, String), JobError> {
+    ask(
+        ctx,
+        role,
+        &role.schema,
+        role.grammar.clone(),
+        messages,
+        progress,
+        usage,
+    )
+    .await
+}
+
 /// Why a reply is not the role's output.
 #[derive(Debug, PartialEq)]
 enum Unread {
@@ -489,16 +509,7 @@ async fn validate(
             .agents
             .messages(role, &prompt)
             .map_err(|e| JobError::new("template", e.to_string(), false))?;
-        let (value, reply) = ask(
-            ctx,
-            role,
-            &role.schema,
-            role.grammar.clone(),
-            messages,
-            &progress,
-            usage,
-        )
-        .await?;
+        let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
         let accept = value.get("verdict").and_then(|v| v.as_str()) == Some("accept");
         let reason = value
             .get("reason")
@@ -576,16 +587,7 @@ async fn write(
         .map(|m| m.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    let (mut value, reply) = ask(
-        ctx,
-        role,
-        &role.schema,
-        role.grammar.clone(),
-        messages,
-        &progress,
-        usage,
-    )
-    .await?;
+    let (mut value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     // Prose that only repeats the prompt, or itself, says nothing: drop it, the page falls
     // back to the findings' own summaries.
     if let Some(obj) = value.as_object_mut() {
@@ -636,16 +638,7 @@ async fn synthesize(
         .agents
         .messages(role, &KbPrompt { patterns })
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    let (value, reply) = ask(
-        ctx,
-        role,
-        &role.schema,
-        role.grammar.clone(),
-        messages,
-        &progress,
-        usage,
-    )
-    .await?;
+    let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
@@ -659,16 +652,7 @@ async fn notes(
     usage: &mut Usage,
 ) -> Result<(), JobError> {
     let (_, _, messages) = chunk_input(ctx, lease, role).await?;
-    let (value, reply) = ask(
-        ctx,
-        role,
-        &role.schema,
-        role.grammar.clone(),
-        messages,
-        &progress,
-        usage,
-    )
-    .await?;
+    let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }

@@ -639,21 +639,16 @@ impl Queue {
             let alone = held <= 1;
             let solo = solo_crashes + i64::from(alone);
             let dead = alone && solo >= max;
-            let (kind, message) = if dead {
-                (
-                    "crashed",
-                    format!(
-                        "the process died each time this job ran alone ({solo} times): its input \
-                         likely crashes quarry or the model; `quarry retry {id}` tries it again"
-                    ),
+            let kind = "crashed";
+            let message = if dead {
+                format!(
+                    "the process died each time this job ran alone ({solo} times): its input \
+                     likely crashes quarry or the model; `quarry retry {id}` tries it again"
                 )
             } else {
-                (
-                    "crashed",
-                    "the process running this job stopped (killed, crashed, or lost the database) \
-                     before it finished; not counted as an attempt"
-                        .to_string(),
-                )
+                "the process running this job stopped (killed, crashed, or lost the database) \
+                 before it finished; not counted as an attempt"
+                    .to_string()
             };
             sqlx::query(
                 "UPDATE attempts SET finished_at = ?1, outcome = 'crashed', error_kind = ?2, error = ?3

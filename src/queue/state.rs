@@ -65,16 +65,6 @@ impl fmt::Display for JobState {
 #[error("unknown state {0:?} in the database")]
 pub struct UnknownState(pub String);
 
-impl FromStr for JobState {
-    type Err = UnknownState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_string()))
-    }
-}
-
 /// Where a version of a file stands. Stored as lowercase text.
 #[derive(
     Clone,
@@ -159,25 +149,22 @@ impl FindingStatus {
     }
 }
 
-impl FromStr for SourceStatus {
-    type Err = UnknownState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_string()))
-    }
+/// `FromStr` by the stored text, for a state enum with `ALL` and `as_str`.
+macro_rules! from_stored_text {
+    ($($t:ty),*) => {$(
+        impl FromStr for $t {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|st| st.as_str() == s)
+                    .ok_or_else(|| UnknownState(s.to_string()))
+            }
+        }
+    )*};
 }
 
-impl FromStr for FindingStatus {
-    type Err = UnknownState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_string()))
-    }
-}
+from_stored_text!(JobState, SourceStatus, FindingStatus);
 
 #[cfg(test)]
 mod tests {
