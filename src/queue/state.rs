@@ -29,26 +29,6 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 6] = [
-        JobState::Queued,
-        JobState::Leased,
-        JobState::Done,
-        JobState::Failed,
-        JobState::Dead,
-        JobState::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Leased => "leased",
-            JobState::Done => "done",
-            JobState::Failed => "failed",
-            JobState::Dead => "dead",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
     /// Settled jobs will not run again unless a user retries them.
     pub fn is_settled(self) -> bool {
         matches!(self, JobState::Done | JobState::Dead | JobState::Cancelled)
@@ -115,43 +95,20 @@ pub enum FindingStatus {
     Rejected,
 }
 
-impl SourceStatus {
-    pub const ALL: [SourceStatus; 4] = [
-        SourceStatus::Active,
-        SourceStatus::Refused,
-        SourceStatus::Superseded,
-        SourceStatus::Gone,
-    ];
+/// The stored text of a state enum, both ways: `ALL`, `as_str` and `FromStr`, from one list
+/// of variants and their text.
+macro_rules! stored_text {
+    ($($t:ident { $($v:ident => $text:literal),+ $(,)? })*) => {$(
+        impl $t {
+            pub const ALL: [$t; [$($text),+].len()] = [$($t::$v),+];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceStatus::Active => "active",
-            SourceStatus::Refused => "refused",
-            SourceStatus::Superseded => "superseded",
-            SourceStatus::Gone => "gone",
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$v => $text),+
+                }
+            }
         }
-    }
-}
 
-impl FindingStatus {
-    pub const ALL: [FindingStatus; 3] = [
-        FindingStatus::Pending,
-        FindingStatus::Accepted,
-        FindingStatus::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingStatus::Pending => "pending",
-            FindingStatus::Accepted => "accepted",
-            FindingStatus::Rejected => "rejected",
-        }
-    }
-}
-
-/// `FromStr` by the stored text, for a state enum with `ALL` and `as_str`.
-macro_rules! from_stored_text {
-    ($($t:ty),*) => {$(
         impl FromStr for $t {
             type Err = UnknownState;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -164,7 +121,27 @@ macro_rules! from_stored_text {
     )*};
 }
 
-from_stored_text!(JobState, SourceStatus, FindingStatus);
+stored_text! {
+    JobState {
+        Queued => "queued",
+        Leased => "leased",
+        Done => "done",
+        Failed => "failed",
+        Dead => "dead",
+        Cancelled => "cancelled",
+    }
+    SourceStatus {
+        Active => "active",
+        Refused => "refused",
+        Superseded => "superseded",
+        Gone => "gone",
+    }
+    FindingStatus {
+        Pending => "pending",
+        Accepted => "accepted",
+        Rejected => "rejected",
+    }
+}
 
 #[cfg(test)]
 mod tests {
