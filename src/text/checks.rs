@@ -84,7 +84,15 @@ pub fn check_finding(
             "the name {name:?} is empty or too generic to look up"
         ));
     }
-    if name.split_whitespace().count() > super::terms::MAX_WORDS {
+    // A name is a few words, or a heading of the chunk that states its rule whole.
+    let rule_heading = super::terms::states_a_rule(name)
+        && chunk_text.lines().any(|l| {
+            l.starts_with('#')
+                && super::words::without_numbering(l.trim_start_matches('#').trim())
+                    .replace('`', "")
+                    == name.replace('`', "")
+        });
+    if name.split_whitespace().count() > super::terms::MAX_WORDS && !rule_heading {
         return Err(format!("the name {name:?} is a sentence, not a name"));
     }
     if !grounded(name, chunk_text) {

@@ -22,6 +22,30 @@ pub const MAX_TERMS: usize = 30;
 /// A term, and so a name, has at most this many words.
 pub const MAX_WORDS: usize = 8;
 const MAX_CHARS: usize = 60;
+/// A section heading that states a rule ("Functions that can fail return Result") is a name
+/// of up to this many words and characters.
+pub const RULE_MAX_WORDS: usize = 16;
+const RULE_MAX_CHARS: usize = 110;
+/// A heading of at least this many words states something about its section rather than
+/// naming a thing ("Borrow slices for read-only parameters"; "Builder", "Entry API" name).
+const RULE_MIN_WORDS: usize = 5;
+
+/// The heading of a section that states its rule or claim as a sentence: long enough to say
+/// something, not a date or label, not the author's diary ("What I learned today"). Such a
+/// heading names what its section teaches; the APIs the section mentions are its examples.
+pub fn states_a_rule(heading: &str) -> bool {
+    let h = without_numbering(heading.trim_start_matches('#').trim());
+    let words = h.split_whitespace().count();
+    let first_person = h.split_whitespace().any(|w| {
+        let w = w.to_lowercase();
+        FIRST_PERSON.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
+    });
+    (RULE_MIN_WORDS..=RULE_MAX_WORDS).contains(&words)
+        && h.len() <= RULE_MAX_CHARS
+        && !first_person
+        && !is_label_heading(h)
+        && !is_structure_heading(h)
+}
 
 /// A clause, not a name: a verb that makes a sentence of it ("Some may ask", "Works with
 /// guards too", "Tidied up the public API"), or a first word no name starts with ("By the
@@ -232,9 +256,23 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         }
     }
     let mut out = out.without_defined(defined);
-    // A section heading is the weaker name of a prose chunk that names something itself:
-    // "Tuesday" holds the `matches!` macro, "Flat enums" is a case of the chapter's topic.
-    if prose && out.list.iter().any(|(r, _)| *r <= Rank::Api) {
+    // A section whose heading states a rule is about that rule: the heading is its first
+    // name, and the APIs and code it mentions are examples of it, not names of their own
+    // (unless the heading names them too). A section, not a document: a title says what a
+    // whole file is about ("Review comments on the ingest service").
+    let rule = headings
+        .last()
+        .filter(|h| prose && inner == 0 && headings.len() >= 2 && states_a_rule(h));
+    if let Some(rule) = rule {
+        let lower = rule.to_lowercase();
+        out.list.retain(|(r, t)| {
+            !matches!(r, Rank::Api | Rank::Repeated | Rank::Type | Rank::Heading)
+                || lower.contains(&t.to_lowercase())
+        });
+        out.push_rule(without_numbering(rule.trim()));
+    } else if prose && out.list.iter().any(|(r, _)| *r <= Rank::Api) {
+        // A section heading is the weaker name of a prose chunk that names something itself:
+        // "Tuesday" holds the `matches!` macro, "Flat enums" is a case of the chapter's topic.
         out.list.retain(|(r, _)| *r != Rank::Heading);
     }
     out.into_list()
@@ -272,6 +310,7 @@ fn comment_text(line: &str) -> Option<&str> {
 /// How strongly each kind of term suggests a technique; lower is offered first.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rank {
+    Rule,
     Named,
     Emphasis,
     Api,
@@ -353,6 +392,15 @@ impl Terms {
             self.keys.push(key);
             self.list.push((rank, t.replace('`', "")));
         }
+    }
+
+    /// A heading that states a rule, offered first and whole (see [`states_a_rule`]).
+    fn push_rule(&mut self, h: &str) {
+        let key = h.to_lowercase().replace('`', "");
+        self.list.retain(|(_, t)| t.to_lowercase() != key);
+        self.keys.retain(|k| *k != key);
+        self.keys.push(key);
+        self.list.insert(0, (Rank::Rule, h.replace('`', "")));
     }
 
     /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
@@ -727,6 +775,37 @@ mod tests {
 
     fn has(list: &[String], t: &str) -> bool {
         list.iter().any(|x| x == t)
+    }
+
+    #[test]
+    fn a_section_heading_that_states_a_rule_is_its_name_and_its_apis_are_examples() {
+        let text = "## Functions that can fail return Result instead of panicking\n\nCall `str::parse` and pass its error up with `?`; `Option::ok_or` turns a missing value into an error.\n";
+        let headings = vec![
+            "Errors".to_string(),
+            "Functions that can fail return Result instead of panicking".to_string(),
+        ];
+        let t = terms(text, &headings, FileKind::Markdown, &own(text));
+        assert_eq!(
+            t.first().map(String::as_str),
+            Some("Functions that can fail return Result instead of panicking")
+        );
+        assert!(!t.iter().any(|t| t.contains("str::parse")), "{t:?}");
+        assert!(check_rule_name(text).is_ok());
+        // A document's title is not a section's rule, and a short heading names a thing.
+        let t = terms(text, &headings[1..], FileKind::Markdown, &own(text));
+        assert!(t.iter().any(|t| t.contains("str::parse")), "{t:?}");
+        assert!(!states_a_rule("Entry API"));
+        assert!(!states_a_rule("What I learned about lifetimes this week"));
+        assert!(states_a_rule("2. Borrow slices for read-only parameters"));
+    }
+
+    fn check_rule_name(text: &str) -> Result<(), String> {
+        crate::text::checks::check_finding(
+            "Functions that can fail return Result instead of panicking",
+            "Functions that can fail return Result instead of panicking",
+            text,
+            false,
+        )
     }
 
     #[test]
