@@ -144,13 +144,48 @@ pub fn load_agents(cfg: &Config) -> Result<Agents> {
 }
 
 async fn open_queue(cfg: &Config) -> Result<Queue> {
-    Ok(Queue::open_with(
-        &cfg.db,
-        false,
-        crate::queue::system_clock(),
-        queue_options(cfg),
-    )
-    .await?)
+    retry_transient(|| async {
+        Ok(Queue::open_with(
+            &cfg.db,
+            false,
+            crate::queue::system_clock(),
+            queue_options(cfg),
+        )
+        .await?)
+    })
+    .await
+}
+
+/// Runs `f` again, with backoff, while it fails for a reason waiting can cure (a database
+/// server starting or restarting, the network): up to about a minute, then the error.
+pub async fn retry_transient<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut failures = 0;
+    loop {
+        match f().await {
+            Err(e) if is_transient(&e) && started.elapsed() < Duration::from_secs(60) => {
+                failures += 1;
+                let wait = crate::engine::db_backoff(failures);
+                tracing::warn!(error = %one_line(&e), retry_in_ms = wait.as_millis() as u64, "the database is unreachable; trying again");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True when some cause of `e` is a database error that waiting can cure.
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .is_some_and(crate::queue::is_transient)
+            || c.downcast_ref::<crate::queue::QueueError>()
+                .is_some_and(|q| q.is_transient())
+    })
 }
 
 fn queue_options(cfg: &Config) -> QueueOptions {

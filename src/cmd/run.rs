@@ -79,14 +79,21 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let _ = view.await;
     signals.abort();
     let summary = summary?;
-    let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
-    let counts = queue.counts().await?;
+    // The knowledge base and the summary are read from the database: again, if its server
+    // is restarting.
+    let (r, counts, kb, bill) = super::retry_transient(|| async {
+        let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
+        let counts = queue.counts().await?;
+        let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
+        let bill = queue.bill().await?;
+        Ok((r, counts, kb, bill))
+    })
+    .await?;
     let dead: i64 = counts
         .iter()
         .filter(|c| c.state == JobState::Dead)
         .map(|c| c.jobs)
         .sum();
-    let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
     let refused = kb
         .sources
         .iter()
@@ -116,7 +123,7 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         summary.gen_tokens,
         tps
     );
-    super::status::print_bill(&queue.bill().await?);
+    super::status::print_bill(&bill);
     println!("knowledge base: {}", cfg.output.join("index.md").display());
     if dead > 0 {
         println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");

@@ -53,6 +53,38 @@ pub enum QueueError {
     Corrupt(String),
 }
 
+impl QueueError {
+    /// True for an error that waiting can cure: the database server unreachable or
+    /// restarting, a connection dropped, the pool waiting for a connection; on PostgreSQL
+    /// also a serialization failure or a deadlock. The run retries those with backoff
+    /// instead of stopping.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Sql(e) | QueueError::Open { source: e, .. } => is_transient(e),
+            _ => false,
+        }
+    }
+}
+
+/// See [`QueueError::is_transient`].
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+                // 08: connection exceptions; 57P01-57P03: the server shutting down or
+                // starting; 40001, 40P01: serialization failure, deadlock.
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = QueueError> = std::result::Result<T, E>;
 
 /// Milliseconds since the Unix epoch; injectable so tests can move time.
