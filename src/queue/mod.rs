@@ -666,14 +666,18 @@ impl Queue {
     pub async fn rescue_expired(&self) -> Result<u64> {
         let now = self.now();
         let mut tx = self.begin().await?;
+        // On PostgreSQL the expired rows are locked as they are read, so that a heartbeat
+        // renewing one meanwhile either lands first (and the row is not expired) or waits.
+        let sql = format!(
+            "SELECT j.id, j.solo_crashes, j.max_attempts,
+                    (SELECT COUNT(*) FROM jobs o WHERE o.state = 'leased' AND o.lease_owner = j.lease_owner)
+             FROM jobs j WHERE j.state = 'leased' AND j.lease_expires_at < $1{}",
+            self.dialect().for_update()
+        );
         let n = on_tx!(&mut tx, c => {
             // For each expired lease: how many leases its owner held (all of them, expired or
             // not), to tell a job that ran alone from one that ran beside others.
-            let expired: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-                "SELECT j.id, j.solo_crashes, j.max_attempts,
-                        (SELECT COUNT(*) FROM jobs o WHERE o.state = 'leased' AND o.lease_owner = j.lease_owner)
-                 FROM jobs j WHERE j.state = 'leased' AND j.lease_expires_at < $1",
-            )
+            let expired: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&sql)
             .bind(now)
             .fetch_all(&mut **c)
             .await?;
