@@ -237,6 +237,10 @@ async fn a_job_that_crashes_the_process_every_time_ends_dead_and_the_rest_finish
     assert!(text.contains("each time this job ran alone"), "{text}");
 }
 
+/// The test server is shared: the test that restarts it holds this for writing, the others
+/// for reading, so a restart never hits another test's seeding or checks.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A new database on the test server, or None (skipped, saying so) when `QUARRY_TEST_PG` is
 /// not set; under CI a missing server is a failure.
 async fn pg_database() -> Option<String> {
@@ -298,6 +302,7 @@ async fn check_exactly_once_pg(url: &str, n: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_four_processes_5000_jobs_each_done_once() {
+    let _server = SERVER.read().await;
     let Some(url) = pg_database().await else {
         return;
     };
@@ -315,6 +320,7 @@ async fn postgres_four_processes_5000_jobs_each_done_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_kill_9_of_workers_mid_job_loses_and_duplicates_nothing() {
+    let _server = SERVER.read().await;
     let Some(url) = pg_database().await else {
         return;
     };
@@ -350,6 +356,7 @@ async fn postgres_kill_9_of_workers_mid_job_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_mid_run_workers_reconnect_and_nothing_is_lost_or_done_twice() {
+    let _server = SERVER.write().await;
     let Some(url) = pg_database().await else {
         return;
     };

@@ -702,3 +702,13 @@ async fn the_store_keeps_versions_chunks_findings_and_patterns(t: TestQueue) {
     let running = t.q.running().await.unwrap();
     assert!(running.is_empty());
 }
+
+#[test]
+fn only_errors_that_waiting_can_cure_are_transient() {
+    let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    assert!(QueueError::from(io).is_transient());
+    assert!(QueueError::from(sqlx::Error::PoolTimedOut).is_transient());
+    assert!(!QueueError::from(sqlx::Error::RowNotFound).is_transient());
+    assert!(!QueueError::NoSuchJob(JobId(1)).is_transient());
+    assert!(!QueueError::Corrupt("x".into()).is_transient());
+}
