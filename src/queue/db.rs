@@ -2,7 +2,7 @@
 //! (several machines), behind one set of SQL.
 //!
 //! Every statement is written once, with `$1`-style parameters (both accept them), and runs
-//! on either through [`on_pool!`] and [`on_tx!`], which compile the statement's code once per
+//! on either through `on_pool!` and `on_tx!`, which compile the statement's code once per
 //! database. What differs between the two is small and named here: how a write transaction
 //! starts ([`Pool::begin`]), the row locks of a claim ([`Dialect::skip_locked`],
 //! [`Dialect::for_update`]), and the schema (`migrations/` for SQLite, `migrations_pg/` for
