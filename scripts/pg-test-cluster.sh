@@ -38,8 +38,10 @@ ensure_installed() {
 
 # Runs a command as the cluster's owner: ourselves, or `postgres` when we are root.
 as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v runuser >/dev/null; then
         runuser -u postgres -- "$@"
+    elif [ "$(id -u)" -eq 0 ]; then
+        su postgres -s /bin/sh -c "$(printf '%q ' "$@")"
     else
         "$@"
     fi

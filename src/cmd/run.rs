@@ -150,10 +150,19 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     })
 }
 
+/// This process's name in the leases it takes: `host:pid`. The host part must tell the
+/// machines sharing a queue apart: a run takes back at once the leases of dead pids on its
+/// own host, so two machines of one name would take each other's.
 fn owner_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            let h = std::fs::read_to_string(p).ok()?;
+            let h = h.trim();
+            (!h.is_empty()).then(|| h.to_string())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".into());
     format!("{host}:{}", std::process::id())
 }
 
