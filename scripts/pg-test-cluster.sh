@@ -85,6 +85,9 @@ run)
     dir=$(mktemp -d /tmp/quarry-pg.XXXXXX)
     chmod 755 "$dir"
     trap 'stop "$dir"' EXIT
+    # Killed or interrupted: exit, which stops the server (the EXIT trap).
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
     start "$dir"
     export QUARRY_TEST_PG="postgres://quarry@127.0.0.1:$(cat "$dir/port")/postgres"
     export QUARRY_TEST_PG_RESTART="$(realpath "$0") restart $dir"
