@@ -9,7 +9,7 @@ pub mod json;
 pub mod markdown;
 pub mod pipeline;
 pub mod rust;
-mod rust_scan;
+pub(crate) mod rust_scan;
 pub mod text;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::agent::{Agents, OutputKind};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, Queue, QueueError};
 
+mod material;
 mod paths;
 use crate::text::prose::{passage, prose_of};
 mod templates;
@@ -34,6 +35,8 @@ pub struct Kb {
     pub notes: BTreeMap<i64, Vec<(String, i64, i64, serde_json::Value)>>,
     /// Per finding id of a pattern: the author's whole sentence around its evidence.
     pub passages: BTreeMap<i64, String>,
+    /// Per pattern id: the author's own material for its page (the topic's parts, the example).
+    pub material: BTreeMap<i64, material::Material>,
 }
 
 /// The queue stages whose results the knowledge base shows. Users rename stages in
@@ -70,12 +73,38 @@ impl Kb {
         let findings = queue.current_findings().await?;
         let mut patterns = Vec::new();
         let mut passages = BTreeMap::new();
+        let mut material = BTreeMap::new();
         let mut prose_by_chunk: BTreeMap<i64, Option<String>> = BTreeMap::new();
+        let mut chunks_by_source: BTreeMap<i64, Vec<crate::queue::store::ChunkRow>> =
+            BTreeMap::new();
         for p in queue.patterns().await? {
             let fs = queue.pattern_findings(p.id).await?;
             if fs.is_empty() {
                 continue;
             }
+            // The author's material comes from the pattern's own findings (an aspect's topic is
+            // its own), their chunks first.
+            let mut own: Vec<&crate::queue::store::FindingRow> =
+                fs.iter().filter(|f| f.pattern_key == p.key).collect();
+            if own.is_empty() {
+                own = fs.iter().collect();
+            }
+            let mut chunks = Vec::new();
+            for f in &own {
+                if let std::collections::btree_map::Entry::Vacant(e) =
+                    chunks_by_source.entry(f.source_id)
+                {
+                    e.insert(queue.source_chunks(f.source_id).await?);
+                }
+                if !chunks
+                    .iter()
+                    .any(|c: &crate::queue::store::ChunkRow| c.source_id == f.source_id)
+                {
+                    chunks.extend(chunks_by_source[&f.source_id].iter().cloned());
+                }
+            }
+            let at: Vec<(i64, i64)> = own.iter().map(|f| (f.chunk_id, f.line_start)).collect();
+            material.insert(p.id, material::material(&chunks, &at));
             for f in &fs {
                 // A chunk often holds several findings: read and reduce it to prose once.
                 if let std::collections::btree_map::Entry::Vacant(e) =
@@ -131,6 +160,7 @@ impl Kb {
             failures: queue.failures().await?,
             notes,
             passages,
+            material,
         })
     }
 }
@@ -160,7 +190,14 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
     let by_category = view::categories(kb);
     let mut pages = Vec::new();
     for (p, findings, reply) in &kb.patterns {
-        let v = view::pattern(p, findings, reply, &kb.passages, &paths);
+        let v = view::pattern(
+            p,
+            findings,
+            reply,
+            &kb.passages,
+            kb.material.get(&p.id),
+            &paths,
+        );
         pages.push(page(templates, PATTERN, paths.pattern(p), &v)?);
     }
     for s in &kb.sources {

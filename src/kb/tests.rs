@@ -77,6 +77,7 @@ fn kb() -> Kb {
         failures: vec![],
         notes: Default::default(),
         passages: Default::default(),
+        material: Default::default(),
     }
 }
 

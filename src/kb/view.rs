@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::material::{Material, PART_SENTENCES};
 use super::paths::{code_span, escape, link_target, shown, Paths};
 use super::{category_of, example, prose, say, text_field, title_case, Kb};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, FindingStatus};
+use crate::text::words::{is_structure_heading, without_numbering};
 
 /// A markdown link: `[text](target)`.
 #[derive(Clone, Debug, Serialize)]
@@ -84,6 +86,8 @@ pub struct PatternPage {
     pub when_to_use: Option<String>,
     pub example: Option<Example>,
     pub pitfalls: Option<String>,
+    /// The author's own words on the topic, part by part (under their headings), cited.
+    pub sections: Vec<Section>,
     /// The other names a document whose title is this pattern gave its parts.
     pub aspects: Vec<Aspect>,
     /// Each cited passage once.
@@ -93,8 +97,17 @@ pub struct PatternPage {
 #[derive(Clone, Debug, Serialize)]
 pub struct Example {
     pub cite: Link,
-    pub lang: &'static str,
+    pub lang: String,
+    pub fence: String,
     pub code: String,
+}
+
+/// A part of the author's discussion of the pattern: whole sentences, cited.
+#[derive(Clone, Debug, Serialize)]
+pub struct Section {
+    pub title: String,
+    pub text: String,
+    pub cite: Link,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -162,14 +175,92 @@ pub struct Book {}
 
 /// A link to a finding's lines on its source's page, from a page `depth` folders down.
 fn citation(f: &FindingRow, depth: usize, paths: &Paths) -> Link {
+    lines_link(
+        f.source_id,
+        &f.rel_path,
+        (f.line_start, f.line_end),
+        depth,
+        paths,
+    )
+}
+
+/// A link to lines `a-b` of a source, on its page, from a page `depth` folders down.
+fn lines_link(
+    source_id: i64,
+    rel_path: &str,
+    (a, b): (i64, i64),
+    depth: usize,
+    paths: &Paths,
+) -> Link {
     Link {
-        text: code_span(&format!("{}:{}-{}", f.rel_path, f.line_start, f.line_end)),
+        text: code_span(&format!("{rel_path}:{a}-{b}")),
         target: format!(
             "{}{}",
             "../".repeat(depth),
-            link_target(&paths.source(f.source_id, &f.rel_path))
+            link_target(&paths.source(source_id, rel_path))
         ),
     }
+}
+
+/// Sentences shown of one part: those that say something (a link list's items do not).
+fn saying(sentence: &str) -> bool {
+    sentence.split_whitespace().count() >= 5
+}
+
+/// The author's parts of the topic as page sections: each part with something to say, under
+/// its own heading when that heading structures the discussion ("Motivation"), else as the
+/// author's words; sentences already on the page (the quote) are not repeated.
+fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
+    let mut seen: BTreeSet<String> = shown
+        .iter()
+        .flat_map(|s| super::material::sentences(s))
+        .map(|s| words_of(&s))
+        .collect();
+    m.parts
+        .iter()
+        .filter_map(|part| {
+            let said: Vec<&str> = part
+                .sentences
+                .iter()
+                .map(String::as_str)
+                .filter(|s| saying(s) && seen.insert(words_of(s)))
+                .take(PART_SENTENCES)
+                .collect();
+            if said.is_empty() {
+                return None;
+            }
+            let title = match part.heading.as_deref() {
+                Some(h) if is_structure_heading(h) => title_case(without_numbering(h)),
+                _ => "In the author's words".to_string(),
+            };
+            Some(Section {
+                title: prose(&title),
+                text: prose(&said.join(" ")),
+                cite: lines_link(
+                    part.source_id,
+                    &part.rel_path,
+                    (part.line_start, part.line_end),
+                    1,
+                    paths,
+                ),
+            })
+        })
+        .collect()
+}
+
+/// A sentence's words, lower-case, for telling repeats.
+fn words_of(s: &str) -> String {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A fence for `code`: more backticks than any run inside it.
+fn fence_for(code: &str) -> String {
+    let longest = code.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
 }
 
 /// A finding's evidence, quoted with its citation (from a pattern page).
@@ -272,6 +363,7 @@ pub fn pattern(
     findings: &[FindingRow],
     page: &Option<serde_json::Value>,
     passages: &BTreeMap<i64, String>,
+    material: Option<&Material>,
     paths: &Paths,
 ) -> PatternPage {
     // The first paragraph names the pattern, so a reader (and a scorer) knows the page's topic.
@@ -293,19 +385,44 @@ pub fn pattern(
             cite: citation(f, 1, paths),
         })
     });
-    let example = example(p, findings).map(|f| {
-        let code = f.code.as_deref().unwrap_or_default();
-        let lang = if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
-            "rust"
-        } else {
-            "text"
-        };
-        Example {
-            cite: citation(f, 1, paths),
-            lang,
-            code: code.to_string(),
-        }
+    // The author's whole example, else the code line a finding quoted.
+    let authors = material.and_then(|m| m.example.as_ref()).map(|b| Example {
+        cite: lines_link(
+            b.source_id,
+            &b.rel_path,
+            (b.line_start, b.line_end),
+            1,
+            paths,
+        ),
+        lang: b.lang.clone(),
+        fence: fence_for(&b.code),
+        code: b.code.clone(),
     });
+    let example = authors.or_else(|| {
+        example(p, findings).map(|f| {
+            let code = f.code.as_deref().unwrap_or_default();
+            let lang =
+                if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
+                    "rust"
+                } else {
+                    "text"
+                };
+            Example {
+                cite: citation(f, 1, paths),
+                lang: lang.into(),
+                fence: fence_for(code),
+                code: code.to_string(),
+            }
+        })
+    });
+    let mut shown: Vec<&str> = Vec::new();
+    if let Some(q) = quote.as_ref() {
+        shown.push(&q.text);
+    }
+    if let Some(s) = summary.as_deref() {
+        shown.push(s);
+    }
+    let sections = material.map_or_else(Vec::new, |m| sections(m, &shown, paths));
     // Aspects: the other names a document whose title is this pattern gave its parts.
     let mut aspects: Vec<(&str, Vec<&FindingRow>)> = Vec::new();
     for f in findings.iter().filter(|f| f.pattern_key != p.key) {
@@ -323,6 +440,7 @@ pub fn pattern(
         when_to_use: text_field(page, "when_to_use").map(prose),
         example,
         pitfalls: text_field(page, "pitfalls").map(prose),
+        sections,
         aspects: aspects
             .iter()
             .map(|(_, fs)| Aspect {

@@ -42,7 +42,7 @@ pub struct NewSource {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ChunkRow {
     pub id: i64,
     pub source_id: i64,
@@ -111,6 +111,32 @@ pub struct PatternRow {
     pub name: String,
     pub category: String,
     pub slug: String,
+}
+
+const CHUNK_COLUMNS: &str =
+    "SELECT c.id, c.source_id, s.rel_path, s.root, COALESCE(s.kind, 'text'), c.ordinal,
+            c.line_start, c.line_end, c.byte_start, c.heading_path, c.text, c.tokens
+     FROM chunks c JOIN sources s ON s.id = c.source_id";
+
+/// A `ChunkRow` from a row of `CHUNK_COLUMNS` (a macro: rows of either database).
+macro_rules! chunk_row {
+    ($r:expr) => {{
+        let r = $r;
+        ChunkRow {
+            id: r.get(0),
+            source_id: r.get(1),
+            rel_path: r.get(2),
+            root: r.get(3),
+            kind: r.get(4),
+            ordinal: r.get(5),
+            line_start: r.get(6),
+            line_end: r.get(7),
+            byte_start: r.get(8),
+            heading_path: json_vec(&r.get::<String, _>(9)),
+            text: r.get(10),
+            tokens: r.get(11),
+        }
+    }};
 }
 
 fn json_vec(s: &str) -> Vec<String> {
@@ -204,30 +230,23 @@ impl Queue {
     }
 
     pub async fn chunk(&self, id: i64) -> Result<ChunkRow> {
+        let sql = format!("{CHUNK_COLUMNS} WHERE c.id = $1");
         Ok(on_pool!(self.reader(), p => {
-            let r = sqlx::query(
-                "SELECT c.id, c.source_id, s.rel_path, s.root, COALESCE(s.kind, 'text'), c.ordinal,
-                        c.line_start, c.line_end, c.byte_start, c.heading_path, c.text, c.tokens
-                 FROM chunks c JOIN sources s ON s.id = c.source_id WHERE c.id = $1",
-            )
-            .bind(id)
-            .fetch_one(p)
-            .await?;
-            ChunkRow {
-                id: r.get(0),
-                source_id: r.get(1),
-                rel_path: r.get(2),
-                root: r.get(3),
-                kind: r.get(4),
-                ordinal: r.get(5),
-                line_start: r.get(6),
-                line_end: r.get(7),
-                byte_start: r.get(8),
-                heading_path: json_vec(&r.get::<String, _>(9)),
-                text: r.get(10),
-                tokens: r.get(11),
-            }
+            let r = sqlx::query(&sql).bind(id).fetch_one(p).await?;
+            chunk_row!(&r)
         }))
+    }
+
+    /// The chunks of a source, in order.
+    pub async fn source_chunks(&self, source_id: i64) -> Result<Vec<ChunkRow>> {
+        let sql = format!("{CHUNK_COLUMNS} WHERE c.source_id = $1 ORDER BY c.ordinal");
+        Ok(on_pool!(self.reader(), p => sqlx::query(&sql)
+            .bind(source_id)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| chunk_row!(r))
+            .collect()))
     }
 
     /// The texts of all chunks of a source, in order: the whole file as ingested.

@@ -109,35 +109,31 @@ fn verdict(term: &str, chunk: &ChunkRow, task: &str) -> Verdict {
     }
 }
 
-/// The folders the rules are measured on: (name, corpus root, truth file), those present.
-fn folders() -> Vec<(&'static str, PathBuf, PathBuf)> {
+/// The folders the rules are measured on: (name, corpus root, truth file), those present:
+/// every `bench/eval/NAME/` with a `corpus/` and a `truth.tsv`, and the shared corpora.
+fn folders() -> Vec<(String, PathBuf, PathBuf)> {
     let r = repo();
     let shared = r.join("../shared");
-    [
-        (
-            "shapes",
-            r.join("bench/eval/shapes/corpus"),
-            r.join("bench/eval/shapes/truth.tsv"),
-        ),
-        (
-            "topics",
-            r.join("bench/eval/topics/corpus"),
-            r.join("bench/eval/topics/truth.tsv"),
-        ),
-        (
-            "rust-patterns",
-            shared.join("corpus/rust-patterns"),
-            shared.join("eval/rust-patterns.truth.tsv"),
-        ),
-        (
-            "rust-blog",
-            shared.join("corpus/rust-blog"),
-            shared.join("eval/rust-blog.truth.tsv"),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, root, truth)| root.is_dir() && truth.is_file())
-    .collect()
+    let mut out: Vec<(String, PathBuf, PathBuf)> = std::fs::read_dir(r.join("bench/eval"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let d = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, d.join("corpus"), d.join("truth.tsv"))
+        })
+        .collect();
+    out.sort();
+    for name in ["rust-patterns", "rust-blog"] {
+        out.push((
+            name.to_string(),
+            shared.join("corpus").join(name),
+            shared.join("eval").join(format!("{name}.truth.tsv")),
+        ));
+    }
+    out.retain(|(_, root, truth)| root.is_dir() && truth.is_file());
+    out
 }
 
 /// `kbscore.py`'s `norm`: lower-case, runs of other characters than `a-z0-9` one space,
@@ -224,14 +220,7 @@ fn truth(path: &Path) -> Vec<Row> {
 fn dump() {
     let role = extractor();
     let mut out = String::new();
-    let r = repo();
-    let shared = r.join("../shared/corpus");
-    for (name, root) in [
-        ("rust-patterns", shared.join("rust-patterns")),
-        ("rust-blog", shared.join("rust-blog")),
-        ("shapes", r.join("bench/eval/shapes/corpus")),
-        ("topics", r.join("bench/eval/topics/corpus")),
-    ] {
+    for (name, root, _) in folders() {
         if !root.is_dir() {
             continue;
         }
@@ -311,7 +300,7 @@ fn true_names_are_offered_and_pass_the_checks() {
             ));
         }
         report.push_str(&format!("{name}: {passed}/{} rows\n", rows.len()));
-        let floor = match name {
+        let floor = match name.as_str() {
             "shapes" => 19,
             "topics" => 7,
             "rust-patterns" => 37,
