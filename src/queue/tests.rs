@@ -631,6 +631,12 @@ async fn the_store_keeps_versions_chunks_findings_and_patterns(t: TestQueue) {
     let row = t.q.chunk(c).await.unwrap();
     assert_eq!((row.rel_path.as_str(), row.heading_path.len()), ("a.md", 1));
     assert_eq!(t.q.source_text(s2).await.unwrap(), "The text of the chunk.");
+    let chunks = t.q.source_chunks(s2).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        (chunks[0].id, chunks[0].text.as_str()),
+        (c, "The text of the chunk.")
+    );
     assert_eq!(t.q.chunk_counts().await.unwrap(), [(s2, 1)]);
 
     let l = t.q.claim("w", &[]).await.unwrap().unwrap();
