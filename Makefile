@@ -6,7 +6,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 QUARRY = $(CARGO_TARGET_DIR)/debug/quarry
 
-.PHONY: setup build demo test lint fmt clean-demo
+.PHONY: setup build demo test test-pg lint fmt clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,12 @@ test: setup
 	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; status=$${PIPESTATUS[0]}; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
+
+# `make test` with a throwaway PostgreSQL server (scripts/pg-test-cluster.sh: installed from
+# Debian's packages when missing, on 127.0.0.1, stopped at the end), so the queue suite and
+# the multi-process tests also run on PostgreSQL. CI runs this.
+test-pg:
+	@bash scripts/pg-test-cluster.sh run $(MAKE) --no-print-directory test
 
 lint:
 	$(CARGO) fmt --check

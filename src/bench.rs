@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::llm::llama::{LlamaEngine, LlamaOptions};
 use crate::llm::{Backend, Message, Request};
-use crate::queue::{Done, NewJob, Queue, QueueOptions};
+use crate::queue::{DbUrl, Done, NewJob, Queue, QueueOptions};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -51,13 +51,36 @@ fn machine() -> String {
     )
 }
 
-/// Burns down `jobs` no-op jobs with `workers` concurrent claimers on a fresh database.
-pub async fn queue(jobs: usize, workers: usize, batch: usize, json: bool) -> Result<()> {
+/// Burns down `jobs` no-op jobs with `workers` concurrent claimers on a fresh database: a
+/// SQLite file in a temp dir, or, with `server` (`postgres://…`), a new database on that
+/// PostgreSQL server, dropped at the end.
+pub async fn queue(
+    server: Option<&str>,
+    jobs: usize,
+    workers: usize,
+    batch: usize,
+    json: bool,
+) -> Result<()> {
     let batch = batch.max(1);
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
+    let db: DbUrl = match server {
+        Some(url) => DbUrl::Postgres(
+            crate::queue::db::create_scratch(url, "quarry_bench")
+                .await
+                .context("cannot create a database for the benchmark on the server")?,
+        ),
+        None => dir.path().join("bench.db").into(),
+    };
+    let result = queue_on(&db, jobs, workers, batch, json).await;
+    if let DbUrl::Postgres(url) = &db {
+        crate::queue::db::drop_scratch(url).await?;
+    }
+    result
+}
+
+async fn queue_on(db: &DbUrl, jobs: usize, workers: usize, batch: usize, json: bool) -> Result<()> {
     let q = Queue::open_with(
-        &db,
+        db,
         true,
         crate::queue::system_clock(),
         QueueOptions::default(),
@@ -121,18 +144,28 @@ pub async fn queue(jobs: usize, workers: usize, batch: usize, json: bool) -> Res
         println!(
             "{}",
             serde_json::json!({
+                "database": if db.is_postgres() { "postgres" } else { "sqlite" },
                 "jobs": done, "workers": workers, "batch": batch, "seconds": secs, "jobs_per_s": rate,
                 "claim_p50_ms": p50, "claim_p99_ms": p99, "enqueue_s": enqueue_s,
                 "integrity": integrity, "machine": machine(),
             })
         );
     } else {
-        println!("queue bench on {}", machine());
+        println!(
+            "queue bench on {} ({})",
+            machine(),
+            if db.is_postgres() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        );
         println!("enqueued {jobs} jobs in {enqueue_s:.2}s");
         println!(
             "{done} jobs by {workers} workers claiming {batch} at a time in {secs:.2}s: {rate:.0} jobs/s · claim p50 {p50:.3} ms · p99 {p99:.3} ms · integrity {integrity}"
         );
     }
+    q.close().await;
     Ok(())
 }
 
@@ -411,7 +444,7 @@ pub async fn ingest(cfg: &Config, files: usize, tree: Option<&Path>, json: bool)
     // generated tree out first, or its writeback competes with the database's (-25 %).
     let _ = std::process::Command::new("sync").status();
     let mut cfg = cfg.clone();
-    cfg.db = dir.path().join("bench.db");
+    cfg.db = dir.path().join("bench.db").into();
     cfg.backend.kind = crate::config::BackendKind::Fake; // size chunks by estimate: the tokenizer is not under test
     let start = Instant::now();
     let report = crate::cmd::enqueue(&cfg, &root).await?;

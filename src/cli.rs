@@ -22,9 +22,10 @@ pub struct Global {
     /// Config file (default: ./quarry.toml if present).
     #[arg(long, global = true, env = "QUARRY_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Queue database.
+    /// Queue database: a SQLite file (default: queue.db), or postgres://user:pass@host/db to
+    /// share one queue between machines.
     #[arg(long, global = true, env = "QUARRY_DB")]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
     /// Write logs here instead of stderr.
     #[arg(long, global = true)]
     pub log_file: Option<PathBuf>,

@@ -49,8 +49,9 @@ pub enum ConfigError {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The queue database (SQLite file).
-    pub db: PathBuf,
+    /// The queue database: a SQLite file (the default, `queue.db`), or a PostgreSQL server
+    /// (`postgres://user:password@host/db`) that several machines share.
+    pub db: crate::queue::DbUrl,
     /// Where the knowledge base is rendered.
     pub output: PathBuf,
     /// User roles and prompts; the built-in ones are used for what is missing.
@@ -155,7 +156,7 @@ impl Default for Config {
         let mut models = BTreeMap::new();
         models.insert("default".to_string(), ModelConfig::default());
         Config {
-            db: "queue.db".into(),
+            db: crate::queue::DbUrl::parse("queue.db"),
             output: "output".into(),
             agents_dir: "agents".into(),
             prompts_dir: "prompts".into(),

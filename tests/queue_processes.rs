@@ -1,11 +1,17 @@
-//! The queue under real processes: kill -9 at random moments, several processes on one file.
-//! The model is the scripted fake (it takes 0.2-2 s per job), so what is tested is the queue.
+//! The queue under real processes: kill -9 at random moments, several processes on one file
+//! or one PostgreSQL database, the database server restarted under them. The model is the
+//! scripted fake (it takes 0.2-2 s per job), so what is tested is the queue.
+//!
+//! The PostgreSQL tests run on the server named by `QUARRY_TEST_PG` (each on a database of
+//! its own); `scripts/pg-test-cluster.sh run …` starts a throwaway one and sets it, with
+//! `QUARRY_TEST_PG_RESTART`, the command that restarts it. Without it they are skipped,
+//! saying so, except under CI, where they fail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quarry::queue::Queue;
+use quarry::queue::{DbUrl, Queue};
 
 mod common;
 
@@ -40,12 +46,12 @@ fn project_with(dir: &Path, delay: [u64; 2], max_attempts: u32, abort_marker: &s
 }
 
 /// `n` chunks of one source and an extract job for each, inserted directly.
-async fn seed(db: &Path, n: usize) {
+async fn seed(db: impl Into<DbUrl>, n: usize) {
     seed_with(db, n, None).await
 }
 
 /// `seed`, with chunk `poison.0`'s text holding `poison.1`.
-async fn seed_with(db: &Path, n: usize, poison: Option<(usize, &str)>) {
+async fn seed_with(db: impl Into<DbUrl>, n: usize, poison: Option<(usize, &str)>) {
     let q = Queue::open(db, true).await.unwrap();
     common::Seed {
         root: "/seed",
@@ -70,14 +76,21 @@ async fn seed_with(db: &Path, n: usize, poison: Option<(usize, &str)>) {
 }
 
 fn run(dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_quarry"))
-        .current_dir(dir)
+    run_on(dir, None)
+}
+
+/// `quarry run` in `dir`, on `db` (`QUARRY_DB`) when given.
+fn run_on(dir: &Path, db: Option<&str>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarry"));
+    cmd.current_dir(dir)
         .args(["run", "--progress", "plain", "--quiet"])
         .env("QUARRY_LOG", "error")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    if let Some(db) = db {
+        cmd.env("QUARRY_DB", db);
+    }
+    cmd.spawn().unwrap()
 }
 
 async fn check_exactly_once(db: &Path, n: i64) {
@@ -222,4 +235,147 @@ async fn a_job_that_crashes_the_process_every_time_ends_dead_and_the_rest_finish
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("each time this job ran alone"), "{text}");
+}
+
+/// The test server is shared: the test that restarts it holds this for writing, the others
+/// for reading, so a restart never hits another test's seeding or checks.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A new database on the test server, or None (skipped, saying so) when `QUARRY_TEST_PG` is
+/// not set; under CI a missing server is a failure.
+async fn pg_database() -> Option<String> {
+    let server = match std::env::var("QUARRY_TEST_PG") {
+        Ok(s) if !s.is_empty() => s,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs these tests on PostgreSQL: set QUARRY_TEST_PG (scripts/pg-test-cluster.sh)"
+            );
+            eprintln!("skipped: QUARRY_TEST_PG is not set");
+            return None;
+        }
+    };
+    Some(
+        quarry::queue::db::create_scratch(&server, "quarry_proc")
+            .await
+            .unwrap(),
+    )
+}
+
+/// On PostgreSQL: every extract job done once, each chunk's finding stored once, no job
+/// over its attempts.
+async fn check_exactly_once_pg(url: &str, n: i64) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let done: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE stage = 'extract' AND state = 'done'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(done, n, "every job done");
+    let (findings, chunks): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT chunk_id) FROM findings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (findings, chunks),
+        (n, n),
+        "each chunk's result visible exactly once"
+    );
+    let over: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts > max_attempts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(over, 0, "attempts never exceed the maximum");
+    // Each job completed by one attempt: no second 'done' attempt anywhere.
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT job_id FROM attempts WHERE outcome = 'done'
+                               GROUP BY job_id HAVING COUNT(*) > 1) t",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(twice, 0, "no job completed twice");
+    pool.close().await;
+    quarry::queue::db::drop_scratch(url).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_four_processes_5000_jobs_each_done_once() {
+    let _server = SERVER.read().await;
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [0, 0], 3);
+    seed(DbUrl::parse(&url), 5000).await;
+    let children: Vec<Child> = (0..4).map(|_| run_on(dir.path(), Some(&url))).collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+    }
+    check_exactly_once_pg(&url, 5000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_kill_9_of_workers_mid_job_loses_and_duplicates_nothing() {
+    let _server = SERVER.read().await;
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [200, 1500], 3);
+    seed(DbUrl::parse(&url), 60).await;
+    // Two workers at a time; one of them killed in the middle of its jobs, six times.
+    for _ in 0..6 {
+        let mut victim = run_on(dir.path(), Some(&url));
+        let survivor = run_on(dir.path(), Some(&url));
+        std::thread::sleep(Duration::from_millis(fastrand::u64(600..1800)));
+        let _ = victim.kill(); // SIGKILL
+        victim.wait().unwrap();
+        let mut survivor = survivor;
+        let _ = survivor.kill();
+        survivor.wait().unwrap();
+    }
+    let out = run_on(dir.path(), Some(&url)).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "final run: {:?} {stderr}", out.status);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (dead, crashed): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE state = 'dead'), COALESCE(SUM(crashes), 0)::BIGINT FROM jobs",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(dead, 0, "no job dies of crashes that were not its own");
+    assert!(crashed > 0, "some job was killed mid-run");
+    pool.close().await;
+    check_exactly_once_pg(&url, 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_run_workers_reconnect_and_nothing_is_lost_or_done_twice() {
+    let _server = SERVER.write().await;
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let restart = std::env::var("QUARRY_TEST_PG_RESTART").expect(
+        "QUARRY_TEST_PG_RESTART: the command that restarts the test server (scripts/pg-test-cluster.sh sets it)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), [20, 120], 3);
+    seed(DbUrl::parse(&url), 600).await;
+    let children: Vec<Child> = (0..2).map(|_| run_on(dir.path(), Some(&url))).collect();
+    for at in [1500, 2500] {
+        std::thread::sleep(Duration::from_millis(at));
+        let status = Command::new("sh").args(["-c", &restart]).status().unwrap();
+        assert!(status.success(), "restarting the server: {status:?}");
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?} {stderr}", out.status);
+    }
+    check_exactly_once_pg(&url, 600).await;
 }

@@ -13,7 +13,13 @@ pub async fn bench(cfg: &Config, what: BenchCommand) -> Result<u8> {
             batch,
             json,
         } => {
-            crate::bench::queue(jobs, workers, batch, json).await?;
+            // `--db postgres://…` benchmarks that server (on a database of its own); otherwise
+            // a SQLite file in a temp dir.
+            let server = match &cfg.db {
+                crate::queue::DbUrl::Postgres(url) => Some(url.as_str()),
+                crate::queue::DbUrl::Sqlite(_) => None,
+            };
+            crate::bench::queue(server, jobs, workers, batch, json).await?;
             Ok(0)
         }
         BenchCommand::Engine {

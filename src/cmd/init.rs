@@ -14,7 +14,10 @@ pub fn init(dir: &Path) -> Result<u8> {
         let text = toml::to_string_pretty(&Config::default())?;
         std::fs::write(
             &cfg_path,
-            format!("# quarry settings; every key is optional.\n{text}"),
+            format!(
+                "# quarry settings; every key is optional. `db`: a SQLite file, or\n\
+                 # postgres://user:password@host/db for one queue shared by several machines.\n{text}"
+            ),
         )
         .with_context(|| format!("cannot write {}", cfg_path.display()))?;
         println!("wrote {}", cfg_path.display());

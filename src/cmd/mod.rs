@@ -9,7 +9,7 @@ mod models;
 mod run;
 pub mod status;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -26,7 +26,7 @@ pub use run::{render, render_with, start_backends};
 pub async fn main(cli: Cli) -> Result<u8> {
     let mut cfg = Config::load(cli.global.config.as_deref())?;
     if let Some(db) = &cli.global.db {
-        cfg.db = db.clone();
+        cfg.db = crate::queue::DbUrl::parse(db);
     }
     let db = cfg.db.clone();
     dispatch(cli, cfg)
@@ -36,7 +36,7 @@ pub async fn main(cli: Cli) -> Result<u8> {
 
 /// A database error names the database and says what to do; SQLite's own text ("attempt
 /// to write a readonly database") names neither.
-fn with_database_hint(e: anyhow::Error, db: &Path) -> anyhow::Error {
+fn with_database_hint(e: anyhow::Error, db: &crate::queue::DbUrl) -> anyhow::Error {
     let Some(sql) = e.chain().find_map(|c| c.downcast_ref::<sqlx::Error>()) else {
         return e;
     };
@@ -51,17 +51,24 @@ fn with_database_hint(e: anyhow::Error, db: &Path) -> anyhow::Error {
         "check the free space and health of its disk"
     } else if cause.contains("unable to open") {
         "check that its folder exists and is writable"
+    } else if cause.contains("password authentication") || cause.contains("role \"") {
+        "check the user and password in the URL"
+    } else if cause.contains("connection refused")
+        || cause.contains("timed out")
+        || cause.contains("failed to lookup address")
+    {
+        "check that the PostgreSQL server runs and is reachable at that address"
     } else {
         ""
     };
     let text = one_line(&e);
-    let named = text.contains(&db.display().to_string());
+    let named = text.contains(&db.to_string());
     anyhow::anyhow!(
         "{}{text}{}",
         if named {
             String::new()
         } else {
-            format!("queue database {}: ", db.display())
+            format!("queue database {db}: ")
         },
         if hint.is_empty() {
             String::new()
@@ -137,13 +144,48 @@ pub fn load_agents(cfg: &Config) -> Result<Agents> {
 }
 
 async fn open_queue(cfg: &Config) -> Result<Queue> {
-    Ok(Queue::open_with(
-        &cfg.db,
-        false,
-        crate::queue::system_clock(),
-        queue_options(cfg),
-    )
-    .await?)
+    retry_transient(|| async {
+        Ok(Queue::open_with(
+            &cfg.db,
+            false,
+            crate::queue::system_clock(),
+            queue_options(cfg),
+        )
+        .await?)
+    })
+    .await
+}
+
+/// Runs `f` again, with backoff, while it fails for a reason waiting can cure (a database
+/// server starting or restarting, the network): up to about a minute, then the error.
+pub async fn retry_transient<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut failures = 0;
+    loop {
+        match f().await {
+            Err(e) if is_transient(&e) && started.elapsed() < Duration::from_secs(60) => {
+                failures += 1;
+                let wait = crate::engine::db_backoff(failures);
+                tracing::warn!(error = %one_line(&e), retry_in_ms = wait.as_millis() as u64, "the database is unreachable; trying again");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True when some cause of `e` is a database error that waiting can cure.
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .is_some_and(crate::queue::is_transient)
+            || c.downcast_ref::<crate::queue::QueueError>()
+                .is_some_and(|q| q.is_transient())
+    })
 }
 
 fn queue_options(cfg: &Config) -> QueueOptions {
@@ -193,7 +235,7 @@ mod tests {
             .await
             .unwrap_err();
         let err = anyhow::Error::from(crate::queue::QueueError::from(err));
-        let msg = one_line(&with_database_hint(err, &db));
+        let msg = one_line(&with_database_hint(err, &crate::queue::DbUrl::from(&db)));
         assert!(msg.contains(&db.display().to_string()), "{msg}");
         assert!(msg.contains("readonly"), "{msg}");
         assert!(msg.contains("writable"), "says what to do: {msg}");

@@ -79,14 +79,21 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let _ = view.await;
     signals.abort();
     let summary = summary?;
-    let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
-    let counts = queue.counts().await?;
+    // The knowledge base and the summary are read from the database: again, if its server
+    // is restarting.
+    let (r, counts, kb, bill) = super::retry_transient(|| async {
+        let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
+        let counts = queue.counts().await?;
+        let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
+        let bill = queue.bill().await?;
+        Ok((r, counts, kb, bill))
+    })
+    .await?;
     let dead: i64 = counts
         .iter()
         .filter(|c| c.state == JobState::Dead)
         .map(|c| c.jobs)
         .sum();
-    let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
     let refused = kb
         .sources
         .iter()
@@ -116,7 +123,7 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         summary.gen_tokens,
         tps
     );
-    super::status::print_bill(&queue.bill().await?);
+    super::status::print_bill(&bill);
     println!("knowledge base: {}", cfg.output.join("index.md").display());
     if dead > 0 {
         println!("{dead} job(s) dead: `quarry status --failed` says why, `quarry retry --dead` tries again");
@@ -143,10 +150,19 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     })
 }
 
+/// This process's name in the leases it takes: `host:pid`. The host part must tell the
+/// machines sharing a queue apart: a run takes back at once the leases of dead pids on its
+/// own host, so two machines of one name would take each other's.
 fn owner_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            let h = std::fs::read_to_string(p).ok()?;
+            let h = h.trim();
+            (!h.is_empty()).then(|| h.to_string())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".into());
     format!("{host}:{}", std::process::id())
 }
 

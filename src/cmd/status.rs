@@ -32,7 +32,7 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
     let bill = q.bill().await?;
     if json {
         let v = serde_json::json!({
-            "db": cfg.db,
+            "db": cfg.db.to_string(),
             "stages": lines,
             "running": running,
             "failed": failures,
@@ -66,11 +66,15 @@ pub async fn status(cfg: &Config, json: bool, failed: bool) -> Result<u8> {
             " (see --failed)"
         }
     );
+    if let Some(line) = hosts_line(&running) {
+        println!("{line}");
+    }
     for r in &running {
         println!(
-            "running: job {} {} {} {}",
+            "running: job {} {} on {} {} {}",
             r.id,
             r.role,
+            r.owner,
             r.file.clone().unwrap_or_default(),
             r.heading.clone().unwrap_or_default()
         );
@@ -175,4 +179,65 @@ fn print_bill_line(b: &crate::queue::StageBill) {
         b.gen_tokens,
         b.attempt_seconds
     );
+}
+
+/// Which machines hold leases now, and how many processes and jobs each:
+/// `workers: box-a 2 processes, 6 jobs · box-b 1 process, 3 jobs`.
+fn hosts_line(running: &[crate::queue::RunningJob]) -> Option<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut hosts: BTreeMap<&str, (BTreeSet<&str>, usize)> = BTreeMap::new();
+    for r in running {
+        let e = hosts.entry(r.host.as_str()).or_default();
+        e.0.insert(r.owner.as_str());
+        e.1 += 1;
+    }
+    if hosts.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = hosts
+        .iter()
+        .map(|(host, (owners, jobs))| {
+            let n = owners.len();
+            format!(
+                "{host} {n} process{}, {jobs} job{}",
+                if n == 1 { "" } else { "es" },
+                if *jobs == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    Some(format!("workers: {}", parts.join(" · ")))
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::queue::{JobId, RunningJob};
+
+    fn job(owner: &str) -> RunningJob {
+        RunningJob {
+            id: JobId(1),
+            role: "extractor".into(),
+            stage: "extract".into(),
+            owner: owner.into(),
+            host: crate::queue::owner_host(owner).into(),
+            started_at: 0,
+            file: None,
+            heading: None,
+        }
+    }
+
+    #[test]
+    fn the_hosts_line_counts_processes_and_jobs_per_machine() {
+        assert_eq!(hosts_line(&[]), None);
+        let running = [
+            job("box-b:7"),
+            job("box-a:1"),
+            job("box-a:1"),
+            job("box-a:2"),
+        ];
+        assert_eq!(
+            hosts_line(&running).unwrap(),
+            "workers: box-a 2 processes, 3 jobs · box-b 1 process, 1 job"
+        );
+    }
 }

@@ -152,7 +152,15 @@ pub struct Usage {
 /// shutdown is asked for.
 pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, EngineError> {
     let started = Instant::now();
-    reclaim_dead_owners(&ctx, true).await?;
+    let mut failures = 0;
+    while let Err(e) = reclaim_dead_owners(&ctx, true).await {
+        failures += 1;
+        if !e.is_transient() || failures > 12 {
+            return Err(e.into());
+        }
+        tracing::warn!(error = %e, "the database is unreachable; trying again");
+        tokio::time::sleep(db_backoff(failures)).await;
+    }
     let (done_tx, mut done_rx) = mpsc::channel::<WorkerReport>(ctx.workers.max(1) * 4);
     let (idle_tx, idle_rx) = watch::channel(false);
     let mut handles = Vec::new();
@@ -172,6 +180,7 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_checkpoint = Instant::now();
     let mut last_reclaim = Instant::now();
+    let (mut db_failures, mut db_retry_at) = (0u32, Instant::now());
     let mut shutdown_c = shutdown.clone();
     loop {
         tokio::select! {
@@ -180,20 +189,22 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
                 None => break,
             },
             _ = tick.tick() => {
-                if *shutdown_c.borrow() > Stop::Run { continue; }
-                if last_reclaim.elapsed() > Duration::from_secs(2) {
-                    reclaim_dead_owners(&ctx, false).await?;
-                    last_reclaim = Instant::now();
-                } else {
-                    ctx.queue.rescue_expired().await?;
+                if *shutdown_c.borrow() > Stop::Run || Instant::now() < db_retry_at { continue; }
+                match coordinate(&ctx, &mut last_reclaim, &mut last_checkpoint).await {
+                    Ok(drained) => {
+                        db_failures = 0;
+                        let _ = idle_tx.send(drained);
+                    }
+                    // The database went away (a server restarting, the network): the workers
+                    // wait too; nothing is lost, since leases are fenced and expire.
+                    Err(e) if e.is_transient() => {
+                        db_failures += 1;
+                        let wait = db_backoff(db_failures);
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the database is unreachable; trying again");
+                        db_retry_at = Instant::now() + wait;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                if last_checkpoint.elapsed() > Duration::from_secs(30) {
-                    ctx.queue.checkpoint().await?;
-                    last_checkpoint = Instant::now();
-                }
-                let planned = plan(&ctx.queue, &ctx.agents).await?;
-                let drained = planned == 0 && ctx.queue.is_drained().await?;
-                let _ = idle_tx.send(drained);
             }
             _ = shutdown_c.changed() => {}
         }
@@ -201,16 +212,49 @@ pub async fn run(ctx: RunContext, shutdown: Shutdown) -> Result<RunSummary, Engi
     for h in handles {
         let _ = h.await;
     }
-    summary.interrupted = *shutdown.borrow() > Stop::Run && !ctx.queue.is_drained().await?;
+    summary.interrupted =
+        *shutdown.borrow() > Stop::Run && !ctx.queue.is_drained().await.unwrap_or(false);
     summary.seconds = started.elapsed().as_secs_f64();
     let _ = ctx.queue.checkpoint().await;
     Ok(summary)
 }
 
+/// One round of the coordinator: rescue expired leases (and, every 2 s, those of dead
+/// processes on this host), checkpoint now and then, plan the next stages. True when
+/// nothing is left to do.
+async fn coordinate(
+    ctx: &RunContext,
+    last_reclaim: &mut Instant,
+    last_checkpoint: &mut Instant,
+) -> Result<bool, QueueError> {
+    if last_reclaim.elapsed() > Duration::from_secs(2) {
+        reclaim_dead_owners(ctx, false).await?;
+        *last_reclaim = Instant::now();
+    } else {
+        ctx.queue.rescue_expired().await?;
+    }
+    if last_checkpoint.elapsed() > Duration::from_secs(30) {
+        ctx.queue.checkpoint().await?;
+        *last_checkpoint = Instant::now();
+    }
+    let planned = plan(&ctx.queue, &ctx.agents).await?;
+    Ok(planned == 0 && ctx.queue.is_drained().await?)
+}
+
+/// The wait before trying the database again after `failures` failures in a row: 250 ms
+/// doubling to 8 s, with jitter so that the workers of many machines do not return at once.
+pub fn db_backoff(failures: u32) -> Duration {
+    crate::queue::Backoff {
+        base: Duration::from_millis(250),
+        max: Duration::from_secs(8),
+    }
+    .delay(i64::from(failures), fastrand::f64())
+}
+
 /// Takes back now, not when they time out, the leases of processes on this host that died
 /// (kill -9, OOM) or, `at_start`, of a previous process with our identity (a reused pid),
 /// then every expired lease; each counts as a crash of its job, not an attempt.
-async fn reclaim_dead_owners(ctx: &RunContext, at_start: bool) -> Result<(), EngineError> {
+async fn reclaim_dead_owners(ctx: &RunContext, at_start: bool) -> Result<(), QueueError> {
     for owner in ctx.queue.lease_owners().await? {
         if (at_start && owner == ctx.owner) || owner_is_dead(&owner, &ctx.owner) {
             let n = ctx.queue.expire_owner(&owner).await?;
@@ -270,15 +314,24 @@ async fn worker(
     done: mpsc::Sender<WorkerReport>,
 ) {
     let name = format!("{}#{w}", ctx.owner);
+    let mut failures = 0;
     loop {
         if *shutdown.borrow() > Stop::Run {
             return;
         }
         let lease = match ctx.queue.claim(&ctx.owner, &[]).await {
-            Ok(l) => l,
+            Ok(l) => {
+                failures = 0;
+                l
+            }
             Err(e) => {
-                tracing::warn!(worker = %name, error = %e, "claim failed; trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                failures += 1;
+                let wait = db_backoff(failures);
+                tracing::warn!(worker = %name, error = %e, retry_in_ms = wait.as_millis() as u64, "claim failed; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
                 continue;
             }
         };
@@ -339,14 +392,22 @@ async fn run_one(
     tokio::pin!(work);
     let mut beat = tokio::time::interval(heartbeat_every.max(Duration::from_millis(100)));
     beat.tick().await;
+    let mut last_renewed = Instant::now();
     let result = loop {
         tokio::select! {
             res = &mut work => break Some(res),
             _ = beat.tick() => {
                 match ctx.queue.heartbeat(&lease).await {
-                    Ok(true) => {}
+                    Ok(true) => last_renewed = Instant::now(),
                     Ok(false) => {
                         tracing::warn!("lease lost while running; abandoning the job");
+                        work.abort();
+                        break None;
+                    }
+                    // Unrenewed this long, the lease has expired: another worker may hold
+                    // the job now. Its result could not be saved anyway (fenced by token).
+                    Err(e) if last_renewed.elapsed() >= ctx.queue.options().lease => {
+                        tracing::warn!(error = %e, "heartbeats failed for a whole lease; abandoning the job");
                         work.abort();
                         break None;
                     }

@@ -204,7 +204,7 @@ async fn complete_with<F>(
 ) -> Result<(), JobError>
 where
     F: for<'t> FnOnce(
-        &'t mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        &'t mut crate::queue::Tx,
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<(), QueueError>> + Send + 't>,
     >,

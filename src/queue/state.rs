@@ -47,19 +47,9 @@ pub struct UnknownState(pub String);
 
 /// Where a version of a file stands. Stored as lowercase text.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    sqlx::Type,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum SourceStatus {
     /// The current version, read and chunked.
     #[default]
@@ -74,19 +64,9 @@ pub enum SourceStatus {
 
 /// What the checks and the validator made of a finding. Stored as lowercase text.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    sqlx::Type,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum FindingStatus {
     /// Passed the deterministic checks; waits for the validator (or the planner).
     #[default]
@@ -96,7 +76,7 @@ pub enum FindingStatus {
 }
 
 /// The stored text of a state enum, both ways: `ALL`, `as_str` and `FromStr`, from one list
-/// of variants and their text.
+/// of variants and their text; and as a column of text in any database sqlx knows.
 macro_rules! stored_text {
     ($($t:ident { $($v:ident => $text:literal),+ $(,)? })*) => {$(
         impl $t {
@@ -116,6 +96,42 @@ macro_rules! stored_text {
                     .into_iter()
                     .find(|st| st.as_str() == s)
                     .ok_or_else(|| UnknownState(s.to_string()))
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $t
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $t
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&'r str as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
             }
         }
     )*};

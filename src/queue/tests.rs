@@ -7,7 +7,7 @@ use super::*;
 struct TestQueue {
     q: Queue,
     clock: Arc<AtomicI64>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestQueue {
@@ -16,12 +16,38 @@ impl TestQueue {
     }
 }
 
+/// A queue on a new SQLite file.
 async fn queue() -> TestQueue {
     let dir = tempfile::tempdir().unwrap();
+    let db = DbUrl::from(dir.path().join("q.db"));
+    open_test(db, Some(dir)).await
+}
+
+/// A queue on a new database of the PostgreSQL server named by `QUARRY_TEST_PG`, or None
+/// (the test is skipped, saying so) when it is not set. CI always sets it (`.ci/run` starts
+/// a throwaway server): there, a missing server fails the test instead of skipping it.
+async fn queue_pg() -> Option<TestQueue> {
+    let server = match std::env::var("QUARRY_TEST_PG") {
+        Ok(s) if !s.is_empty() => s,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the queue suite on PostgreSQL too: set QUARRY_TEST_PG \
+                 (scripts/pg-test-cluster.sh run … does)"
+            );
+            eprintln!("skipped on PostgreSQL: QUARRY_TEST_PG is not set");
+            return None;
+        }
+    };
+    let url = db::create_scratch(&server, "quarry_test").await.unwrap();
+    Some(open_test(DbUrl::Postgres(url), None).await)
+}
+
+async fn open_test(db: DbUrl, dir: Option<tempfile::TempDir>) -> TestQueue {
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let c = clock.clone();
     let q = Queue::open_with(
-        &dir.path().join("q.db"),
+        db,
         true,
         Arc::new(move || c.load(Ordering::SeqCst)),
         QueueOptions {
@@ -39,6 +65,53 @@ async fn queue() -> TestQueue {
         clock,
         _dir: dir,
     }
+}
+
+/// One suite, two databases: each named test runs as `sqlite::NAME` on a new SQLite file
+/// and as `postgres::NAME` on a new PostgreSQL database (dropped after it passes).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::queue().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(t) = super::queue_pg().await else { return };
+                    let url = t.q.db().as_text();
+                    super::$name(t).await;
+                    super::db::drop_scratch(&url).await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+on_both! {
+    claim_complete_and_nothing_left,
+    enqueueing_twice_creates_each_job_once,
+    an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out,
+    heartbeats_keep_a_lease_alive,
+    transient_failure_then_done_and_permanent_failure_then_dead,
+    a_permanent_error_dies_at_once,
+    a_job_waits_for_its_dependencies,
+    release_puts_a_job_back_without_counting_the_attempt,
+    crashes_of_the_process_are_not_attempts,
+    a_job_that_crashed_twice_runs_alone_in_its_process,
+    a_job_that_kills_its_process_each_time_it_runs_alone_ends_dead,
+    cancel_settles_a_job_and_unknown_jobs_are_errors,
+    concurrent_claimers_never_share_a_job,
+    leases_of_a_dead_owner_can_be_expired_at_once,
+    complete_many_is_fenced_per_job,
+    the_bill_counts_every_attempts_tokens_per_stage,
+    the_store_keeps_versions_chunks_findings_and_patterns,
+    a_higher_priority_job_is_claimed_first_and_stages_filter_claims,
 }
 
 fn job(dedup: &str) -> NewJob {
@@ -65,9 +138,7 @@ fn failure(retryable: bool) -> Failure {
     }
 }
 
-#[tokio::test]
-async fn claim_complete_and_nothing_left() {
-    let t = queue().await;
+async fn claim_complete_and_nothing_left(t: TestQueue) {
     let ids = t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
     assert_eq!(ids.len(), 2);
     let l = t.q.claim("w", &[]).await.unwrap().unwrap();
@@ -83,9 +154,7 @@ async fn claim_complete_and_nothing_left() {
     assert_eq!(t.q.job_state(l.id).await.unwrap(), Some(JobState::Done));
 }
 
-#[tokio::test]
-async fn enqueueing_twice_creates_each_job_once() {
-    let t = queue().await;
+async fn enqueueing_twice_creates_each_job_once(t: TestQueue) {
     assert_eq!(t.q.enqueue(&[job("a"), job("b")]).await.unwrap().len(), 2);
     assert_eq!(
         t.q.enqueue(&[job("a"), job("b"), job("c")])
@@ -98,9 +167,7 @@ async fn enqueueing_twice_creates_each_job_once() {
     assert_eq!(total, 3);
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out() {
-    let t = queue().await;
+async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out(t: TestQueue) {
     t.q.enqueue(&[job("a")]).await.unwrap();
     let stale = t.q.claim("w1", &[]).await.unwrap().unwrap();
     t.advance(11_000); // past the 10 s lease
@@ -120,9 +187,7 @@ async fn an_expired_lease_is_rescued_and_the_stale_worker_is_fenced_out() {
     assert!(t.q.complete(&fresh, &Done::default()).await.unwrap());
 }
 
-#[tokio::test]
-async fn heartbeats_keep_a_lease_alive() {
-    let t = queue().await;
+async fn heartbeats_keep_a_lease_alive(t: TestQueue) {
     t.q.enqueue(&[job("a")]).await.unwrap();
     let l = t.q.claim("w", &[]).await.unwrap().unwrap();
     for _ in 0..5 {
@@ -133,9 +198,7 @@ async fn heartbeats_keep_a_lease_alive() {
     assert!(t.q.complete(&l, &Done::default()).await.unwrap());
 }
 
-#[tokio::test]
-async fn transient_failure_then_done_and_permanent_failure_then_dead() {
-    let t = queue().await;
+async fn transient_failure_then_done_and_permanent_failure_then_dead(t: TestQueue) {
     t.q.enqueue(&[job("flaky"), job("broken")]).await.unwrap();
     let a = t.q.claim("w", &[]).await.unwrap().unwrap();
     assert_eq!(
@@ -184,9 +247,7 @@ async fn transient_failure_then_done_and_permanent_failure_then_dead() {
     assert_eq!(t.q.claim("w", &[]).await.unwrap().unwrap().attempt, 1);
 }
 
-#[tokio::test]
-async fn a_permanent_error_dies_at_once() {
-    let t = queue().await;
+async fn a_permanent_error_dies_at_once(t: TestQueue) {
     t.q.enqueue(&[job("a")]).await.unwrap();
     let l = t.q.claim("w", &[]).await.unwrap().unwrap();
     assert_eq!(
@@ -215,9 +276,7 @@ fn backoff_grows_and_stays_within_bounds() {
     }
 }
 
-#[tokio::test]
-async fn a_job_waits_for_its_dependencies() {
-    let t = queue().await;
+async fn a_job_waits_for_its_dependencies(t: TestQueue) {
     let ids = t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
     let mut last = job("last");
     last.priority = 100;
@@ -233,9 +292,7 @@ async fn a_job_waits_for_its_dependencies() {
     assert_eq!(l.payload["k"], "last");
 }
 
-#[tokio::test]
-async fn release_puts_a_job_back_without_counting_the_attempt() {
-    let t = queue().await;
+async fn release_puts_a_job_back_without_counting_the_attempt(t: TestQueue) {
     t.q.enqueue(&[job("a")]).await.unwrap();
     let l = t.q.claim("w", &[]).await.unwrap().unwrap();
     assert!(t.q.release(&l).await.unwrap());
@@ -253,18 +310,16 @@ async fn crash(t: &TestQueue, owner: &str) {
 }
 
 async fn job_row(t: &TestQueue, id: JobId) -> (String, i64, i64, i64, String) {
-    sqlx::query_as(
-        "SELECT state, attempts, crashes, solo_crashes, COALESCE(last_error_kind, '') FROM jobs WHERE id = ?1",
+    on_pool!(t.q.reader(), p => sqlx::query_as(
+        "SELECT state, attempts, crashes, solo_crashes, COALESCE(last_error_kind, '') FROM jobs WHERE id = $1",
     )
     .bind(id.0)
-    .fetch_one(t.q.reader())
+    .fetch_one(p)
     .await
-    .unwrap()
+    .unwrap())
 }
 
-#[tokio::test]
-async fn crashes_of_the_process_are_not_attempts() {
-    let t = queue().await;
+async fn crashes_of_the_process_are_not_attempts(t: TestQueue) {
     let mut one = job("a");
     one.max_attempts = 1;
     let id = t.q.enqueue(&[one, job("b")]).await.unwrap()[0];
@@ -284,9 +339,7 @@ async fn crashes_of_the_process_are_not_attempts() {
     assert_eq!((crashes, kind.as_str()), (SUSPECT_CRASHES, "crashed"));
 }
 
-#[tokio::test]
-async fn a_job_that_crashed_twice_runs_alone_in_its_process() {
-    let t = queue().await;
+async fn a_job_that_crashed_twice_runs_alone_in_its_process(t: TestQueue) {
     let ids = t.q.enqueue(&[job("a"), job("b"), job("c")]).await.unwrap();
     for _ in 0..SUSPECT_CRASHES {
         t.q.claim("p1", &[]).await.unwrap().unwrap();
@@ -315,9 +368,7 @@ async fn a_job_that_crashed_twice_runs_alone_in_its_process() {
     assert_eq!(job_row(&t, ids[1]).await.3, 1);
 }
 
-#[tokio::test]
-async fn a_job_that_kills_its_process_each_time_it_runs_alone_ends_dead() {
-    let t = queue().await;
+async fn a_job_that_kills_its_process_each_time_it_runs_alone_ends_dead(t: TestQueue) {
     let ids = t.q.enqueue(&[job("poison"), job("b")]).await.unwrap();
     let mut crashes = 0;
     loop {
@@ -345,9 +396,7 @@ async fn a_job_that_kills_its_process_each_time_it_runs_alone_ends_dead() {
     );
 }
 
-#[tokio::test]
-async fn cancel_settles_a_job_and_unknown_jobs_are_errors() {
-    let t = queue().await;
+async fn cancel_settles_a_job_and_unknown_jobs_are_errors(t: TestQueue) {
     let ids = t.q.enqueue(&[job("a")]).await.unwrap();
     assert!(t.q.cancel(ids[0]).await.unwrap());
     assert!(!t.q.cancel(ids[0]).await.unwrap());
@@ -358,9 +407,7 @@ async fn cancel_settles_a_job_and_unknown_jobs_are_errors() {
     ));
 }
 
-#[tokio::test]
-async fn concurrent_claimers_never_share_a_job() {
-    let t = queue().await;
+async fn concurrent_claimers_never_share_a_job(t: TestQueue) {
     let jobs: Vec<NewJob> = (0..300).map(|i| job(&format!("j{i}"))).collect();
     t.q.enqueue(&jobs).await.unwrap();
     let mut handles = Vec::new();
@@ -395,9 +442,7 @@ async fn opening_a_missing_database_without_create_says_what_to_do() {
     assert!(err.to_string().contains("quarry enqueue"), "{err}");
 }
 
-#[tokio::test]
-async fn leases_of_a_dead_owner_can_be_expired_at_once() {
-    let t = queue().await;
+async fn leases_of_a_dead_owner_can_be_expired_at_once(t: TestQueue) {
     t.q.enqueue(&[job("a"), job("b")]).await.unwrap();
     t.q.claim("host:1", &[]).await.unwrap().unwrap();
     t.q.claim("host:2", &[]).await.unwrap().unwrap();
@@ -413,7 +458,7 @@ async fn leases_of_a_dead_owner_can_be_expired_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_stays_bounded_while_a_reader_polls() {
     let t = queue().await;
-    let wal = t.q.path().with_extension("db-wal");
+    let wal = t.q.path().unwrap().with_extension("db-wal");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
         let q = t.q.clone();
@@ -451,9 +496,7 @@ async fn the_wal_stays_bounded_while_a_reader_polls() {
     );
 }
 
-#[tokio::test]
-async fn complete_many_is_fenced_per_job() {
-    let t = queue().await;
+async fn complete_many_is_fenced_per_job(t: TestQueue) {
     let jobs: Vec<NewJob> = (0..5).map(|i| job(&format!("m{i}"))).collect();
     t.q.enqueue(&jobs).await.unwrap();
     let mut leases = t.q.claim_many("w", &[], 5).await.unwrap();
@@ -480,9 +523,7 @@ async fn three_processes_opening_a_new_database_at_once_all_succeed() {
         let opens: Vec<_> = (0..3)
             .map(|_| {
                 let path = path.clone();
-                tokio::spawn(
-                    async move { Queue::open(&path, true).await.map(|q| q.path().to_owned()) },
-                )
+                tokio::spawn(async move { Queue::open(&path, true).await.map(|q| q.db().clone()) })
             })
             .collect();
         for o in opens {
@@ -492,9 +533,7 @@ async fn three_processes_opening_a_new_database_at_once_all_succeed() {
     }
 }
 
-#[tokio::test]
-async fn the_bill_counts_every_attempts_tokens_per_stage() {
-    let t = queue().await;
+async fn the_bill_counts_every_attempts_tokens_per_stage(t: TestQueue) {
     let mut other = job("b");
     other.stage = "later".into();
     t.q.enqueue(&[job("a"), other]).await.unwrap();
@@ -526,4 +565,156 @@ async fn the_bill_counts_every_attempts_tokens_per_stage() {
         }
     );
     assert_eq!((bill[1].stage.as_str(), bill[1].done), ("later", 0));
+}
+
+async fn a_higher_priority_job_is_claimed_first_and_stages_filter_claims(t: TestQueue) {
+    let mut urgent = job("urgent");
+    urgent.priority = 5;
+    urgent.stage = "other".into();
+    t.q.enqueue(&[job("a"), urgent]).await.unwrap();
+    let only_s = t.q.claim("w", &["s".to_string()]).await.unwrap().unwrap();
+    assert_eq!(only_s.payload["k"], "a", "the stage filter holds");
+    t.q.release(&only_s).await.unwrap();
+    let first = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(first.payload["k"], "urgent");
+    assert_eq!(t.q.pending_in(&["other", "s"]).await.unwrap(), 2);
+    assert_eq!(t.q.pending_in(&[]).await.unwrap(), 0);
+}
+
+async fn the_store_keeps_versions_chunks_findings_and_patterns(t: TestQueue) {
+    use store::{NewChunk, NewFinding, NewSource};
+    let source = |hash: &str| NewSource {
+        root: "/r".into(),
+        rel_path: "a.md".into(),
+        kind: Some("markdown".into()),
+        content_hash: Some(hash.into()),
+        notes: vec!["a note".into()],
+        ..NewSource::default()
+    };
+    let mut tx = t.q.begin().await.unwrap();
+    let (s1, v1) = store::insert_source(&mut tx, &source("h1"), 1)
+        .await
+        .unwrap();
+    let (s2, v2) = store::insert_source(&mut tx, &source("h2"), 2)
+        .await
+        .unwrap();
+    assert_eq!((v1, v2), (1, 2));
+    let chunk = NewChunk {
+        ordinal: 0,
+        line_start: 1,
+        line_end: 3,
+        heading_path: vec!["Title".into()],
+        text: "The text of the chunk.".into(),
+        tokens: 5,
+        ..NewChunk::default()
+    };
+    let c = store::insert_chunk(&mut tx, s2, &chunk).await.unwrap();
+    let latest = store::latest_versions(&mut tx, "/r", &["a.md", "b.md"])
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest["a.md"].id, latest["a.md"].version), (s2, 2));
+    let mut extract = job("x");
+    extract.input_kind = "chunk".into();
+    extract.input_id = Some(c);
+    let jid = insert_jobs(&mut tx, &[extract], 3).await.unwrap()[0];
+    tx.commit().await.unwrap();
+
+    let sources = t.q.latest_sources("/r").await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(
+        (sources[0].id, sources[0].status),
+        (s2, SourceStatus::Active)
+    );
+    assert_eq!(sources[0].notes, ["a note"]);
+    assert_ne!(s1, s2);
+    let row = t.q.chunk(c).await.unwrap();
+    assert_eq!((row.rel_path.as_str(), row.heading_path.len()), ("a.md", 1));
+    assert_eq!(t.q.source_text(s2).await.unwrap(), "The text of the chunk.");
+    let chunks = t.q.source_chunks(s2).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        (chunks[0].id, chunks[0].text.as_str()),
+        (c, "The text of the chunk.")
+    );
+    assert_eq!(t.q.chunk_counts().await.unwrap(), [(s2, 1)]);
+
+    let l = t.q.claim("w", &[]).await.unwrap().unwrap();
+    assert_eq!(l.id, jid);
+    let mut tx = t.q.begin().await.unwrap();
+    let done = Done {
+        result: serde_json::json!({"ok": true}),
+        ..Done::default()
+    };
+    assert!(t.q.complete_in(&mut tx, &l, &done).await.unwrap());
+    let finding = NewFinding {
+        pattern: "Typestate".into(),
+        pattern_key: "typestate".into(),
+        category: "idiom".into(),
+        summary: "s".into(),
+        evidence: "e".into(),
+        code: None,
+        line_start: 1,
+        line_end: 2,
+        status: FindingStatus::Pending,
+        reason: None,
+    };
+    store::insert_findings(&mut tx, jid, &row, &[finding.clone(), finding])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let found = t.q.findings_of_job(jid).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let mut tx = t.q.begin().await.unwrap();
+    for f in &found {
+        store::set_finding_status(&mut tx, f.id, FindingStatus::Accepted, "ok")
+            .await
+            .unwrap();
+    }
+    let p1 = store::upsert_pattern(&mut tx, "typestate", "Typestate", "idiom", "typestate", 4)
+        .await
+        .unwrap();
+    let p2 = store::upsert_pattern(&mut tx, "typestate", "Typestate", "idiom", "typestate", 4)
+        .await
+        .unwrap();
+    let p3 = store::upsert_pattern(&mut tx, "type state", "Type state", "idiom", "typestate", 4)
+        .await
+        .unwrap();
+    assert_eq!(p1, p2, "one pattern per key");
+    store::link_finding(&mut tx, p1, found[0].id).await.unwrap();
+    store::link_finding(&mut tx, p1, found[0].id).await.unwrap();
+    assert_eq!(
+        store::pattern_finding_ids(&mut tx, p1).await.unwrap(),
+        [found[0].id]
+    );
+    assert_eq!(store::jobs_of_stage(&mut tx, "s").await.unwrap(), [jid]);
+    tx.commit().await.unwrap();
+    assert_eq!(t.q.pattern(p3).await.unwrap().slug, "typestate-2");
+    assert_eq!(t.q.patterns().await.unwrap().len(), 2);
+    assert_eq!(t.q.ungrouped_findings().await.unwrap().len(), 1);
+    assert_eq!(t.q.pattern_findings(p1).await.unwrap().len(), 1);
+    assert_eq!(t.q.current_findings().await.unwrap().len(), 2);
+    assert_eq!(
+        t.q.latest_result("s", None).await.unwrap(),
+        None,
+        "the job read a chunk"
+    );
+    assert_eq!(
+        t.q.latest_result("s", Some(c)).await.unwrap(),
+        Some(serde_json::json!({"ok": true}))
+    );
+    assert_eq!(t.q.chunk_results("s", s2).await.unwrap().len(), 1);
+    assert_eq!(t.q.stages().await.unwrap(), ["s"]);
+    let running = t.q.running().await.unwrap();
+    assert!(running.is_empty());
+}
+
+#[test]
+fn only_errors_that_waiting_can_cure_are_transient() {
+    let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    assert!(QueueError::from(io).is_transient());
+    assert!(QueueError::from(sqlx::Error::PoolTimedOut).is_transient());
+    assert!(!QueueError::from(sqlx::Error::RowNotFound).is_transient());
+    assert!(!QueueError::NoSuchJob(JobId(1)).is_transient());
+    assert!(!QueueError::Corrupt("x".into()).is_transient());
 }
