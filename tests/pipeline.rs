@@ -637,9 +637,11 @@ async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
     // 60 tokens are 240 bytes for the fake: the reply is cut inside "pitfalls".
     let page_reply = format!(
         r#"{{"summary": "A builder collects settings before it builds.", "when_to_use": "Many optional settings.", "pitfalls": "{}"}}"#,
-        "Forgetting the last call leaves nothing built, and a default that hides a missing \
-         field is worse than a compile error, so require the fields without a sensible default \
-         and check them in build before anything else happens."
+        // Prose the chunk supports (most of its words are the chunk's): a page shows only that.
+        "Optional settings a builder collects before construction stay optional settings: \
+         the builder collects the port settings, the builder collects optional settings \
+         before construction of the config, and build ends construction of the config \
+         builder with its port settings collected before construction."
     );
     let backend = FakeBackend::new(move |req: &Request, _| {
         let user = &req.messages.last().unwrap().content;
@@ -673,7 +675,7 @@ async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
         "{page}"
     );
     assert!(
-        page.contains("Forgetting the last call") && page.contains('…'),
+        page.contains("Optional settings a builder collects") && page.contains('…'),
         "{page}"
     );
 }

@@ -248,6 +248,19 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
         .collect()
 }
 
+/// True when most of the content words of `prose` (a model's) occur in `author` (the cited
+/// text): prose that repeats the prompt or invents is left out.
+fn supported(prose: &str, author: &str) -> bool {
+    let known: BTreeSet<String> = words_of(author).split(' ').map(str::to_string).collect();
+    let content: Vec<String> = words_of(prose)
+        .split(' ')
+        .filter(|w| w.len() >= 4 && !crate::text::words::is_stopword(w))
+        .map(str::to_string)
+        .collect();
+    let found = content.iter().filter(|w| known.contains(*w)).count();
+    content.len() >= 3 && found * 10 >= content.len() * 6
+}
+
 /// A sentence's words, lower-case, for telling repeats.
 fn words_of(s: &str) -> String {
     s.split(|c: char| !c.is_alphanumeric())
@@ -372,7 +385,26 @@ pub fn pattern(
         mains = findings.iter().collect();
     }
     let said = say(&mains, passages);
-    let summary = text_field(page, "summary")
+    // The writer's prose is shown only where the author's text supports it.
+    let mut author = String::new();
+    for f in findings {
+        author.push_str(&f.evidence);
+        author.push(' ');
+        if let Some(q) = passages.get(&f.id) {
+            author.push_str(q);
+            author.push(' ');
+        }
+    }
+    for part in material.iter().flat_map(|m| m.parts.iter()) {
+        author.push_str(&part.sentences.join(" "));
+        author.push(' ');
+        for b in &part.blocks {
+            author.push_str(&b.code);
+            author.push(' ');
+        }
+    }
+    let writer = |key: &str| text_field(page, key).filter(|t| supported(t, &author));
+    let summary = writer("summary")
         .map(str::to_string)
         .or_else(|| said.as_ref().map(|(s, _)| s.clone()));
     // The author's own words, when the lead is a model's.
@@ -437,9 +469,9 @@ pub fn pattern(
         category: category_of(p, findings),
         lead: summary.as_deref().map(prose),
         quote,
-        when_to_use: text_field(page, "when_to_use").map(prose),
+        when_to_use: writer("when_to_use").map(prose),
         example,
-        pitfalls: text_field(page, "pitfalls").map(prose),
+        pitfalls: writer("pitfalls").map(prose),
         sections,
         aspects: aspects
             .iter()
@@ -533,4 +565,24 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
         .map(failure)
         .collect();
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supported;
+
+    #[test]
+    fn model_prose_is_shown_only_where_the_authors_text_supports_it() {
+        let author = "A builder collects optional settings before construction. \
+                      let c = Config::builder().port(80).build();";
+        assert!(supported(
+            "A builder collects the optional settings.",
+            author
+        ));
+        assert!(!supported(
+            "The code is written in a way that can make it difficult to use.",
+            author
+        ));
+        assert!(!supported("Always.", author), "too little to check");
+    }
 }
