@@ -9,6 +9,7 @@
 //!   it done, so a crash leaves either both or neither;
 //! - a dedup key makes enqueueing idempotent.
 
+pub mod retrieval;
 mod state;
 pub mod store;
 
