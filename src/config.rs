@@ -184,7 +184,7 @@ impl Default for SearchConfig {
             dimensions: 384,
             batch: 16,
             top_k: 5,
-            min_similarity: 0.3,
+            min_similarity: 0.2,
         }
     }
 }

@@ -222,7 +222,7 @@ async fn ask_with_the_real_model_cites_lines_that_hold_its_quotes() {
     o.slots = 1;
     let llm = quarry::llm::llama::LlamaEngine::start(o).unwrap();
     for question in [
-        "How does the guard release what it holds?",
+        "How does a scope guard clean up when it is dropped?",
         "How should errors be handled?",
     ] {
         let a = answer::ask(&r, llm.as_ref(), question, &AskOptions::default(), None)
