@@ -27,8 +27,10 @@ fn example() -> PathBuf {
 
 /// The bundled example enqueued into a fresh database.
 async fn example_db(dir: &Path) -> Queue {
-    let mut cfg = Config::default();
-    cfg.db = dir.join("q.db");
+    let mut cfg = Config {
+        db: dir.join("q.db"),
+        ..Config::default()
+    };
     cfg.backend.kind = BackendKind::Fake; // chunk sizes by estimate: no chat model needed
     quarry::cmd::enqueue(&cfg, &example()).await.unwrap();
     Queue::open(&cfg.db, false).await.unwrap()
