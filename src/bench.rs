@@ -541,3 +541,325 @@ pub fn generate_tree(root: &Path, files: usize, avg: usize) -> std::io::Result<u
     }
     Ok(total)
 }
+
+/// Questions nothing in a folder of Rust notes answers: the threshold below which `ask` says
+/// so is set between their nearest similarity and the labelled questions'.
+const OFF_TOPIC: &[&str] = &[
+    "What is a good recipe for banana bread?",
+    "Who won the football world cup in 1998?",
+    "How tall is the Eiffel tower?",
+    "What should I pack for a week of hiking in the Alps?",
+    "How do I repot an orchid?",
+    "What is the capital of Australia?",
+    "How many moons does Jupiter have?",
+    "Which wine goes with grilled fish?",
+    "How do I lower my electricity bill in winter?",
+    "What are the rules of cricket?",
+];
+
+/// A labelled question: its text and the files (relative to the corpus) that answer it.
+#[derive(Clone, Debug)]
+pub struct Labelled {
+    pub question: String,
+    pub files: Vec<String>,
+}
+
+/// Reads a question file: `question<TAB>file[,file]` lines, `#` comments, and an optional
+/// `# corpus: DIR` line (relative to the current folder). Returns the corpus and the rows.
+pub fn read_questions(text: &str) -> (Option<String>, Vec<Labelled>) {
+    let mut corpus = None;
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if let Some(c) = line.trim().strip_prefix("# corpus:") {
+            corpus = Some(c.trim().to_string());
+            continue;
+        }
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some((q, files)) = line.split_once('\t') {
+            rows.push(Labelled {
+                question: q.trim().to_string(),
+                files: files
+                    .split(',')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+            });
+        }
+    }
+    (corpus, rows)
+}
+
+/// Recall@k and reciprocal rank of one ranking of files (best first, each file once).
+pub fn score_ranking(files: &[String], relevant: &[String], k: usize) -> (f64, f64) {
+    if relevant.is_empty() {
+        return (0.0, 0.0);
+    }
+    let found = relevant
+        .iter()
+        .filter(|r| files.iter().take(k).any(|f| f == *r))
+        .count();
+    let rr = files
+        .iter()
+        .position(|f| relevant.contains(f))
+        .map(|p| 1.0 / (p as f64 + 1.0))
+        .unwrap_or(0.0);
+    (found as f64 / relevant.len() as f64, rr)
+}
+
+/// Retrieval quality on a labelled question set, embedding throughput, and query latency over
+/// synthetic indexes of `sizes` chunks.
+pub async fn retrieval(
+    cfg: &Config,
+    questions: &Path,
+    corpus: Option<&Path>,
+    sizes: &[usize],
+    queries: usize,
+    json: bool,
+) -> Result<()> {
+    use crate::search::{self, Mode, Retriever};
+    let text = std::fs::read_to_string(questions)
+        .with_context(|| format!("cannot read questions {}", questions.display()))?;
+    let (named, rows) = read_questions(&text);
+    let corpus = corpus
+        .map(Path::to_path_buf)
+        .or(named.map(std::path::PathBuf::from))
+        .context("no corpus: pass --corpus DIR or add a `# corpus: DIR` line")?;
+    let embedder =
+        crate::search::Embedder::load(&cfg.search.embedding_model, cfg.search.dimensions)?;
+    let dir = tempfile::tempdir()?;
+    let mut qcfg = cfg.clone();
+    qcfg.db = dir.path().join("retrieval.db").into();
+    let report = crate::cmd::enqueue(&qcfg, &corpus).await?;
+    let queue = Queue::open(&qcfg.db, false).await?;
+    let index = search::update_index(&queue, &embedder, cfg.search.batch, |_, _| {}).await?;
+    let chunks_per_s = index.embedded as f64 / index.seconds.max(1e-9);
+    let retriever = Retriever::open(&queue, &embedder, false, cfg.search.batch, |_, _| {}).await?;
+
+    // Quality: files ranked by their best chunk, per mode.
+    let mut quality = Vec::new();
+    for mode in [Mode::Text, Mode::Vector, Mode::Hybrid] {
+        let (mut recall, mut mrr) = (0.0, 0.0);
+        let mut misses = Vec::new();
+        for row in &rows {
+            let hits = retriever.search(&row.question, 50, mode).await?;
+            let mut files: Vec<String> = Vec::new();
+            for h in &hits {
+                if !files.contains(&h.chunk.rel_path) {
+                    files.push(h.chunk.rel_path.clone());
+                }
+            }
+            let (r, rr) = score_ranking(&files, &row.files, 5);
+            recall += r;
+            mrr += rr;
+            if r < 1.0 {
+                misses.push(row.question.clone());
+            }
+        }
+        let n = rows.len().max(1) as f64;
+        quality.push((mode, recall / n, mrr / n, misses));
+    }
+    // Calibration of `ask`'s threshold: the nearest chunk's similarity for labelled and for
+    // off-topic questions.
+    let nearest = |q: &str| -> Result<f32> {
+        let v = retriever.embed_query(q)?;
+        Ok(retriever_best(&retriever, &v))
+    };
+    let mut on: Vec<f32> = Vec::new();
+    for r in &rows {
+        on.push(nearest(&r.question)?);
+    }
+    let mut off: Vec<f32> = Vec::new();
+    for q in OFF_TOPIC {
+        off.push(nearest(q)?);
+    }
+    on.sort_by(f32::total_cmp);
+    off.sort_by(f32::total_cmp);
+
+    // Latency over synthetic indexes.
+    let mut latency = Vec::new();
+    for &n in sizes {
+        latency.push(synthetic_latency(&embedder, n, queries).await?);
+    }
+
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "machine": machine(),
+                "corpus": corpus, "questions": rows.len(), "files": report.files,
+                "chunks": index.chunks, "embedded": index.embedded,
+                "embed_seconds": index.seconds, "chunks_per_s": chunks_per_s,
+                "quality": quality.iter().map(|(m, r, rr, miss)| serde_json::json!({
+                    "mode": m, "recall_at_5": r, "mrr": rr, "misses": miss,
+                })).collect::<Vec<_>>(),
+                "nearest_similarity": {"labelled_min": on.first(), "labelled_median": on.get(on.len() / 2),
+                                        "off_topic_max": off.last(), "off_topic_median": off.get(off.len() / 2)},
+                "min_similarity": cfg.search.min_similarity,
+                "latency": latency,
+            })
+        );
+        return Ok(());
+    }
+    println!("retrieval bench on {}", machine());
+    println!(
+        "corpus {}: {} files, {} chunks; {} questions ({})",
+        corpus.display(),
+        report.files,
+        index.chunks,
+        rows.len(),
+        questions.display()
+    );
+    println!(
+        "embedding ({}): {} chunks in {:.1} s = {chunks_per_s:.1} chunks/s (batch {})",
+        embedder.name(),
+        index.embedded,
+        index.seconds,
+        cfg.search.batch
+    );
+    println!("{:<8} {:>9} {:>6}", "mode", "recall@5", "MRR");
+    for (m, r, rr, _) in &quality {
+        println!("{:<8} {r:>9.3} {rr:>6.3}", format!("{m:?}").to_lowercase());
+    }
+    for (m, _, _, miss) in &quality {
+        if !miss.is_empty() {
+            println!("{m:?} misses ({}):", miss.len());
+            for q in miss {
+                println!("  {q}");
+            }
+        }
+    }
+    println!(
+        "nearest-chunk similarity: labelled min {:.3} median {:.3}; off-topic median {:.3} max {:.3} (ask answers from {:.2})",
+        on.first().copied().unwrap_or(0.0),
+        on.get(on.len() / 2).copied().unwrap_or(0.0),
+        off.get(off.len() / 2).copied().unwrap_or(0.0),
+        off.last().copied().unwrap_or(0.0),
+        cfg.search.min_similarity
+    );
+    for l in &latency {
+        println!(
+            "{} synthetic chunks: index {:.1} MB (vectors {:.1} MB); load {:.0} ms; query (embed + BM25 + scan + fuse) p50 {:.1} ms p95 {:.1} ms; vector scan alone p50 {:.1} ms",
+            l.chunks, l.db_mb, l.vector_mb, l.load_ms, l.p50_ms, l.p95_ms, l.scan_p50_ms
+        );
+    }
+    Ok(())
+}
+
+fn retriever_best(r: &crate::search::Retriever<'_>, v: &[f32]) -> f32 {
+    r.nearest(v).map(|(_, s)| s).unwrap_or(-1.0)
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct LatencyFigures {
+    pub chunks: usize,
+    pub db_mb: f64,
+    pub vector_mb: f64,
+    pub load_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub scan_p50_ms: f64,
+}
+
+/// A database of `n` synthetic chunks (words of a made-up vocabulary, Zipf-like) with random
+/// unit vectors; times `queries` hybrid searches of a few of its words.
+async fn synthetic_latency(
+    embedder: &crate::search::Embedder,
+    n: usize,
+    queries: usize,
+) -> Result<LatencyFigures> {
+    use crate::queue::store::{self, NewChunk, NewSource};
+    use crate::search::{index, Mode, Retriever};
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("synthetic.db");
+    let queue = Queue::open(&db, true).await?;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let vocab: Vec<String> = (0..5000)
+        .map(|i| {
+            let mut w = String::new();
+            let mut x = i + 26 * 26;
+            while x > 0 {
+                w.push((b'a' + (x % 26) as u8) as char);
+                x /= 26;
+            }
+            w
+        })
+        .collect();
+    let word = |rng: &mut fastrand::Rng| {
+        let u = rng.f64();
+        vocab[((u * u * u) * vocab.len() as f64) as usize % vocab.len()].clone()
+    };
+    let per_source = 100;
+    let dim = embedder.dim();
+    let now = queue.now();
+    let mut made = 0;
+    while made < n {
+        let count = per_source.min(n - made);
+        let src = NewSource {
+            root: "/synthetic".into(),
+            rel_path: format!("s{made}.md"),
+            kind: Some("markdown".into()),
+            status: crate::queue::SourceStatus::Active,
+            ..Default::default()
+        };
+        let chunks: Vec<NewChunk> = (0..count)
+            .map(|i| NewChunk {
+                ordinal: i as i64,
+                line_start: (i * 10 + 1) as i64,
+                line_end: (i * 10 + 10) as i64,
+                text: (0..80)
+                    .map(|_| word(&mut rng))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                ..Default::default()
+            })
+            .collect();
+        let mut tx = queue.begin().await?;
+        let (sid, _) = store::insert_source(&mut tx, &src, now).await?;
+        let pairs: Vec<(i64, &NewChunk)> = chunks.iter().map(|c| (sid, c)).collect();
+        let ids = store::insert_chunks(&mut tx, &pairs).await?;
+        tx.commit().await?;
+        let rows: Vec<(i64, Vec<u8>)> = ids
+            .iter()
+            .map(|&id| {
+                let v: Vec<f32> = (0..dim).map(|_| rng.f32() - 0.5).collect();
+                let norm = index::dot(&v, &v).sqrt();
+                let v: Vec<f32> = v.iter().map(|x| x / norm).collect();
+                (id, index::to_blob(&v))
+            })
+            .collect();
+        queue.store_vectors(embedder.name(), dim, &rows).await?;
+        made += count;
+    }
+    queue.sync_fts().await?;
+    queue.checkpoint().await?;
+    let db_mb = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    let start = Instant::now();
+    let retriever = Retriever::open(&queue, embedder, false, 16, |_, _| {}).await?;
+    let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let mut times = Vec::new();
+    let mut scans = Vec::new();
+    for _ in 0..queries {
+        let q = (0..5).map(|_| word(&mut rng)).collect::<Vec<_>>().join(" ");
+        let start = Instant::now();
+        let hits = retriever.search(&q, 5, Mode::Hybrid).await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(!hits.is_empty(), "a synthetic query found nothing");
+        let v: Vec<f32> = (0..dim).map(|_| rng.f32() - 0.5).collect();
+        let start = Instant::now();
+        std::hint::black_box(retriever.nearest(&v));
+        scans.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    scans.sort_by(f64::total_cmp);
+    Ok(LatencyFigures {
+        chunks: n,
+        db_mb,
+        vector_mb: (n * dim * 4) as f64 / 1e6,
+        load_ms,
+        p50_ms: percentile(&times, 0.5),
+        p95_ms: percentile(&times, 0.95),
+        scan_p50_ms: percentile(&scans, 0.5),
+    })
+}

@@ -86,6 +86,13 @@ pub enum Command {
     },
     /// List configured models with their GGUF metadata.
     Models,
+    /// Search the ingested notes: full-text (BM25) and embeddings, fused by rank.
+    Search(SearchArgs),
+    /// Ask your notes: the answer is sentences of your notes, each cited as path:line.
+    Ask(AskArgs),
+    /// Catch the search index up: full-text rows and an embedding for every chunk that has
+    /// none (search and ask do it themselves on first use).
+    Index,
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -113,6 +120,50 @@ pub struct RunArgs {
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    pub query: String,
+    /// How many chunks to print (default: [search] top_k).
+    #[arg(long, short = 'k')]
+    pub top: Option<usize>,
+    #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
+    pub mode: SearchModeArg,
+    /// One JSON object for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not embed chunks that have no vector yet: refuse instead (see `quarry index`).
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    pub question: String,
+    /// Chunks retrieved for the answer (default: [search] top_k).
+    #[arg(long, short = 'k')]
+    pub top: Option<usize>,
+    /// GGUF model that chooses the answer (default: the default model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// One JSON object for scripts (nothing streamed).
+    #[arg(long)]
+    pub json: bool,
+    /// Do not embed chunks that have no vector yet: refuse instead (see `quarry index`).
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+/// Which ranking `quarry search` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SearchModeArg {
+    /// BM25 over the words (SQLite FTS5).
+    Text,
+    /// Cosine similarity of sentence embeddings.
+    Vector,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -150,6 +201,25 @@ pub enum BenchCommand {
         requests: usize,
         #[arg(long, default_value_t = 128)]
         max_tokens: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrieval quality (recall@5, MRR of full-text, vector and hybrid search on a labelled
+    /// question set), embedding throughput, and query latency over synthetic chunks.
+    Retrieval {
+        /// Questions, one a line: `question<TAB>file[,file...]`; a `# corpus: DIR` line
+        /// names the folder they are about.
+        #[arg(long, default_value = "bench/retrieval/rust-patterns.tsv")]
+        questions: PathBuf,
+        /// The folder the questions are about (default: the file's `# corpus:` line).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Synthetic index sizes for the latency figures (none: skip them).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        /// Queries timed per size.
+        #[arg(long, default_value_t = 50)]
+        queries: usize,
         #[arg(long)]
         json: bool,
     },

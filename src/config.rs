@@ -32,6 +32,14 @@ pub fn default_model_path() -> PathBuf {
     data_dir().join("models").join(DEFAULT_MODEL_FILE)
 }
 
+/// The embedding model's folder, which the set-up fills.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// The embedding model's folder: `data_dir()/models/DEFAULT_EMBEDDING_MODEL`.
+pub fn default_embedding_model_path() -> PathBuf {
+    data_dir().join("models").join(DEFAULT_EMBEDDING_MODEL)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -65,6 +73,7 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     pub ingest: IngestConfig,
     pub queue: QueueConfig,
+    pub search: SearchConfig,
 }
 
 /// Which backend serves the models.
@@ -151,6 +160,36 @@ pub struct QueueConfig {
     pub backoff_max_ms: u64,
 }
 
+/// Retrieval: `quarry search` and `quarry ask`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Folder of the sentence-embedding model (config.json, tokenizer.json,
+    /// model.safetensors); the set-up installs all-MiniLM-L6-v2 there.
+    pub embedding_model: PathBuf,
+    /// Dimensions of its vectors: a model of another dimension is refused.
+    pub dimensions: usize,
+    /// Texts embedded per batch.
+    pub batch: usize,
+    /// Chunks a search returns (and `ask` reads).
+    pub top_k: usize,
+    /// `ask` answers only when the nearest chunk's cosine similarity to the question is at
+    /// least this (calibrated on bench/retrieval: see docs/benchmarks.md).
+    pub min_similarity: f32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            embedding_model: default_embedding_model_path(),
+            dimensions: 384,
+            batch: 16,
+            top_k: 5,
+            min_similarity: 0.2,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         let mut models = BTreeMap::new();
@@ -166,6 +205,7 @@ impl Default for Config {
             models,
             ingest: IngestConfig::default(),
             queue: QueueConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -256,6 +296,11 @@ impl Config {
                 "workers must be between 1 and 64 (3-5 suits a small machine), not {}",
                 self.workers
             )));
+        }
+        if self.search.top_k == 0 || self.search.batch == 0 || self.search.dimensions == 0 {
+            return Err(ConfigError::Value(
+                "[search] top_k, batch and dimensions must be at least 1".into(),
+            ));
         }
         if !self.models.contains_key("default") {
             return Err(ConfigError::Value(

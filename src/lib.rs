@@ -12,4 +12,5 @@ pub mod kb;
 pub mod llm;
 pub mod progress;
 pub mod queue;
+pub mod search;
 pub mod text;

@@ -1,4 +1,4 @@
-//! `quarry bench queue|engine|ingest`: figures, printed (never asserted by tests).
+//! `quarry bench queue|engine|ingest|retrieval`: figures, printed (never asserted by tests).
 
 use anyhow::Result;
 
@@ -45,6 +45,17 @@ pub async fn bench(cfg: &Config, what: BenchCommand) -> Result<u8> {
                 json,
             )
             .await?;
+            Ok(0)
+        }
+        BenchCommand::Retrieval {
+            questions,
+            corpus,
+            sizes,
+            queries,
+            json,
+        } => {
+            crate::bench::retrieval(cfg, &questions, corpus.as_deref(), &sizes, queries, json)
+                .await?;
             Ok(0)
         }
         BenchCommand::Ingest { files, dir, json } => {

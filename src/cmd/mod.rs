@@ -1,12 +1,14 @@
 //! The commands: turn parsed arguments into a `Config`, wire the modules together and
 //! report. One file per command; what several share is here.
 
+mod ask;
 mod bench;
 mod enqueue;
 mod init;
 mod jobs;
 mod models;
 mod run;
+mod search;
 pub mod status;
 
 use std::path::PathBuf;
@@ -131,6 +133,14 @@ async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
             Ok(if r.failed.is_empty() { 0 } else { 1 })
         }
         Command::Models => models::models(&cfg),
+        Command::Search(args) => search::search(&cfg, args).await,
+        Command::Ask(args) => {
+            if let Some(m) = args.model.clone() {
+                set_default_model(&mut cfg, m);
+            }
+            ask::ask(&cfg, args).await
+        }
+        Command::Index => search::index(&cfg).await,
         Command::Bench { what } => bench::bench(&cfg, what).await,
     }
 }

@@ -10,6 +10,7 @@
 //! - a dedup key makes enqueueing idempotent.
 
 pub mod db;
+pub mod retrieval;
 mod state;
 pub mod store;
 
@@ -51,6 +52,8 @@ pub enum QueueError {
     Sql(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("{0} needs a SQLite database (its full-text index is SQLite's FTS5); this queue is on PostgreSQL: run it against a SQLite copy")]
+    SqliteOnly(&'static str),
 }
 
 impl QueueError {
