@@ -6,7 +6,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 QUARRY = $(CARGO_TARGET_DIR)/debug/quarry
 
-.PHONY: setup build demo test test-pg lint fmt clean-demo
+.PHONY: setup build demo test test-sqlite lint fmt clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -22,18 +22,19 @@ demo: build
 	$(QUARRY) run --workers 4 || [ $$? -eq 1 ]
 	@echo "open output/index.md (or: mdbook serve output)"
 
-# The whole test suite, real-model tests included.
+# The whole test suite, real-model tests included, on SQLite and on a throwaway PostgreSQL
+# server (scripts/pg-test-cluster.sh: installed from Debian's packages when missing, on
+# 127.0.0.1, stopped at the end), so the queue suite and the multi-process tests also run on
+# PostgreSQL. CI runs this.
 test: setup
+	@bash scripts/pg-test-cluster.sh run $(MAKE) --no-print-directory test-sqlite
+
+# The same suite without a PostgreSQL server (its PostgreSQL tests skip outside CI).
+test-sqlite: setup
 	@mkdir -p $(CARGO_TARGET_DIR)
 	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; status=$${PIPESTATUS[0]}; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
-
-# `make test` with a throwaway PostgreSQL server (scripts/pg-test-cluster.sh: installed from
-# Debian's packages when missing, on 127.0.0.1, stopped at the end), so the queue suite and
-# the multi-process tests also run on PostgreSQL. CI runs this.
-test-pg:
-	@bash scripts/pg-test-cluster.sh run $(MAKE) --no-print-directory test
 
 lint:
 	$(CARGO) fmt --check
