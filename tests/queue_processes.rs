@@ -93,33 +93,45 @@ fn run_on(dir: &Path, db: Option<&str>) -> Child {
     cmd.spawn().unwrap()
 }
 
+/// The checks both databases share: every extract job done, each chunk's finding stored
+/// once, no job over its attempts. A macro: the pools are of two types.
+macro_rules! assert_exactly_once {
+    ($pool:expr, $n:expr) => {{
+        let pool = &$pool;
+        let n: i64 = $n;
+        let done: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE stage = 'extract' AND state = 'done'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(done, n, "every job done");
+        let (findings, chunks): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT chunk_id) FROM findings")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            (findings, chunks),
+            (n, n),
+            "each chunk's result visible exactly once"
+        );
+        let over: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts > max_attempts")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(over, 0, "attempts never exceed the maximum");
+    }};
+}
+
 async fn check_exactly_once(db: &Path, n: i64) {
     let q = Queue::open(db, false).await.unwrap();
     assert_eq!(q.integrity_check().await.unwrap(), "ok");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let done: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE stage = 'extract' AND state = 'done'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(done, n, "every job done");
-    let (findings, chunks): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT chunk_id) FROM findings")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        (findings, chunks),
-        (n, n),
-        "each chunk's result visible exactly once"
-    );
-    let over: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts > max_attempts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(over, 0, "attempts never exceed the maximum");
+    assert_exactly_once!(pool, n);
     pool.close().await;
 }
 
@@ -266,27 +278,7 @@ async fn pg_database() -> Option<String> {
 /// over its attempts.
 async fn check_exactly_once_pg(url: &str, n: i64) {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let done: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE stage = 'extract' AND state = 'done'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(done, n, "every job done");
-    let (findings, chunks): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT chunk_id) FROM findings")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        (findings, chunks),
-        (n, n),
-        "each chunk's result visible exactly once"
-    );
-    let over: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts > max_attempts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(over, 0, "attempts never exceed the maximum");
+    assert_exactly_once!(pool, n);
     // Each job completed by one attempt: no second 'done' attempt anywhere.
     let twice: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT job_id FROM attempts WHERE outcome = 'done'
