@@ -110,6 +110,9 @@ pub struct BackendConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Which backend serves this model; unset: `[backend] kind`. So one role can run on the
+    /// embedded engine and another on a server, switched by this line alone.
+    pub kind: Option<BackendKind>,
     pub path: PathBuf,
     pub ctx_per_slot: u32,
     /// KV cache cells shared by all workers; 0: twice `ctx_per_slot`.
@@ -139,6 +142,14 @@ pub struct ModelConfig {
     pub api_key_env: String,
     /// How the role grammar is sent: "gbnf" (llama-server, llamafile), "json", "none".
     pub grammar_mode: crate::llm::openai::GrammarMode,
+    /// Stream replies from the server (server-sent events): the time to first token is
+    /// measured at the first token and a stalled stream is noticed.
+    pub stream: bool,
+    /// Seconds a streamed reply may send nothing before it is given up and retried.
+    pub stall_timeout_s: u64,
+    /// Further attempts after a transient server failure (unreachable, 429, 5xx, stalled),
+    /// with exponential backoff from 0.5 s to 8 s or the server's `Retry-After`.
+    pub retries: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -225,6 +236,7 @@ impl Default for BackendConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
+            kind: None,
             path: default_model_path(),
             ctx_per_slot: 2048,
             kv_tokens: 0,
@@ -241,6 +253,9 @@ impl Default for ModelConfig {
             remote_model: "default".into(),
             api_key_env: String::new(),
             grammar_mode: crate::llm::openai::GrammarMode::Gbnf,
+            stream: true,
+            stall_timeout_s: 60,
+            retries: 3,
         }
     }
 }
@@ -318,6 +333,14 @@ impl Config {
         })
     }
 
+    /// The backend serving model `name`: its own `kind`, else `[backend] kind`.
+    pub fn kind_of(&self, name: &str) -> BackendKind {
+        self.models
+            .get(name)
+            .and_then(|m| m.kind)
+            .unwrap_or(self.backend.kind)
+    }
+
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.queue.lease_s.max(1))
     }
@@ -369,6 +392,18 @@ mod tests {
         let cfg: Config = toml::from_str("workers = 0").unwrap();
         assert!(cfg.validate().unwrap_err().to_string().contains("workers"));
         assert!(toml::from_str::<Config>("wokers = 3").is_err());
+    }
+
+    #[test]
+    fn a_model_can_name_its_own_backend() {
+        let cfg: Config = toml::from_str(
+            "[models.default]\n[models.remote]\nkind = \"openai\"\nurl = \"http://127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.kind_of("default"), BackendKind::Llama);
+        assert_eq!(cfg.kind_of("remote"), BackendKind::Openai);
+        let cfg: Config = toml::from_str("[backend]\nkind = \"openai\"\n").unwrap();
+        assert_eq!(cfg.kind_of("default"), BackendKind::Openai);
     }
 
     #[test]

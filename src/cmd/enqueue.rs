@@ -62,7 +62,7 @@ pub fn ingest_options(cfg: &Config) -> IngestOptions {
 
 /// The default model's tokenizer, when its file is there and readable.
 fn tokenizer(cfg: &Config) -> Option<Arc<dyn TokenCounter>> {
-    if cfg.backend.kind != crate::config::BackendKind::Llama {
+    if cfg.kind_of("default") != crate::config::BackendKind::Llama {
         return None;
     }
     let m = cfg.model("default").ok()?;

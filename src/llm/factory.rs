@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, ModelConfig};
 use crate::llm::fake::FakeBackend;
 use crate::llm::llama::{LlamaEngine, LlamaOptions};
+use crate::llm::openai::{OpenAiBackend, OpenAiOptions};
 use crate::llm::registry::{Loader, Registry};
 use crate::llm::{Backend, LlmError};
 
@@ -48,7 +49,7 @@ impl ConfigLoader {
 
 impl Loader for ConfigLoader {
     fn estimate_mb(&self, name: &str) -> Result<u64, LlmError> {
-        if self.cfg.backend.kind != BackendKind::Llama {
+        if self.cfg.kind_of(name) != BackendKind::Llama {
             return Ok(0);
         }
         let o = self.llama_options(name)?;
@@ -58,28 +59,35 @@ impl Loader for ConfigLoader {
 
     fn load(&self, name: &str) -> Result<Arc<dyn Backend>, LlmError> {
         let m = self.model(name)?;
-        Ok(match self.cfg.backend.kind {
+        Ok(match self.cfg.kind_of(name) {
             BackendKind::Fake => FakeBackend::with_delay(
                 self.cfg.backend.fake_reply.clone(),
                 Duration::from_millis(self.cfg.backend.fake_delay_ms[0]),
                 Duration::from_millis(self.cfg.backend.fake_delay_ms[1]),
                 &self.cfg.backend.fake_abort_marker,
             ),
-            BackendKind::Openai => {
-                let key = (!m.api_key_env.is_empty())
-                    .then(|| std::env::var(&m.api_key_env).ok())
-                    .flatten();
-                Arc::new(crate::llm::openai::OpenAiBackend::new(
-                    &m.url,
-                    &m.remote_model,
-                    key,
-                    m.grammar_mode,
-                )?)
-            }
+            BackendKind::Openai => Arc::new(openai_backend(m)?),
             BackendKind::Llama => LlamaEngine::start(self.llama_options(name)?)?,
         })
     }
 }
+
+/// The server backend of a model of kind `openai`, as its `[models.NAME]` says.
+pub fn openai_backend(m: &ModelConfig) -> Result<OpenAiBackend, LlmError> {
+    let mut o = OpenAiOptions::new(&m.url, &m.remote_model);
+    o.api_key = (!m.api_key_env.is_empty())
+        .then(|| std::env::var(&m.api_key_env).ok())
+        .flatten();
+    o.grammar = m.grammar_mode;
+    o.stream = m.stream;
+    o.stall_timeout = Duration::from_secs(m.stall_timeout_s.max(1));
+    o.retries = m.retries;
+    OpenAiBackend::with_options(o)
+}
+
+/// How long a run waits for a model's server to answer before it stops with an error naming
+/// the server (it may still be starting).
+pub const SERVER_WAIT: Duration = Duration::from_secs(10);
 
 /// The model registry of a run: each model loads when a role first needs it. Every model an
 /// enabled role names is checked first (file, header, memory estimate) and the default one
@@ -100,6 +108,14 @@ pub async fn start_backends(
         loader
             .estimate_mb(name)
             .with_context(|| format!("model {name:?}"))?;
+        // A server that is down stops the run now, with its URL, not every job later.
+        if cfg.kind_of(name) == BackendKind::Openai {
+            let m = cfg.model(name)?;
+            openai_backend(m)?
+                .check(SERVER_WAIT)
+                .await
+                .with_context(|| format!("model {name:?}"))?;
+        }
     }
     let registry = Arc::new(Registry::new(loader, cfg.backend.memory_budget_mb));
     registry
