@@ -6,10 +6,16 @@ CARGO ?= cargo
 SHELL := /bin/bash
 QUARRY = $(CARGO_TARGET_DIR)/debug/quarry
 
-.PHONY: setup build demo test test-sqlite lint fmt clean-demo
+.PHONY: setup llama-server build demo test test-sqlite lint fmt clean-demo
 
 setup:
 	@bash scripts/setup.sh
+
+# llama.cpp's own llama-server, built once per machine into ~/.cache/quarry/llama-server/
+# (12-20 minutes on 2 cores the first time): the real-server tests (tests/servers.rs) run
+# against it, and under CI they fail without it.
+llama-server:
+	@bash scripts/llama-server.sh >/dev/null
 
 build: setup
 	$(CARGO) build
@@ -26,11 +32,11 @@ demo: build
 # server (scripts/pg-test-cluster.sh: installed from Debian's packages when missing, on
 # 127.0.0.1, stopped at the end), so the queue suite and the multi-process tests also run on
 # PostgreSQL. CI runs this.
-test: setup
+test: setup llama-server
 	@bash scripts/pg-test-cluster.sh run $(MAKE) --no-print-directory test-sqlite
 
 # The same suite without a PostgreSQL server (its PostgreSQL tests skip outside CI).
-test-sqlite: setup
+test-sqlite: setup llama-server
 	@mkdir -p $(CARGO_TARGET_DIR)
 	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; status=$${PIPESTATUS[0]}; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \

@@ -1,5 +1,7 @@
-//! `quarry bench`: benchmarks that print figures (never timed tests). Each prints a table,
+//! `quarry bench`: benchmarks that print figures (`models`: the model and backend comparison) (never timed tests). Each prints a table,
 //! or with `--json` one JSON value, and says what machine it ran on.
+
+pub mod models;
 
 use std::path::Path;
 use std::sync::Arc;

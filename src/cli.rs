@@ -187,6 +187,30 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One extraction workload on every configured model and backend at several numbers of
+    /// concurrent agents: speed, memory and correctness, as markdown, JSON and an SVG chart.
+    Models {
+        /// Models of quarry.toml to compare (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Concurrent agents per row.
+        #[arg(long, value_delimiter = ',', default_value = "1,3,5")]
+        levels: Vec<usize>,
+        /// The labelled chunks (JSON).
+        #[arg(long, default_value = "bench/models/extraction.json")]
+        chunks: PathBuf,
+        /// Times the labelled chunks are sent per row.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// The pid of the server process, for its peak RSS.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Write models.md, models.json and models.svg (the chart) into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sequential vs one context per thread vs the batching engine.
     Engine {
         #[arg(long)]

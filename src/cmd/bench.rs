@@ -1,4 +1,4 @@
-//! `quarry bench queue|engine|ingest|retrieval`: figures, printed (never asserted by tests).
+//! `quarry bench queue|engine|models|ingest|retrieval`: figures, printed (never asserted by tests).
 
 use anyhow::Result;
 
@@ -45,6 +45,27 @@ pub async fn bench(cfg: &Config, what: BenchCommand) -> Result<u8> {
                 json,
             )
             .await?;
+            Ok(0)
+        }
+        BenchCommand::Models {
+            models,
+            levels,
+            chunks,
+            rounds,
+            server_pid,
+            out,
+            json,
+        } => {
+            let b = crate::bench::models::ModelsBench {
+                models,
+                levels,
+                chunks,
+                rounds,
+                server_pid,
+                out,
+                json,
+            };
+            crate::bench::models::models(cfg, &b).await?;
             Ok(0)
         }
         BenchCommand::Retrieval {

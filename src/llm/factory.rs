@@ -85,6 +85,31 @@ pub fn openai_backend(m: &ModelConfig) -> Result<OpenAiBackend, LlmError> {
     OpenAiBackend::with_options(o)
 }
 
+/// Loads model `name` of the config alone, outside a registry (benchmarks): the embedded
+/// engine with `slots` concurrent sequences, or a server (checked to answer first).
+pub async fn load_model(cfg: &Config, name: &str, slots: usize) -> Result<Arc<dyn Backend>> {
+    let m = cfg.model(name)?;
+    if cfg.kind_of(name) == BackendKind::Openai {
+        let b = openai_backend(m)?;
+        b.check(SERVER_WAIT)
+            .await
+            .with_context(|| format!("model {name:?}"))?;
+        return Ok(Arc::new(b));
+    }
+    let loader = ConfigLoader {
+        cfg: cfg.clone(),
+        slots,
+    };
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        loader
+            .load(&name)
+            .with_context(|| format!("model {name:?}"))
+    })
+    .await
+    .context("the thread loading the model stopped")?
+}
+
 /// How long a run waits for a model's server to answer before it stops with an error naming
 /// the server (it may still be starting).
 pub const SERVER_WAIT: Duration = Duration::from_secs(10);
