@@ -34,7 +34,7 @@ fn project_with(dir: &Path, delay: [u64; 2], max_attempts: u32, abort_marker: &s
             &format!("max_attempts = {max_attempts}"),
         );
         if name != "extractor" {
-            text.push_str("\nenabled = false\n");
+            text = format!("name = \"{name}\"\nenabled = false\n");
         }
         std::fs::write(dir.join(format!("agents/{name}.toml")), text).unwrap();
     }

@@ -240,11 +240,7 @@ fn kind_of(chunk: &ChunkRow) -> FileKind {
 }
 
 /// The chunk a per-chunk job reads, its terms and the role's prompt rendered around it.
-async fn chunk_input(
-    ctx: &RunContext,
-    lease: &Lease,
-    role: &Role,
-) -> Result<(ChunkRow, Vec<String>, Vec<Message>), JobError> {
+async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<ChunkInput, JobError> {
     let chunk_id = lease
         .input_id
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
@@ -257,6 +253,7 @@ async fn chunk_input(
             ctx.queue.source_text(chunk.source_id)
         })
         .await?;
+    let silence = facts.silence(&chunk.text, kind_of(&chunk));
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
             // Only the terms the role's term fields accept: the grammar offers no other.
@@ -273,7 +270,21 @@ async fn chunk_input(
         .agents
         .messages(role, &prompt)
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    Ok((chunk, prompt.chunk.terms, messages))
+    Ok(ChunkInput {
+        chunk,
+        terms: prompt.chunk.terms,
+        messages,
+        silence,
+    })
+}
+
+/// What a per-chunk job reads: the chunk, its terms, the role's prompt, and whether the
+/// chunk can teach a pattern at all.
+struct ChunkInput {
+    chunk: ChunkRow,
+    terms: Vec<String>,
+    messages: Vec<Message>,
+    silence: Option<crate::text::teaching::Silence>,
 }
 
 async fn extract(
@@ -283,7 +294,12 @@ async fn extract(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (chunk, terms, messages) = chunk_input(ctx, lease, role).await?;
+    let ChunkInput {
+        chunk,
+        terms,
+        messages,
+        silence,
+    } = chunk_input(ctx, lease, role).await?;
     let (schema, grammar) = role
         .constrained(&chunk.text, &terms)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
@@ -295,9 +311,17 @@ async fn extract(
     let mut last: Option<(serde_json::Value, String)> = None;
     // A role that names findings only by the chunk's terms is not asked about a chunk that
     // has none: nothing in it names a technique, and a small model's free names are noise.
-    let rounds = if role.spec.terms_required && terms.is_empty() {
+    // Nor about a chunk that cannot teach one (no Rust in its file, a list of references).
+    let not_asked = match silence {
+        Some(s) => Some(s.reason()),
+        None if role.spec.terms_required && terms.is_empty() => {
+            Some("no term of the chunk names a technique")
+        }
+        None => None,
+    };
+    let rounds = if let Some(why) = not_asked {
         last = Some((
-            serde_json::json!({ "findings": [], "not_asked": "no term of the chunk names a technique" }),
+            serde_json::json!({ "findings": [], "not_asked": why }),
             String::new(),
         ));
         0
@@ -651,7 +675,7 @@ async fn notes(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (_, _, messages) = chunk_input(ctx, lease, role).await?;
+    let ChunkInput { messages, .. } = chunk_input(ctx, lease, role).await?;
     let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await

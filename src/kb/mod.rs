@@ -37,6 +37,9 @@ pub struct Kb {
     pub passages: BTreeMap<i64, String>,
     /// Per pattern id: the author's own material for its page (the topic's parts, the example).
     pub material: BTreeMap<i64, material::Material>,
+    /// Per source id: the line ranges the extractor was not asked about, and why (no Rust in
+    /// the file, a list of references, no term), adjacent ranges of one reason joined.
+    pub unread: BTreeMap<i64, Vec<(i64, i64, String)>>,
 }
 
 /// The queue stages whose results the knowledge base shows. Users rename stages in
@@ -49,6 +52,8 @@ pub struct Stages {
     pub overview: Option<String>,
     /// Custom per-chunk roles' (`input = "chunk"`, not findings): notes on source pages.
     pub notes: Vec<String>,
+    /// The extractor's (`output = "findings"`): the chunks it was not asked about.
+    pub extract: Option<String>,
 }
 
 impl Stages {
@@ -61,6 +66,7 @@ impl Stages {
                 .filter(|r| r.spec.output != OutputKind::Findings)
                 .map(|r| r.spec.stage.clone())
                 .collect(),
+            extract: agents.stage_of(OutputKind::Findings).map(str::to_string),
         }
     }
 }
@@ -141,7 +147,20 @@ impl Kb {
                 .map(str::to_string)
         });
         let mut notes: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        let mut unread: BTreeMap<i64, Vec<(i64, i64, String)>> = BTreeMap::new();
         for s in &sources {
+            if let Some(stage) = &stages.extract {
+                for (a, b, v) in queue.chunk_results(stage, s.id).await? {
+                    let Some(why) = v.get("not_asked").and_then(|w| w.as_str()) else {
+                        continue;
+                    };
+                    let ranges = unread.entry(s.id).or_default();
+                    match ranges.last_mut() {
+                        Some((_, end, w)) if w == why && *end + 1 >= a => *end = b.max(*end),
+                        _ => ranges.push((a, b, why.to_string())),
+                    }
+                }
+            }
             for stage in &stages.notes {
                 for (a, b, v) in queue.chunk_results(stage, s.id).await? {
                     notes
@@ -161,6 +180,7 @@ impl Kb {
             notes,
             passages,
             material,
+            unread,
         })
     }
 }

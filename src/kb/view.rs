@@ -513,6 +513,13 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
     }
     let up = "../".repeat(path.matches('/').count());
     page.notes = s.notes.clone();
+    page.notes.extend(
+        kb.unread
+            .get(&s.id)
+            .into_iter()
+            .flatten()
+            .map(|(a, b, why)| format!("lines {a}-{b} were not read for patterns: {}", prose(why))),
+    );
     let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
     page.patterns = fs
         .iter()
