@@ -209,6 +209,7 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
     let paths = Paths::new(&kb.sources, kb.patterns.iter().map(|(p, _, _)| p));
     let by_category = view::categories(kb);
     let mut pages = Vec::new();
+    let mut definitions = BTreeMap::new();
     for (p, findings, reply) in &kb.patterns {
         let v = view::pattern(
             p,
@@ -218,6 +219,9 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
             kb.material.get(&p.id),
             &paths,
         );
+        if let Some(lead) = &v.lead {
+            definitions.insert(p.id, view::one_line(lead));
+        }
         pages.push(page(templates, PATTERN, paths.pattern(p), &v)?);
     }
     for s in &kb.sources {
@@ -225,7 +229,7 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
         let v = view::source(s, kb, &path, &paths);
         pages.push(page(templates, SOURCE, path, &v)?);
     }
-    let index = view::index(kb, &by_category, &paths);
+    let index = view::index(kb, &by_category, &paths, &definitions);
     pages.push(page(templates, INDEX, "index.md".into(), &index)?);
     let summary = view::summary(kb, &by_category, &paths);
     pages.push(page(templates, SUMMARY, "SUMMARY.md".into(), &summary)?);
