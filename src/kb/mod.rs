@@ -37,6 +37,12 @@ pub struct Kb {
     pub passages: BTreeMap<i64, String>,
     /// Per pattern id: the author's own material for its page (the topic's parts, the example).
     pub material: BTreeMap<i64, material::Material>,
+    /// Per pattern id: the chunks of other files that discuss it by name (found by the
+    /// planner's search, `search::related`), which its page cites beside its findings.
+    pub related: BTreeMap<i64, Vec<crate::queue::retrieval::RelatedRow>>,
+    /// Per pattern id: the nearest other pattern pages, nearest first (`search::pages`,
+    /// filled by the caller from the stored page vectors; empty without them).
+    pub see_also: BTreeMap<i64, Vec<i64>>,
 }
 
 /// The queue stages whose results the knowledge base shows. Users rename stages in
@@ -130,6 +136,18 @@ impl Kb {
             };
             patterns.push((p, fs, page));
         }
+        // The related chunks a page cites: those that name the pattern, in files its findings
+        // do not already cite.
+        let mut related: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        for r in queue.related(None).await? {
+            let elsewhere = patterns
+                .iter()
+                .find(|(p, _, _)| p.id == r.pattern_id)
+                .is_some_and(|(_, fs, _)| !fs.iter().any(|f| f.source_id == r.source_id));
+            if r.cited && elsewhere {
+                related.entry(r.pattern_id).or_insert_with(Vec::new).push(r);
+            }
+        }
         let overview = match &stages.overview {
             Some(stage) => queue.latest_result(stage, None).await?,
             None => None,
@@ -161,6 +179,8 @@ impl Kb {
             notes,
             passages,
             material,
+            related,
+            see_also: BTreeMap::new(),
         })
     }
 }
@@ -197,7 +217,8 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
             &kb.passages,
             kb.material.get(&p.id),
             &paths,
-        );
+        )
+        .with_related(kb, p.id, &paths);
         pages.push(page(templates, PATTERN, paths.pattern(p), &v)?);
     }
     for s in &kb.sources {

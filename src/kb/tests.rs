@@ -78,6 +78,8 @@ fn kb() -> Kb {
         notes: Default::default(),
         passages: Default::default(),
         material: Default::default(),
+        related: Default::default(),
+        see_also: Default::default(),
     }
 }
 

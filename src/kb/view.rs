@@ -92,6 +92,39 @@ pub struct PatternPage {
     pub aspects: Vec<Aspect>,
     /// Each cited passage once.
     pub sources: Vec<Cited>,
+    /// The nearest other pattern pages.
+    pub see_also: Vec<Link>,
+}
+
+impl PatternPage {
+    /// The page with what retrieval adds: the sentences of other files that discuss the
+    /// pattern by name, cited among its sources, and "See also" links to the nearest pages.
+    pub fn with_related(mut self, kb: &Kb, pattern: i64, paths: &Paths) -> PatternPage {
+        for r in kb.related.get(&pattern).into_iter().flatten() {
+            self.sources.push(Cited {
+                text: prose(&r.excerpt.replace('\n', " ")),
+                cite: lines_link(
+                    r.source_id,
+                    &r.rel_path,
+                    (r.line_start, r.line_end),
+                    1,
+                    paths,
+                ),
+            });
+        }
+        self.see_also = kb
+            .see_also
+            .get(&pattern)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| kb.patterns.iter().find(|(p, _, _)| p.id == *id))
+            .map(|(p, _, _)| Link {
+                text: escape(&p.name),
+                target: format!("../{}", link_target(&paths.pattern(p))),
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -486,6 +519,7 @@ pub fn pattern(
             .filter(|f| seen.insert((f.rel_path.clone(), f.line_start, f.line_end)))
             .map(|f| cited_evidence(f, paths))
             .collect(),
+        see_also: Vec::new(),
     }
 }
 
