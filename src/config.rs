@@ -194,7 +194,7 @@ impl Default for SearchConfig {
             batch: 16,
             top_k: 5,
             min_similarity: 0.2,
-            min_sentence_similarity: 0.3,
+            min_sentence_similarity: 0.2,
             related_min_similarity: 0.45,
             see_also_min_similarity: 0.5,
         }

@@ -38,18 +38,6 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     // Retrieval in the pipeline (related chunks for the writer, "See also"): the embedding
     // model is loaded now; without it, or on PostgreSQL, the run goes on without (said once).
     let embedder = pipeline_embedder(&cfg);
-    let related = embedder.as_ref().and_then(|e| {
-        agents
-            .by_output(crate::agent::OutputKind::Page)
-            .filter(|w| w.spec.related > 0)
-            .map(|_| {
-                Arc::new(crate::search::related::Related {
-                    embedder: e.clone(),
-                    batch: cfg.search.batch,
-                    min_similarity: cfg.search.related_min_similarity,
-                })
-            })
-    });
     let mode = progress_mode(args.progress, args.quiet);
     let (shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
     // First Ctrl-C drains (running jobs finish within the grace period, then are put back);
@@ -70,6 +58,19 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         })
     };
     let (events_tx, events_rx) = mpsc::channel(256);
+    let related = embedder.as_ref().and_then(|e| {
+        agents
+            .by_output(crate::agent::OutputKind::Page)
+            .filter(|w| w.spec.related > 0)
+            .map(|_| {
+                Arc::new(crate::search::related::Related {
+                    embedder: e.clone(),
+                    batch: cfg.search.batch,
+                    min_similarity: cfg.search.related_min_similarity,
+                    events: Some(events_tx.clone()),
+                })
+            })
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let view = tokio::spawn(progress::show(
         queue.clone(),

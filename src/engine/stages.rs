@@ -859,11 +859,10 @@ async fn related_of(
             .push(f);
     }
     let started = std::time::Instant::now();
-    let mut last = std::time::Instant::now();
     let progress = |done: usize, total: usize| {
-        if done == total || last.elapsed() >= std::time::Duration::from_secs(5) {
-            last = std::time::Instant::now();
-            tracing::info!("embedding the chunks for related passages: {done}/{total}");
+        related.progress(done, total);
+        if done == total {
+            tracing::info!("embedded {total} chunks for related passages");
         }
     };
     let retriever = match crate::search::Retriever::open(

@@ -150,7 +150,7 @@ impl Default for AskOptions {
         AskOptions {
             top_k: 5,
             min_similarity: 0.2,
-            min_sentence_similarity: 0.3,
+            min_sentence_similarity: 0.2,
             timeout: Duration::from_secs(300),
             max_tokens: 400,
         }

@@ -134,6 +134,7 @@ fn related(e: Embedder) -> Option<Arc<Related>> {
         embedder: Arc::new(e),
         batch: 4,
         min_similarity: -1.0,
+        events: None,
     }))
 }
 

@@ -33,6 +33,17 @@ pub struct Related {
     pub batch: usize,
     /// Least cosine similarity of a related chunk to the pattern's query.
     pub min_similarity: f32,
+    /// Where embedding progress goes (the run's live view), if anywhere.
+    pub events: Option<tokio::sync::mpsc::Sender<crate::progress::Event>>,
+}
+
+impl Related {
+    /// Tells the live view how far embedding is (never waits for it).
+    pub fn progress(&self, done: usize, total: usize) {
+        if let Some(tx) = &self.events {
+            let _ = tx.try_send(crate::progress::Event::Embedding { done, total });
+        }
+    }
 }
 
 /// The query a pattern is searched with: its name, then what its first findings say.
