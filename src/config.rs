@@ -196,7 +196,7 @@ impl Default for SearchConfig {
             min_similarity: 0.2,
             min_sentence_similarity: 0.2,
             related_min_similarity: 0.45,
-            see_also_min_similarity: 0.5,
+            see_also_min_similarity: 0.55,
         }
     }
 }
