@@ -99,6 +99,7 @@ async fn run(
         timeout,
         events: None,
         defined: Default::default(),
+        related: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(quarry::engine::Stop::Run);
     tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))

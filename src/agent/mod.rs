@@ -164,6 +164,11 @@ pub struct RoleSpec {
     /// reply, the model hears the reasons and answers again, this many times.
     #[serde(default)]
     pub feedback_rounds: u32,
+    /// For a writer (`input = "pattern"`): how many chunks of other files near the pattern
+    /// (hybrid search over the chunks, SQLite only) the planner looks up; those that name
+    /// the pattern are shown to the writer and cited by its page. 0: none.
+    #[serde(default)]
+    pub related: usize,
     /// Set on false to switch a built-in role off.
     #[serde(default = "yes")]
     pub enabled: bool,

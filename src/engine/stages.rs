@@ -9,13 +9,14 @@ use super::checks;
 use super::{JobError, RunContext, Usage};
 use crate::agent::context::{
     ChunkCtx, ChunkPrompt, FindingCtx, FindingPrompt, KbPrompt, PatternCtx, PatternPrompt,
-    PatternSummaryCtx,
+    PatternSummaryCtx, RelatedCtx,
 };
 use crate::agent::{Agents, InputKind, OutputKind, Role};
 use crate::ingest::FileKind;
 use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, FindingStatus, JobId, Lease, NewJob, Queue, QueueError};
+use crate::search::related::Related;
 use crate::text::checks as names;
 
 type JobResult = Result<Usage, (JobError, Usage)>;
@@ -595,12 +596,28 @@ async fn write(
         .ok_or_else(|| JobError::new("corrupt", "write job without a pattern", false))?;
     let pattern = ctx.queue.pattern(pattern_id).await?;
     let findings = ctx.queue.pattern_findings(pattern_id).await?;
+    // What other files say about the pattern by name (the planner's search found them).
+    let related = ctx
+        .queue
+        .related(Some(pattern_id))
+        .await?
+        .into_iter()
+        .filter(|r| r.cited && !findings.iter().any(|f| f.source_id == r.source_id))
+        .take(role.spec.related)
+        .map(|r| RelatedCtx {
+            file: r.rel_path,
+            line_start: r.line_start,
+            line_end: r.line_end,
+            text: r.excerpt,
+        })
+        .collect();
     let prompt = PatternPrompt {
         pattern: PatternCtx {
             name: pattern.name.clone(),
             category: pattern.category.clone(),
         },
         findings: findings.iter().take(6).map(finding_ctx).collect(),
+        related,
     };
     let messages = ctx
         .agents
@@ -745,8 +762,14 @@ async fn title_patterns<'a>(
 
 /// Plans the next stages once extraction and validation are over: groups accepted findings
 /// into patterns, adds a write job per pattern whose findings changed, and a synthesize job
-/// behind every write. Idempotent (dedup keys); returns how many jobs it created.
-pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
+/// behind every write. With `related` (and a writer whose `related` is above 0), each new
+/// write's pattern first gets the chunks of other files near it (`search::related`), stored
+/// with the job. Idempotent (dedup keys); returns how many jobs it created.
+pub async fn plan(
+    queue: &Queue,
+    agents: &Agents,
+    related: Option<&Related>,
+) -> Result<usize, QueueError> {
     let chunk_stages: Vec<String> = agents
         .roles()
         .filter(|r| matches!(r.spec.input, InputKind::Chunk | InputKind::Findings))
@@ -763,8 +786,16 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     // Group: one pattern per key; its name and category come from its first finding. The
     // other names of a document whose title is its main pattern join that pattern's page.
     let homes = title_patterns(queue, &ungrouped).await?;
+    // Related chunks are searched before the transaction: catching the index up writes.
+    let near = match (related, writer) {
+        (Some(r), Some(w)) if w.spec.related > 0 && !ungrouped.is_empty() => {
+            related_of(queue, r, w.spec.related, &ungrouped, &homes).await
+        }
+        _ => BTreeMap::new(),
+    };
     let mut tx = queue.begin().await?;
     let mut touched = std::collections::BTreeSet::new();
+    let mut keys: HashMap<i64, &str> = HashMap::new();
     for f in &ungrouped {
         let home = homes.get(&f.source_id).copied().unwrap_or(f);
         let id = store::upsert_pattern(
@@ -778,12 +809,16 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
         .await?;
         store::link_finding(&mut tx, id, f.id).await?;
         touched.insert(id);
+        keys.insert(id, &home.pattern_key);
     }
     let mut created = 0;
     if let Some(writer) = writer {
         let mut jobs = Vec::new();
         for &pattern in &touched {
             let finding_ids = store::pattern_finding_ids(&mut tx, pattern).await?;
+            if let Some(rows) = keys.get(&pattern).and_then(|k| near.get(*k)) {
+                crate::queue::retrieval::set_related(&mut tx, pattern, rows).await?;
+            }
             jobs.push(NewJob {
                 role: writer.spec.name.clone(),
                 stage: writer.spec.stage.clone(),
@@ -826,6 +861,92 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// The chunks of other files near each pattern of `ungrouped` (by pattern key), `k` each.
+/// A search that cannot run (no chunks, the model failing) leaves the patterns without:
+/// said once in the log, never a failed plan.
+async fn related_of(
+    queue: &Queue,
+    related: &Related,
+    k: usize,
+    ungrouped: &[FindingRow],
+    homes: &HashMap<i64, &FindingRow>,
+) -> BTreeMap<String, Vec<crate::queue::retrieval::NewRelated>> {
+    let mut groups: BTreeMap<&str, (&str, Vec<&FindingRow>)> = BTreeMap::new();
+    for f in ungrouped {
+        let home = homes.get(&f.source_id).copied().unwrap_or(f);
+        groups
+            .entry(&home.pattern_key)
+            .or_insert_with(|| (&home.pattern, Vec::new()))
+            .1
+            .push(f);
+    }
+    let started = std::time::Instant::now();
+    let progress = |done: usize, total: usize| {
+        related.progress(done, total);
+        if done == total {
+            tracing::info!("embedded {total} chunks for related passages");
+        }
+    };
+    let retriever = match crate::search::Retriever::open(
+        queue,
+        &related.embedder,
+        true,
+        related.batch,
+        progress,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("pages are written without related passages from other files: {e}");
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (key, (name, fs)) in groups {
+        // The pattern's own findings, older ones too: their files are not "other files".
+        let mut own: std::collections::BTreeSet<String> =
+            fs.iter().map(|f| f.rel_path.clone()).collect();
+        if let Ok(Some(id)) = queue.pattern_id(key).await {
+            if let Ok(old) = queue.pattern_findings(id).await {
+                own.extend(old.into_iter().map(|f| f.rel_path));
+            }
+        }
+        let own_findings: Vec<&FindingRow> = fs
+            .iter()
+            .copied()
+            .filter(|f| f.pattern_key == key)
+            .chain(fs.iter().copied().filter(|f| f.pattern_key != key))
+            .collect();
+        let query = crate::search::related::query_of(name, &own_findings);
+        match crate::search::related::related_chunks(
+            &retriever,
+            name,
+            &query,
+            &own,
+            k,
+            related.min_similarity,
+        )
+        .await
+        {
+            Ok(rows) => {
+                out.insert(key.to_string(), rows);
+            }
+            Err(e) => {
+                tracing::warn!("pages are written without related passages from other files: {e}");
+                return out;
+            }
+        }
+    }
+    tracing::info!(
+        patterns = out.len(),
+        cited = out.values().flatten().filter(|r| r.cited).count(),
+        seconds = started.elapsed().as_secs_f64(),
+        "related passages found"
+    );
+    out
 }
 
 #[cfg(test)]

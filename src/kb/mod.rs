@@ -40,6 +40,12 @@ pub struct Kb {
     /// Per source id: the line ranges the extractor was not asked about, and why (no Rust in
     /// the file, a list of references, no term), adjacent ranges of one reason joined.
     pub unread: BTreeMap<i64, Vec<(i64, i64, String)>>,
+    /// Per pattern id: the chunks of other files that discuss it by name (found by the
+    /// planner's search, `search::related`), which its page cites beside its findings.
+    pub related: BTreeMap<i64, Vec<crate::queue::retrieval::RelatedRow>>,
+    /// Per pattern id: the nearest other pattern pages, nearest first (`search::pages`,
+    /// filled by the caller from the stored page vectors; empty without them).
+    pub see_also: BTreeMap<i64, Vec<i64>>,
 }
 
 /// The queue stages whose results the knowledge base shows. Users rename stages in
@@ -136,6 +142,18 @@ impl Kb {
             };
             patterns.push((p, fs, page));
         }
+        // The related chunks a page cites: those that name the pattern, in files its findings
+        // do not already cite.
+        let mut related: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        for r in queue.related(None).await? {
+            let elsewhere = patterns
+                .iter()
+                .find(|(p, _, _)| p.id == r.pattern_id)
+                .is_some_and(|(_, fs, _)| !fs.iter().any(|f| f.source_id == r.source_id));
+            if r.cited && elsewhere {
+                related.entry(r.pattern_id).or_insert_with(Vec::new).push(r);
+            }
+        }
         let overview = match &stages.overview {
             Some(stage) => queue.latest_result(stage, None).await?,
             None => None,
@@ -181,6 +199,8 @@ impl Kb {
             passages,
             material,
             unread,
+            related,
+            see_also: BTreeMap::new(),
         })
     }
 }
@@ -218,7 +238,8 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
             &kb.passages,
             kb.material.get(&p.id),
             &paths,
-        );
+        )
+        .with_related(kb, p.id, &paths);
         if let Some(lead) = &v.lead {
             definitions.insert(p.id, view::one_line(lead));
         }

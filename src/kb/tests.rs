@@ -79,6 +79,8 @@ fn kb() -> Kb {
         passages: Default::default(),
         material: Default::default(),
         unread: Default::default(),
+        related: Default::default(),
+        see_also: Default::default(),
     }
 }
 

@@ -100,6 +100,39 @@ pub struct PatternPage {
     pub aspects: Vec<Aspect>,
     /// Each cited passage once.
     pub sources: Vec<Cited>,
+    /// The nearest other pattern pages.
+    pub see_also: Vec<Link>,
+}
+
+impl PatternPage {
+    /// The page with what retrieval adds: the sentences of other files that discuss the
+    /// pattern by name, cited among its sources, and "See also" links to the nearest pages.
+    pub fn with_related(mut self, kb: &Kb, pattern: i64, paths: &Paths) -> PatternPage {
+        for r in kb.related.get(&pattern).into_iter().flatten() {
+            self.sources.push(Cited {
+                text: prose(&r.excerpt.replace('\n', " ")),
+                cite: lines_link(
+                    r.source_id,
+                    &r.rel_path,
+                    (r.line_start, r.line_end),
+                    1,
+                    paths,
+                ),
+            });
+        }
+        self.see_also = kb
+            .see_also
+            .get(&pattern)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| kb.patterns.iter().find(|(p, _, _)| p.id == *id))
+            .map(|(p, _, _)| Link {
+                text: escape(&p.name),
+                target: format!("../{}", link_target(&paths.pattern(p))),
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -351,9 +384,9 @@ pub fn one_line(lead: &str) -> String {
         None => t,
     };
     let mut out = String::new();
-    let mut ticks = 0;
+    let mut ticks = 0usize;
     for (i, w) in t.split_whitespace().enumerate() {
-        if i >= DEFINITION_WORDS && ticks % 2 == 0 {
+        if i >= DEFINITION_WORDS && ticks.is_multiple_of(2) {
             out.push('…');
             return out;
         }
@@ -533,6 +566,7 @@ pub fn pattern(
             .filter(|f| seen.insert((f.rel_path.clone(), f.line_start, f.line_end)))
             .map(|f| cited_evidence(f, paths))
             .collect(),
+        see_also: Vec::new(),
     }
 }
 
@@ -634,7 +668,7 @@ mod tests {
         let long = format!("Use {} `a b c` here", "word ".repeat(22));
         let line = one_line(&long);
         assert!(
-            line.ends_with('…') && line.matches('`').count() % 2 == 0,
+            line.ends_with('…') && line.matches('`').count().is_multiple_of(2),
             "{line}"
         );
         assert!(line.split_whitespace().count() <= 27, "{line}");
