@@ -60,7 +60,9 @@ async fn seed_with(db: impl Into<DbUrl>, n: usize, poison: Option<(usize, &str)>
         heading: &["Scripted pattern"],
         chunks: (0..n)
             .map(|i| {
-                let mut text = format!("Chunk {i}: the scripted evidence sentence lives here.");
+                // With a mark of Rust (`Vec<T>`): a file without Rust is not read at all.
+                let mut text =
+                    format!("Chunk {i}: the scripted evidence sentence lives here in a `Vec<T>`.");
                 if let Some((_, marker)) = poison.filter(|p| p.0 == i) {
                     text.push_str(marker);
                 }
