@@ -35,7 +35,7 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

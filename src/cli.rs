@@ -247,6 +247,20 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The whole pipeline on a folder (enqueue, run with the configured model and workers,
+    /// render) in a queue of its own, and its token bill per stage against the corpus size.
+    Pipeline {
+        /// The folder (default: the bundled example).
+        #[arg(default_value = "examples/research")]
+        dir: PathBuf,
+        #[arg(long, short)]
+        workers: Option<usize>,
+        /// Keep the queue and the knowledge base in this folder (default: a temp dir).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Walk + parse + chunk + insert a generated tree (or an existing folder).
     Ingest {
         #[arg(long, default_value_t = 10_000)]

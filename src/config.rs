@@ -187,6 +187,14 @@ pub struct SearchConfig {
     /// `ask` answers only when the nearest chunk's cosine similarity to the question is at
     /// least this (calibrated on bench/retrieval: see docs/benchmarks.md).
     pub min_similarity: f32,
+    /// `ask`: a quote after the first is kept only when its sentence's cosine similarity to
+    /// the question is at least this (a weak second citation, a record line, is dropped).
+    pub min_sentence_similarity: f32,
+    /// The pipeline: a chunk of another file is related to a pattern (and offered to its
+    /// writer) only when its cosine similarity to the pattern's query is at least this.
+    pub related_min_similarity: f32,
+    /// "See also" links a pattern page to the nearest other pages at least this similar.
+    pub see_also_min_similarity: f32,
 }
 
 impl Default for SearchConfig {
@@ -197,6 +205,9 @@ impl Default for SearchConfig {
             batch: 16,
             top_k: 5,
             min_similarity: 0.2,
+            min_sentence_similarity: 0.2,
+            related_min_similarity: 0.45,
+            see_also_min_similarity: 0.55,
         }
     }
 }

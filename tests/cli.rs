@@ -463,3 +463,44 @@ fn init_writes_the_page_templates_and_a_broken_one_stops_run_before_any_job() {
     let index = std::fs::read_to_string(dir.path().join("output/index.md")).unwrap();
     assert!(index.starts_with("# Knowledge base"), "{index}");
 }
+
+/// `quarry bench pipeline` runs the whole pipeline in a queue of its own and prints the bill
+/// per stage against the corpus: as JSON, the figures add up.
+#[test]
+fn bench_pipeline_reports_the_bill_against_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_backend(dir.path());
+    let notes = research(dir.path());
+    let keep = dir.path().join("bench");
+    let out = quarry(
+        dir.path(),
+        &[
+            "bench",
+            "pipeline",
+            notes.to_str().unwrap(),
+            "--keep",
+            keep.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json_start = stdout.rfind("\n{").map_or(0, |i| i + 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout[json_start..]).expect("JSON");
+    let stages = v["stages"].as_array().unwrap();
+    assert!(stages.iter().any(|s| s["stage"] == "extract"));
+    assert!(
+        !stages.iter().any(|s| s["stage"] == "validate"),
+        "off by default"
+    );
+    let sum: i64 = stages
+        .iter()
+        .map(|s| s["computed_tokens"].as_i64().unwrap() + s["gen_tokens"].as_i64().unwrap())
+        .sum();
+    assert!(sum > 0);
+    assert_eq!(v["computed_tokens"].as_i64().unwrap(), sum);
+    assert!(v["corpus_tokens"].as_i64().unwrap() > 0);
+    // The queue and the knowledge base were kept where asked; the user's folder untouched.
+    assert!(keep.join("queue.db").exists() && keep.join("output/index.md").exists());
+    assert!(!dir.path().join("queue.db").exists());
+}

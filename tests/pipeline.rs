@@ -99,6 +99,7 @@ async fn run(
         timeout,
         events: None,
         defined: Default::default(),
+        related: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(quarry::engine::Stop::Run);
     tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))
@@ -126,9 +127,16 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
             "A builder collects optional settings before construction.",
         ))
     });
+    // Every stage, the validator (off by default) switched on by a two-line file.
+    let agents_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        agents_dir.path().join("on.toml"),
+        "name = \"validator\"\nenabled = true\n",
+    )
+    .unwrap();
     let summary = run(
         &s.q,
-        Agents::load(None, None).unwrap(),
+        Agents::load(Some(agents_dir.path()), None).unwrap(),
         backend,
         Duration::from_secs(5),
     )
@@ -156,6 +164,54 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
     );
     let index = std::fs::read_to_string(out.path().join("index.md")).unwrap();
     assert!(index.contains("These patterns help"), "{index}");
+}
+
+/// The validator is off by default because its advisory verdict changes no page: the same
+/// replies render the same knowledge base with and without it, and without it no validate
+/// job runs (its tokens are saved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advisory_validator_changes_no_page_and_is_off_by_default() {
+    let agents_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        agents_dir.path().join("on.toml"),
+        "name = \"validator\"\nenabled = true\n",
+    )
+    .unwrap();
+    let mut kbs = Vec::new();
+    for with_validator in [false, true] {
+        let s = setup(3, 3).await;
+        let backend = by_role(|n| {
+            Reply::Text(finding(
+                ["Builder", "Builder", "Newtype"][n % 3],
+                "A builder collects optional settings before construction.",
+            ))
+        });
+        let agents = || Agents::load(with_validator.then(|| agents_dir.path()), None).unwrap();
+        let summary = run(&s.q, agents(), backend.clone(), Duration::from_secs(5)).await;
+        assert_eq!(summary.jobs_dead, 0);
+        let validations = states(&s.q, "validate").await;
+        assert_eq!(!validations.is_empty(), with_validator, "{validations:?}");
+        let out = tempfile::tempdir().unwrap();
+        quarry::cmd::render(&s.q, &agents(), out.path())
+            .await
+            .unwrap();
+        let mut pages = Vec::new();
+        for e in walkdir::WalkDir::new(out.path()).sort_by_file_name() {
+            let e = e.unwrap();
+            if e.file_type().is_file() {
+                let rel = e.path().strip_prefix(out.path()).unwrap().to_owned();
+                pages.push((rel, std::fs::read_to_string(e.path()).unwrap()));
+            }
+        }
+        assert!(
+            pages
+                .iter()
+                .any(|(n, _)| n.ends_with("patterns/builder.md")),
+            "{pages:?}"
+        );
+        kbs.push(pages);
+    }
+    assert_eq!(kbs[0], kbs[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,7 +567,7 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
         heading: &["Error handling"],
         chunks: vec![
             (
-                "# Error handling\n\nError handling gathers every failure in one type.\n".into(),
+                "# Error handling\n\nError handling gathers every failure in one type.\nSee `Result<T, Error>`.\n".into(),
                 1,
                 3,
             ),
@@ -539,7 +595,7 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
         heading: &["Iterator tricks"],
         chunks: vec![
             (
-                "# Iterator tricks\n\nIterator tricks collected this month.\n".into(),
+                "# Iterator tricks\n\nIterator tricks collected this month.\nSee `Iterator::fold`.\n".into(),
                 1,
                 3,
             ),
@@ -678,4 +734,107 @@ async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
         page.contains("Optional settings a builder collects") && page.contains('…'),
         "{page}"
     );
+}
+
+/// A file with no Rust in it (a preface) and a chunk that is a list of references teach no
+/// pattern: the extractor is not asked about them, no page is made from them, and the source
+/// page says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_chunks_that_teach_nothing_are_not_sent_to_the_model() {
+    let s = setup(1, 3).await;
+    common::Seed {
+        root: "/r",
+        rel_path: "preface.md",
+        heading: &["Preface"],
+        chunks: vec![(
+            "# Preface\n\nThis book grew out of notes kept over many years. Thanks to everyone who read drafts.\n".into(),
+            1,
+            3,
+        )],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    common::Seed {
+        root: "/r",
+        rel_path: "post.md",
+        heading: &["Guards"],
+        chunks: vec![
+            (
+                "# Guards\n\nA guard releases its lock in `Drop::drop`.\n".into(),
+                1,
+                3,
+            ),
+            (
+                "## Further reading\n\n- [Guards in depth](https://example.org/guards)\n- [Drop order](./drop.md)\n- [The Rustonomicon](https://example.org/nomicon)\n".into(),
+                5,
+                9,
+            ),
+        ],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let backend = FakeBackend::new(move |req: &Request, _| {
+        let user = req.messages.last().unwrap().content.clone();
+        let reply = if user.contains("Pattern: ") {
+            PAGE.to_string()
+        } else if user.contains("\"overview\"") {
+            OVERVIEW.to_string()
+        } else {
+            seen.lock().unwrap().push(user.clone());
+            if user.contains("A guard releases") {
+                finding("Guard", "A guard releases its lock in `Drop::drop`.")
+            } else {
+                finding(
+                    "Builder",
+                    "A builder collects optional settings before construction.",
+                )
+            }
+        };
+        Reply::Text(reply)
+    });
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 0);
+    let asked = asked.lock().unwrap().clone();
+    assert!(asked.iter().any(|u| u.contains("A guard releases")));
+    assert!(asked.iter().any(|u| u.contains("A builder collects")));
+    assert!(
+        !asked
+            .iter()
+            .any(|u| u.contains("notes kept over many years") || u.contains("Drop order")),
+        "{asked:#?}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    quarry::cmd::render(&s.q, &Agents::load(None, None).unwrap(), out.path())
+        .await
+        .unwrap();
+    let preface = std::fs::read_to_string(out.path().join("sources/preface.md")).unwrap();
+    assert!(
+        preface.contains("lines 1-3 were not read for patterns: no Rust in the file"),
+        "{preface}"
+    );
+    let post = std::fs::read_to_string(out.path().join("sources/post.md")).unwrap();
+    assert!(
+        post.contains("lines 5-9 were not read for patterns: a list of references"),
+        "{post}"
+    );
+    let patterns: Vec<String> =
+        s.q.patterns()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    assert_eq!(patterns.len(), 2, "{patterns:?}");
 }

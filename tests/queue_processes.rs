@@ -34,7 +34,7 @@ fn project_with(dir: &Path, delay: [u64; 2], max_attempts: u32, abort_marker: &s
             &format!("max_attempts = {max_attempts}"),
         );
         if name != "extractor" {
-            text.push_str("\nenabled = false\n");
+            text = format!("name = \"{name}\"\nenabled = false\n");
         }
         std::fs::write(dir.join(format!("agents/{name}.toml")), text).unwrap();
     }
@@ -60,7 +60,9 @@ async fn seed_with(db: impl Into<DbUrl>, n: usize, poison: Option<(usize, &str)>
         heading: &["Scripted pattern"],
         chunks: (0..n)
             .map(|i| {
-                let mut text = format!("Chunk {i}: the scripted evidence sentence lives here.");
+                // With a mark of Rust (`Vec<T>`): a file without Rust is not read at all.
+                let mut text =
+                    format!("Chunk {i}: the scripted evidence sentence lives here in a `Vec<T>`.");
                 if let Some((_, marker)) = poison.filter(|p| p.0 == i) {
                     text.push_str(marker);
                 }

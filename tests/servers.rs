@@ -193,7 +193,7 @@ fn small(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::write(
         r.join("builder.md"),
-        "# Builders\n\n## The builder pattern\n\nA *builder* collects optional settings step by step and checks them once in `build`.\n",
+        "# Builders\n\n## The builder pattern\n\nA *builder* collects optional settings step by step and checks them once in `fn build(self) -> Result<Config, Error>`.\n",
     )
     .unwrap();
     r

@@ -43,7 +43,7 @@ fn project(dir: &Path, delay: [u64; 2]) {
     for i in 0..24 {
         std::fs::write(
             notes.join(format!("n{i:02}.md")),
-            format!("# Guard values\n\nA guard releases its resource when dropped.\n\nSeen in file {i}.\n"),
+            format!("# Guard values\n\nA guard releases its resource when dropped.\n\nSeen in file {i}, in `Drop::drop`.\n"),
         )
         .unwrap();
     }

@@ -54,11 +54,23 @@ pub struct FindingPrompt {
     pub finding: FindingCtx,
 }
 
+/// A sentence of another file that names the pattern (found by retrieval).
+#[derive(Clone, Debug, Serialize)]
+pub struct RelatedCtx {
+    pub file: String,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub text: String,
+}
+
 /// Input of the writer.
 #[derive(Clone, Debug, Serialize)]
 pub struct PatternPrompt {
     pub pattern: PatternCtx,
     pub findings: Vec<FindingCtx>,
+    /// What other files say about the pattern by name (the role's `related`; empty when 0,
+    /// on PostgreSQL, or without the embedding model).
+    pub related: Vec<RelatedCtx>,
 }
 
 /// Input of the synthesizer.

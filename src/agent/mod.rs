@@ -164,6 +164,11 @@ pub struct RoleSpec {
     /// reply, the model hears the reasons and answers again, this many times.
     #[serde(default)]
     pub feedback_rounds: u32,
+    /// For a writer (`input = "pattern"`): how many chunks of other files near the pattern
+    /// (hybrid search over the chunks, SQLite only) the planner looks up; those that name
+    /// the pattern are shown to the writer and cited by its page. 0: none.
+    #[serde(default)]
+    pub related: usize,
     /// Set on false to switch a built-in role off.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -308,6 +313,24 @@ impl std::fmt::Debug for Agents {
     }
 }
 
+#[cfg(test)]
+impl Agents {
+    /// Every built-in role, those switched off by default (the validator) switched on: for
+    /// tests of what each role's schema and grammar admit.
+    pub fn all_built_in() -> Agents {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (file, text) in DEFAULT_AGENTS {
+            let table: toml::Table = text.parse().expect("built-in spec");
+            if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
+                let name = table["name"].as_str().expect("name");
+                let on = format!("name = {name:?}\nenabled = true\n");
+                std::fs::write(dir.path().join(format!("on-{file}")), on).expect("write");
+            }
+        }
+        Agents::load(Some(dir.path()), None).expect("built-in roles load")
+    }
+}
+
 impl Agents {
     /// The built-in roles, overridden and extended by `agents_dir/*.toml` and
     /// `prompts_dir/*.tera` when those folders exist. Every template is parsed now, so a
@@ -343,21 +366,31 @@ impl Agents {
                 message: error_chain(&e),
             })?;
         let mut roles = BTreeMap::new();
-        let mut disabled = Vec::new();
+        // A role is switched off by `enabled = false` in its file (a built-in one: the
+        // validator) or in a two-line file of the user's (`name`, `enabled = false`); a
+        // two-line file with `enabled = true` switches a built-in role on, as it is built in.
+        let mut switches = BTreeMap::new();
+        let mut to_load = Vec::new();
         for (_file, (path, text)) in files {
-            // `enabled = false` alone (with the name) switches a role off.
             if let Ok(table) = text.parse::<toml::Table>() {
-                if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
-                    if let Some(name) = table.get("name").and_then(|v| v.as_str()) {
-                        disabled.push(name.to_string());
-                    }
+                let enabled = table.get("enabled").and_then(|v| v.as_bool());
+                let name = table.get("name").and_then(|v| v.as_str());
+                let only_a_switch = table.keys().all(|k| k == "name" || k == "enabled");
+                if let (Some(on), Some(name), true) = (enabled, name, only_a_switch) {
+                    switches.insert(name.to_string(), on);
                     continue;
                 }
             }
+            to_load.push((path, text));
+        }
+        for (path, text) in to_load {
             let mut spec: RoleSpec = toml::from_str(&text).map_err(|e| AgentError::Spec {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+            if let Some(on) = switches.get(&spec.name) {
+                spec.enabled = *on;
+            }
             if !spec.enabled {
                 continue;
             }
@@ -391,9 +424,6 @@ impl Agents {
                     task: String::new(),
                 },
             );
-        }
-        for name in disabled {
-            roles.remove(&name);
         }
         let mut agents = Agents { roles, tera };
         let empty = context::ChunkPrompt {

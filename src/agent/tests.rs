@@ -18,7 +18,8 @@ fn chunk() -> ChunkCtx {
 fn built_in_roles_load_with_grammars() {
     let agents = Agents::load(None, None).unwrap();
     let names: Vec<&str> = agents.roles().map(|r| r.spec.name.as_str()).collect();
-    assert_eq!(names, ["extractor", "synthesizer", "validator", "writer"]);
+    // The validator is built in but off: its advisory verdict changes no page.
+    assert_eq!(names, ["extractor", "synthesizer", "writer"]);
     for r in agents.roles() {
         assert!(r.grammar.contains("root ::="), "{}", r.spec.name);
     }
@@ -129,13 +130,33 @@ fn a_two_line_file_switches_a_built_in_role_off() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("off.toml"),
-        "name = \"validator\"\nenabled = false\n",
+        "name = \"writer\"\nenabled = false\n",
     )
     .unwrap();
     let agents = Agents::load(Some(dir.path()), None).unwrap();
-    assert!(agents.role("validator").is_err());
-    assert!(agents.by_output(OutputKind::Verdicts).is_none());
+    assert!(agents.role("writer").is_err());
+    assert!(agents.by_output(OutputKind::Page).is_none());
     assert!(agents.role("extractor").is_ok());
+}
+
+#[test]
+fn a_two_line_file_switches_a_built_in_role_on_as_built_in() {
+    assert!(Agents::load(None, None).unwrap().role("validator").is_err());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("on.toml"),
+        "name = \"validator\"\nenabled = true\n",
+    )
+    .unwrap();
+    let agents = Agents::load(Some(dir.path()), None).unwrap();
+    let v = agents.role("validator").unwrap();
+    assert_eq!(v.spec.stage, "validate");
+    assert!(!v.spec.veto, "the built-in spec, advisory");
+    assert!(v.grammar.contains("root ::="));
+    assert_eq!(
+        agents.by_output(OutputKind::Verdicts).unwrap().spec.name,
+        "validator"
+    );
 }
 
 #[test]
@@ -197,8 +218,8 @@ fn a_term_the_name_field_refuses_is_not_offered() {
     // The prompt lists, and a `terms_required` role is asked about, only usable terms.
     assert_eq!(role.usable_terms(terms.clone()), ["Builder"]);
     assert!(role.usable_terms(short).is_empty());
-    let validator = agents.role("validator").unwrap();
-    assert_eq!(validator.usable_terms(terms.clone()), terms);
+    let writer = agents.role("writer").unwrap();
+    assert_eq!(writer.usable_terms(terms.clone()), terms);
 }
 
 #[test]

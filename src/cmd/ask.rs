@@ -21,6 +21,7 @@ pub async fn ask(cfg: &Config, args: AskArgs) -> Result<u8> {
     let opts = AskOptions {
         top_k: args.top.unwrap_or(cfg.search.top_k).max(1),
         min_similarity: cfg.search.min_similarity,
+        min_sentence_similarity: cfg.search.min_sentence_similarity,
         timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
         ..AskOptions::default()
     };

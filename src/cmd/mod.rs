@@ -23,7 +23,7 @@ use crate::progress::Mode;
 use crate::queue::{Queue, QueueOptions};
 
 pub use enqueue::{enqueue, ingest_options, EnqueueReport};
-pub use run::{render, render_with, start_backends};
+pub use run::{pipeline_embedder, render, render_with, start_backends};
 
 pub async fn main(cli: Cli) -> Result<u8> {
     let mut cfg = Config::load(cli.global.config.as_deref())?;
@@ -128,7 +128,9 @@ async fn dispatch(cli: Cli, mut cfg: Config) -> Result<u8> {
             let q = open_queue(&cfg).await?;
             let agents = load_agents(&cfg)?;
             let templates = crate::kb::Templates::load(Some(&cfg.templates_dir))?;
-            let r = render_with(&q, &agents, &templates, &cfg.output, force).await?;
+            let embedder = run::pipeline_embedder(&cfg);
+            let see_also = run::see_also(&cfg, embedder.as_deref());
+            let r = render_with(&q, &agents, &templates, &cfg.output, force, see_also).await?;
             println!("{}: {r}", cfg.output.join("index.md").display());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
         }

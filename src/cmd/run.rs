@@ -35,6 +35,9 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     let queue = open_queue(&cfg).await?;
     let templates = kb::Templates::load(Some(&cfg.templates_dir))?;
     let backends = start_backends(&cfg, &agents, cfg.workers).await?;
+    // Retrieval in the pipeline (related chunks for the writer, "See also"): the embedding
+    // model is loaded now; without it, or on PostgreSQL, the run goes on without (said once).
+    let embedder = pipeline_embedder(&cfg);
     let mode = progress_mode(args.progress, args.quiet);
     let (shutdown_tx, shutdown_rx) = watch::channel(engine::Stop::Run);
     // First Ctrl-C drains (running jobs finish within the grace period, then are put back);
@@ -55,6 +58,19 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         })
     };
     let (events_tx, events_rx) = mpsc::channel(256);
+    let related = embedder.as_ref().and_then(|e| {
+        agents
+            .by_output(crate::agent::OutputKind::Page)
+            .filter(|w| w.spec.related > 0)
+            .map(|_| {
+                Arc::new(crate::search::related::Related {
+                    embedder: e.clone(),
+                    batch: cfg.search.batch,
+                    min_similarity: cfg.search.related_min_similarity,
+                    events: Some(events_tx.clone()),
+                })
+            })
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let view = tokio::spawn(progress::show(
         queue.clone(),
@@ -73,6 +89,7 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
         events: Some(events_tx),
         defined: Default::default(),
+        related,
     };
     let summary = engine::run(ctx, shutdown_rx).await;
     let _ = stop_tx.send(true);
@@ -82,7 +99,15 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
     // The knowledge base and the summary are read from the database: again, if its server
     // is restarting.
     let (r, counts, kb, bill) = super::retry_transient(|| async {
-        let r = render_with(&queue, &agents, &templates, &cfg.output, args.force).await?;
+        let r = render_with(
+            &queue,
+            &agents,
+            &templates,
+            &cfg.output,
+            args.force,
+            see_also(&cfg, embedder.as_deref()),
+        )
+        .await?;
         let counts = queue.counts().await?;
         let kb = kb::Kb::load(&queue, &kb::Stages::default()).await?;
         let bill = queue.bill().await?;
@@ -166,21 +191,73 @@ fn owner_id() -> String {
     format!("{host}:{}", std::process::id())
 }
 
+/// The embedding model for retrieval inside the pipeline, when the queue is SQLite's and the
+/// model loads; otherwise None, with one warning saying what the pages lack and why.
+pub fn pipeline_embedder(cfg: &Config) -> Option<Arc<crate::search::Embedder>> {
+    if !matches!(cfg.db, crate::queue::DbUrl::Sqlite(_)) {
+        tracing::info!("retrieval runs on SQLite only: pages are written without related passages from other files and without \"See also\"");
+        return None;
+    }
+    match crate::search::Embedder::load(&cfg.search.embedding_model, cfg.search.dimensions) {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => {
+            tracing::warn!("pages are written without related passages from other files and without \"See also\": {e}");
+            None
+        }
+    }
+}
+
+/// "See also" with `embedder` and the configured floor.
+pub fn see_also<'a>(
+    cfg: &Config,
+    embedder: Option<&'a crate::search::Embedder>,
+) -> Option<crate::search::pages::SeeAlso<'a>> {
+    embedder.map(|embedder| crate::search::pages::SeeAlso {
+        embedder,
+        batch: cfg.search.batch,
+        k: crate::search::pages::SEE_ALSO,
+        min_similarity: cfg.search.see_also_min_similarity,
+    })
+}
+
 /// Renders into `output` with the built-in templates, refusing a non-empty folder quarry
 /// did not create.
 pub async fn render(queue: &Queue, agents: &Agents, output: &Path) -> Result<kb::WriteReport> {
-    render_with(queue, agents, &kb::Templates::builtin(), output, false).await
+    render_with(
+        queue,
+        agents,
+        &kb::Templates::builtin(),
+        output,
+        false,
+        None,
+    )
+    .await
 }
 
-/// Renders into `output`; `force` writes into a non-empty folder quarry did not create.
+/// Renders into `output`; `force` writes into a non-empty folder quarry did not create. With
+/// `see_also`, every pattern page is embedded (when it changed) and links its nearest pages;
+/// a failure there leaves the pages without the links, said once.
 pub async fn render_with(
     queue: &Queue,
     agents: &Agents,
     templates: &kb::Templates,
     output: &Path,
     force: bool,
+    see_also: Option<crate::search::pages::SeeAlso<'_>>,
 ) -> Result<kb::WriteReport> {
-    let kb = kb::Kb::load(queue, &kb::Stages::of(agents)).await?;
+    let mut kb = kb::Kb::load(queue, &kb::Stages::of(agents)).await?;
+    if let Some(see) = see_also {
+        let paths = kb::Paths::new(&kb.sources, kb.patterns.iter().map(|(p, _, _)| p));
+        let linked = async {
+            crate::search::pages::update(queue, &see, &kb, &paths).await?;
+            crate::search::pages::see_also(queue, &see, &kb).await
+        }
+        .await;
+        match linked {
+            Ok(links) => kb.see_also = links,
+            Err(e) => tracing::warn!("pages are rendered without \"See also\": {e}"),
+        }
+    }
     let pages = kb::render(&kb, templates)?;
     Ok(kb::write_pages(output, &pages, force)?)
 }

@@ -67,6 +67,21 @@ pub async fn search(cfg: &Config, args: SearchArgs) -> Result<u8> {
     let k = args.top.unwrap_or(cfg.search.top_k).max(1);
     let start = Instant::now();
     let hits = retriever.search(&args.query, k, mode).await?;
+    // Pattern pages too (their vectors are made when the knowledge base is rendered).
+    let pages = match mode {
+        Mode::Text => Vec::new(),
+        _ => {
+            let qv = retriever.embed_query(&args.query)?;
+            search::pages::search(
+                &queue,
+                &embedder,
+                &qv,
+                search::pages::SEE_ALSO,
+                cfg.search.min_similarity,
+            )
+            .await?
+        }
+    };
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     if args.json {
         let out = serde_json::json!({
@@ -87,6 +102,11 @@ pub async fn search(cfg: &Config, args: SearchArgs) -> Result<u8> {
                 "similarity": h.similarity,
                 "vector_rank": h.vector_rank,
                 "snippet": snippet(&h.chunk.text, &args.query),
+            })).collect::<Vec<_>>(),
+            "pages": pages.iter().map(|p| serde_json::json!({
+                "path": cfg.output.join(&p.path),
+                "title": p.title,
+                "similarity": p.similarity,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -113,10 +133,22 @@ pub async fn search(cfg: &Config, args: SearchArgs) -> Result<u8> {
         }
         println!("   {}", snippet(&h.chunk.text, &args.query));
     }
+    if !pages.is_empty() {
+        println!("pages:");
+        for p in &pages {
+            println!(
+                "   {}  {}  cos {:.3}",
+                cfg.output.join(&p.path).display(),
+                p.title,
+                p.similarity
+            );
+        }
+    }
     println!(
-        "({} of {} chunks, {mode:?}, {ms:.0} ms)",
+        "({} of {} chunks, {} pages, {mode:?}, {ms:.0} ms)",
         hits.len(),
-        retriever.len()
+        retriever.len(),
+        pages.len()
     );
     Ok(0)
 }

@@ -149,8 +149,8 @@ pub fn print_bill(bill: &[crate::queue::StageBill]) {
         return;
     }
     println!(
-        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "tokens", "jobs", "prompt", "cached", "computed", "generated", "model s"
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
+        "tokens", "jobs", "prompt", "cached", "computed", "generated", "model s", "span s"
     );
     let mut total = crate::queue::StageBill {
         stage: "total".into(),
@@ -165,19 +165,27 @@ pub fn print_bill(bill: &[crate::queue::StageBill]) {
         total.gen_tokens += b.gen_tokens;
         total.attempt_seconds += b.attempt_seconds;
     }
+    // Stages overlap: the total has no span of its own.
+    total.span_seconds = f64::NAN;
     print_bill_line(&total);
 }
 
 fn print_bill_line(b: &crate::queue::StageBill) {
+    let span = if b.span_seconds.is_nan() {
+        "-".to_string()
+    } else {
+        format!("{:.0}", b.span_seconds)
+    };
     println!(
-        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9.0}",
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9.0} {:>8}",
         b.stage,
         b.jobs,
         b.prompt_tokens,
         b.cached_tokens,
         b.computed_tokens,
         b.gen_tokens,
-        b.attempt_seconds
+        b.attempt_seconds,
+        span
     );
 }
 

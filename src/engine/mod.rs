@@ -37,6 +37,10 @@ pub struct RunContext {
     pub events: Option<mpsc::Sender<Event>>,
     /// The names each source defines, worked out once per source and run.
     pub defined: Arc<FileFactsCache>,
+    /// The embedding model and floor for the chunks of other files near each pattern (the
+    /// planner looks them up for the writer); None: pages are written without them (no
+    /// embedding model, PostgreSQL).
+    pub related: Option<Arc<crate::search::related::Related>>,
 }
 
 /// What each source's whole text tells its chunks' terms (the items it defines, whether its
@@ -237,7 +241,7 @@ async fn coordinate(
         ctx.queue.checkpoint().await?;
         *last_checkpoint = Instant::now();
     }
-    let planned = plan(&ctx.queue, &ctx.agents).await?;
+    let planned = plan(&ctx.queue, &ctx.agents, ctx.related.as_deref()).await?;
     Ok(planned == 0 && ctx.queue.is_drained().await?)
 }
 

@@ -9,13 +9,14 @@ use super::checks;
 use super::{JobError, RunContext, Usage};
 use crate::agent::context::{
     ChunkCtx, ChunkPrompt, FindingCtx, FindingPrompt, KbPrompt, PatternCtx, PatternPrompt,
-    PatternSummaryCtx,
+    PatternSummaryCtx, RelatedCtx,
 };
 use crate::agent::{Agents, InputKind, OutputKind, Role};
 use crate::ingest::FileKind;
 use crate::llm::{grammar, GenProgress, Message, Request, StopReason};
 use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, FindingStatus, JobId, Lease, NewJob, Queue, QueueError};
+use crate::search::related::Related;
 use crate::text::checks as names;
 
 type JobResult = Result<Usage, (JobError, Usage)>;
@@ -240,11 +241,7 @@ fn kind_of(chunk: &ChunkRow) -> FileKind {
 }
 
 /// The chunk a per-chunk job reads, its terms and the role's prompt rendered around it.
-async fn chunk_input(
-    ctx: &RunContext,
-    lease: &Lease,
-    role: &Role,
-) -> Result<(ChunkRow, Vec<String>, Vec<Message>), JobError> {
+async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<ChunkInput, JobError> {
     let chunk_id = lease
         .input_id
         .ok_or_else(|| JobError::new("corrupt", "per-chunk job without a chunk", false))?;
@@ -257,6 +254,7 @@ async fn chunk_input(
             ctx.queue.source_text(chunk.source_id)
         })
         .await?;
+    let silence = facts.silence(&chunk.text, kind_of(&chunk));
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
             // Only the terms the role's term fields accept: the grammar offers no other.
@@ -273,7 +271,21 @@ async fn chunk_input(
         .agents
         .messages(role, &prompt)
         .map_err(|e| JobError::new("template", e.to_string(), false))?;
-    Ok((chunk, prompt.chunk.terms, messages))
+    Ok(ChunkInput {
+        chunk,
+        terms: prompt.chunk.terms,
+        messages,
+        silence,
+    })
+}
+
+/// What a per-chunk job reads: the chunk, its terms, the role's prompt, and whether the
+/// chunk can teach a pattern at all.
+struct ChunkInput {
+    chunk: ChunkRow,
+    terms: Vec<String>,
+    messages: Vec<Message>,
+    silence: Option<crate::text::teaching::Silence>,
 }
 
 async fn extract(
@@ -283,7 +295,12 @@ async fn extract(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (chunk, terms, messages) = chunk_input(ctx, lease, role).await?;
+    let ChunkInput {
+        chunk,
+        terms,
+        messages,
+        silence,
+    } = chunk_input(ctx, lease, role).await?;
     let (schema, grammar) = role
         .constrained(&chunk.text, &terms)
         .map_err(|e| JobError::new("grammar", e.to_string(), false))?;
@@ -295,9 +312,17 @@ async fn extract(
     let mut last: Option<(serde_json::Value, String)> = None;
     // A role that names findings only by the chunk's terms is not asked about a chunk that
     // has none: nothing in it names a technique, and a small model's free names are noise.
-    let rounds = if role.spec.terms_required && terms.is_empty() {
+    // Nor about a chunk that cannot teach one (no Rust in its file, a list of references).
+    let not_asked = match silence {
+        Some(s) => Some(s.reason()),
+        None if role.spec.terms_required && terms.is_empty() => {
+            Some("no term of the chunk names a technique")
+        }
+        None => None,
+    };
+    let rounds = if let Some(why) = not_asked {
         last = Some((
-            serde_json::json!({ "findings": [], "not_asked": "no term of the chunk names a technique" }),
+            serde_json::json!({ "findings": [], "not_asked": why }),
             String::new(),
         ));
         0
@@ -571,12 +596,28 @@ async fn write(
         .ok_or_else(|| JobError::new("corrupt", "write job without a pattern", false))?;
     let pattern = ctx.queue.pattern(pattern_id).await?;
     let findings = ctx.queue.pattern_findings(pattern_id).await?;
+    // What other files say about the pattern by name (the planner's search found them).
+    let related = ctx
+        .queue
+        .related(Some(pattern_id))
+        .await?
+        .into_iter()
+        .filter(|r| r.cited && !findings.iter().any(|f| f.source_id == r.source_id))
+        .take(role.spec.related)
+        .map(|r| RelatedCtx {
+            file: r.rel_path,
+            line_start: r.line_start,
+            line_end: r.line_end,
+            text: r.excerpt,
+        })
+        .collect();
     let prompt = PatternPrompt {
         pattern: PatternCtx {
             name: pattern.name.clone(),
             category: pattern.category.clone(),
         },
         findings: findings.iter().take(6).map(finding_ctx).collect(),
+        related,
     };
     let messages = ctx
         .agents
@@ -651,7 +692,7 @@ async fn notes(
     progress: Arc<GenProgress>,
     usage: &mut Usage,
 ) -> Result<(), JobError> {
-    let (_, _, messages) = chunk_input(ctx, lease, role).await?;
+    let ChunkInput { messages, .. } = chunk_input(ctx, lease, role).await?;
     let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
@@ -721,8 +762,14 @@ async fn title_patterns<'a>(
 
 /// Plans the next stages once extraction and validation are over: groups accepted findings
 /// into patterns, adds a write job per pattern whose findings changed, and a synthesize job
-/// behind every write. Idempotent (dedup keys); returns how many jobs it created.
-pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
+/// behind every write. With `related` (and a writer whose `related` is above 0), each new
+/// write's pattern first gets the chunks of other files near it (`search::related`), stored
+/// with the job. Idempotent (dedup keys); returns how many jobs it created.
+pub async fn plan(
+    queue: &Queue,
+    agents: &Agents,
+    related: Option<&Related>,
+) -> Result<usize, QueueError> {
     let chunk_stages: Vec<String> = agents
         .roles()
         .filter(|r| matches!(r.spec.input, InputKind::Chunk | InputKind::Findings))
@@ -739,8 +786,16 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     // Group: one pattern per key; its name and category come from its first finding. The
     // other names of a document whose title is its main pattern join that pattern's page.
     let homes = title_patterns(queue, &ungrouped).await?;
+    // Related chunks are searched before the transaction: catching the index up writes.
+    let near = match (related, writer) {
+        (Some(r), Some(w)) if w.spec.related > 0 && !ungrouped.is_empty() => {
+            related_of(queue, r, w.spec.related, &ungrouped, &homes).await
+        }
+        _ => BTreeMap::new(),
+    };
     let mut tx = queue.begin().await?;
     let mut touched = std::collections::BTreeSet::new();
+    let mut keys: HashMap<i64, &str> = HashMap::new();
     for f in &ungrouped {
         let home = homes.get(&f.source_id).copied().unwrap_or(f);
         let id = store::upsert_pattern(
@@ -754,12 +809,16 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
         .await?;
         store::link_finding(&mut tx, id, f.id).await?;
         touched.insert(id);
+        keys.insert(id, &home.pattern_key);
     }
     let mut created = 0;
     if let Some(writer) = writer {
         let mut jobs = Vec::new();
         for &pattern in &touched {
             let finding_ids = store::pattern_finding_ids(&mut tx, pattern).await?;
+            if let Some(rows) = keys.get(&pattern).and_then(|k| near.get(*k)) {
+                crate::queue::retrieval::set_related(&mut tx, pattern, rows).await?;
+            }
             jobs.push(NewJob {
                 role: writer.spec.name.clone(),
                 stage: writer.spec.stage.clone(),
@@ -802,6 +861,92 @@ pub async fn plan(queue: &Queue, agents: &Agents) -> Result<usize, QueueError> {
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// The chunks of other files near each pattern of `ungrouped` (by pattern key), `k` each.
+/// A search that cannot run (no chunks, the model failing) leaves the patterns without:
+/// said once in the log, never a failed plan.
+async fn related_of(
+    queue: &Queue,
+    related: &Related,
+    k: usize,
+    ungrouped: &[FindingRow],
+    homes: &HashMap<i64, &FindingRow>,
+) -> BTreeMap<String, Vec<crate::queue::retrieval::NewRelated>> {
+    let mut groups: BTreeMap<&str, (&str, Vec<&FindingRow>)> = BTreeMap::new();
+    for f in ungrouped {
+        let home = homes.get(&f.source_id).copied().unwrap_or(f);
+        groups
+            .entry(&home.pattern_key)
+            .or_insert_with(|| (&home.pattern, Vec::new()))
+            .1
+            .push(f);
+    }
+    let started = std::time::Instant::now();
+    let progress = |done: usize, total: usize| {
+        related.progress(done, total);
+        if done == total {
+            tracing::info!("embedded {total} chunks for related passages");
+        }
+    };
+    let retriever = match crate::search::Retriever::open(
+        queue,
+        &related.embedder,
+        true,
+        related.batch,
+        progress,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("pages are written without related passages from other files: {e}");
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (key, (name, fs)) in groups {
+        // The pattern's own findings, older ones too: their files are not "other files".
+        let mut own: std::collections::BTreeSet<String> =
+            fs.iter().map(|f| f.rel_path.clone()).collect();
+        if let Ok(Some(id)) = queue.pattern_id(key).await {
+            if let Ok(old) = queue.pattern_findings(id).await {
+                own.extend(old.into_iter().map(|f| f.rel_path));
+            }
+        }
+        let own_findings: Vec<&FindingRow> = fs
+            .iter()
+            .copied()
+            .filter(|f| f.pattern_key == key)
+            .chain(fs.iter().copied().filter(|f| f.pattern_key != key))
+            .collect();
+        let query = crate::search::related::query_of(name, &own_findings);
+        match crate::search::related::related_chunks(
+            &retriever,
+            name,
+            &query,
+            &own,
+            k,
+            related.min_similarity,
+        )
+        .await
+        {
+            Ok(rows) => {
+                out.insert(key.to_string(), rows);
+            }
+            Err(e) => {
+                tracing::warn!("pages are written without related passages from other files: {e}");
+                return out;
+            }
+        }
+    }
+    tracing::info!(
+        patterns = out.len(),
+        cited = out.values().flatten().filter(|r| r.cited).count(),
+        seconds = started.elapsed().as_secs_f64(),
+        "related passages found"
+    );
+    out
 }
 
 #[cfg(test)]

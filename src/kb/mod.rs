@@ -37,6 +37,15 @@ pub struct Kb {
     pub passages: BTreeMap<i64, String>,
     /// Per pattern id: the author's own material for its page (the topic's parts, the example).
     pub material: BTreeMap<i64, material::Material>,
+    /// Per source id: the line ranges the extractor was not asked about, and why (no Rust in
+    /// the file, a list of references, no term), adjacent ranges of one reason joined.
+    pub unread: BTreeMap<i64, Vec<(i64, i64, String)>>,
+    /// Per pattern id: the chunks of other files that discuss it by name (found by the
+    /// planner's search, `search::related`), which its page cites beside its findings.
+    pub related: BTreeMap<i64, Vec<crate::queue::retrieval::RelatedRow>>,
+    /// Per pattern id: the nearest other pattern pages, nearest first (`search::pages`,
+    /// filled by the caller from the stored page vectors; empty without them).
+    pub see_also: BTreeMap<i64, Vec<i64>>,
 }
 
 /// The queue stages whose results the knowledge base shows. Users rename stages in
@@ -49,6 +58,8 @@ pub struct Stages {
     pub overview: Option<String>,
     /// Custom per-chunk roles' (`input = "chunk"`, not findings): notes on source pages.
     pub notes: Vec<String>,
+    /// The extractor's (`output = "findings"`): the chunks it was not asked about.
+    pub extract: Option<String>,
 }
 
 impl Stages {
@@ -61,6 +72,7 @@ impl Stages {
                 .filter(|r| r.spec.output != OutputKind::Findings)
                 .map(|r| r.spec.stage.clone())
                 .collect(),
+            extract: agents.stage_of(OutputKind::Findings).map(str::to_string),
         }
     }
 }
@@ -130,6 +142,18 @@ impl Kb {
             };
             patterns.push((p, fs, page));
         }
+        // The related chunks a page cites: those that name the pattern, in files its findings
+        // do not already cite.
+        let mut related: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        for r in queue.related(None).await? {
+            let elsewhere = patterns
+                .iter()
+                .find(|(p, _, _)| p.id == r.pattern_id)
+                .is_some_and(|(_, fs, _)| !fs.iter().any(|f| f.source_id == r.source_id));
+            if r.cited && elsewhere {
+                related.entry(r.pattern_id).or_insert_with(Vec::new).push(r);
+            }
+        }
         let overview = match &stages.overview {
             Some(stage) => queue.latest_result(stage, None).await?,
             None => None,
@@ -141,7 +165,20 @@ impl Kb {
                 .map(str::to_string)
         });
         let mut notes: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        let mut unread: BTreeMap<i64, Vec<(i64, i64, String)>> = BTreeMap::new();
         for s in &sources {
+            if let Some(stage) = &stages.extract {
+                for (a, b, v) in queue.chunk_results(stage, s.id).await? {
+                    let Some(why) = v.get("not_asked").and_then(|w| w.as_str()) else {
+                        continue;
+                    };
+                    let ranges = unread.entry(s.id).or_default();
+                    match ranges.last_mut() {
+                        Some((_, end, w)) if w == why && *end + 1 >= a => *end = b.max(*end),
+                        _ => ranges.push((a, b, why.to_string())),
+                    }
+                }
+            }
             for stage in &stages.notes {
                 for (a, b, v) in queue.chunk_results(stage, s.id).await? {
                     notes
@@ -161,6 +198,9 @@ impl Kb {
             notes,
             passages,
             material,
+            unread,
+            related,
+            see_also: BTreeMap::new(),
         })
     }
 }
@@ -189,6 +229,7 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
     let paths = Paths::new(&kb.sources, kb.patterns.iter().map(|(p, _, _)| p));
     let by_category = view::categories(kb);
     let mut pages = Vec::new();
+    let mut definitions = BTreeMap::new();
     for (p, findings, reply) in &kb.patterns {
         let v = view::pattern(
             p,
@@ -197,7 +238,11 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
             &kb.passages,
             kb.material.get(&p.id),
             &paths,
-        );
+        )
+        .with_related(kb, p.id, &paths);
+        if let Some(lead) = &v.lead {
+            definitions.insert(p.id, view::one_line(lead));
+        }
         pages.push(page(templates, PATTERN, paths.pattern(p), &v)?);
     }
     for s in &kb.sources {
@@ -205,7 +250,7 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
         let v = view::source(s, kb, &path, &paths);
         pages.push(page(templates, SOURCE, path, &v)?);
     }
-    let index = view::index(kb, &by_category, &paths);
+    let index = view::index(kb, &by_category, &paths, &definitions);
     pages.push(page(templates, INDEX, "index.md".into(), &index)?);
     let summary = view::summary(kb, &by_category, &paths);
     pages.push(page(templates, SUMMARY, "SUMMARY.md".into(), &summary)?);

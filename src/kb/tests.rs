@@ -78,6 +78,9 @@ fn kb() -> Kb {
         notes: Default::default(),
         passages: Default::default(),
         material: Default::default(),
+        unread: Default::default(),
+        related: Default::default(),
+        see_also: Default::default(),
     }
 }
 
@@ -93,6 +96,14 @@ fn rich_kb() -> Kb {
     refused.refusal_message = Some("holds NUL bytes\nat 0x10".into());
     kb.sources.push(refused);
     kb.sources[1].notes = vec!["read as text: not valid JSON".into()];
+    kb.unread.insert(
+        1,
+        vec![(
+            8,
+            12,
+            "a list of references: most of its lines are links".into(),
+        )],
+    );
     let mut main = finding(3, 2, "src/lib.rs", "Guard *values*", "accepted");
     main.pattern_key = "guard values".into();
     main.code = Some("impl Drop for Guard { fn drop(&mut self) {} }".into());
@@ -822,6 +833,7 @@ fn the_stages_shown_are_found_by_what_their_roles_output() {
             page: Some("write".into()),
             overview: Some("synthesize".into()),
             notes: vec![],
+            extract: Some("extract".into()),
         }
     );
     let dir = tempfile::tempdir().unwrap();

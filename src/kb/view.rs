@@ -32,7 +32,15 @@ pub struct Cited {
 #[derive(Clone, Debug, Serialize)]
 pub struct Category {
     pub title: String,
-    pub patterns: Vec<Link>,
+    pub patterns: Vec<Entry>,
+}
+
+/// A pattern in the index: its link, and its one-line definition when the page has one.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub text: String,
+    pub target: String,
+    pub definition: Option<String>,
 }
 
 /// A job that failed for good.
@@ -92,6 +100,39 @@ pub struct PatternPage {
     pub aspects: Vec<Aspect>,
     /// Each cited passage once.
     pub sources: Vec<Cited>,
+    /// The nearest other pattern pages.
+    pub see_also: Vec<Link>,
+}
+
+impl PatternPage {
+    /// The page with what retrieval adds: the sentences of other files that discuss the
+    /// pattern by name, cited among its sources, and "See also" links to the nearest pages.
+    pub fn with_related(mut self, kb: &Kb, pattern: i64, paths: &Paths) -> PatternPage {
+        for r in kb.related.get(&pattern).into_iter().flatten() {
+            self.sources.push(Cited {
+                text: prose(&r.excerpt.replace('\n', " ")),
+                cite: lines_link(
+                    r.source_id,
+                    &r.rel_path,
+                    (r.line_start, r.line_end),
+                    1,
+                    paths,
+                ),
+            });
+        }
+        self.see_also = kb
+            .see_also
+            .get(&pattern)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| kb.patterns.iter().find(|(p, _, _)| p.id == *id))
+            .map(|(p, _, _)| Link {
+                text: escape(&p.name),
+                target: format!("../{}", link_target(&paths.pattern(p))),
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -311,6 +352,7 @@ pub fn categories(kb: &Kb) -> BTreeMap<String, Vec<&PatternRow>> {
 fn category_links(
     by_category: &BTreeMap<String, Vec<&PatternRow>>,
     paths: &Paths,
+    definitions: &BTreeMap<i64, String>,
 ) -> Vec<Category> {
     by_category
         .iter()
@@ -318,14 +360,47 @@ fn category_links(
             title: title_case(cat),
             patterns: ps
                 .iter()
-                .map(|p| Link {
+                .map(|p| Entry {
                     text: escape(&p.name),
                     target: link_target(&paths.pattern(p)),
+                    definition: definitions.get(&p.id).cloned(),
                 })
                 .collect(),
         })
         .collect()
 }
+
+/// The index's one line for a page's lead (markdown, ready to print): its first sentence, at
+/// most [`DEFINITION_WORDS`] words (cut with "…", never inside a code span), without the
+/// quotation marks around an author's sentence.
+pub fn one_line(lead: &str) -> String {
+    let t = lead
+        .trim()
+        .trim_start_matches('“')
+        .trim_end_matches('”')
+        .trim();
+    let t = match t.find(". ") {
+        Some(end) => &t[..=end],
+        None => t,
+    };
+    let mut out = String::new();
+    let mut ticks = 0usize;
+    for (i, w) in t.split_whitespace().enumerate() {
+        if i >= DEFINITION_WORDS && ticks.is_multiple_of(2) {
+            out.push('…');
+            return out;
+        }
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+        ticks += w.matches('`').count();
+    }
+    out
+}
+
+/// An index line's definition has at most this many words.
+pub const DEFINITION_WORDS: usize = 24;
 
 pub fn summary(
     kb: &Kb,
@@ -333,7 +408,7 @@ pub fn summary(
     paths: &Paths,
 ) -> Summary {
     Summary {
-        categories: category_links(by_category, paths),
+        categories: category_links(by_category, paths, &BTreeMap::new()),
         sources: kb
             .sources
             .iter()
@@ -345,7 +420,12 @@ pub fn summary(
     }
 }
 
-pub fn index(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &Paths) -> Index {
+pub fn index(
+    kb: &Kb,
+    by_category: &BTreeMap<String, Vec<&PatternRow>>,
+    paths: &Paths,
+    definitions: &BTreeMap<i64, String>,
+) -> Index {
     let status = |s: FindingStatus| kb.findings.iter().filter(|f| f.status == s).count();
     let refused: Vec<&SourceRow> = kb
         .sources
@@ -359,7 +439,7 @@ pub fn index(kb: &Kb, by_category: &BTreeMap<String, Vec<&PatternRow>>, paths: &
         refused: refused.len(),
         accepted: status(FindingStatus::Accepted),
         rejected: status(FindingStatus::Rejected),
-        categories: category_links(by_category, paths),
+        categories: category_links(by_category, paths, definitions),
         refused_sources: refused
             .iter()
             .map(|s| RefusedSource {
@@ -486,6 +566,7 @@ pub fn pattern(
             .filter(|f| seen.insert((f.rel_path.clone(), f.line_start, f.line_end)))
             .map(|f| cited_evidence(f, paths))
             .collect(),
+        see_also: Vec::new(),
     }
 }
 
@@ -513,6 +594,13 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
     }
     let up = "../".repeat(path.matches('/').count());
     page.notes = s.notes.clone();
+    page.notes.extend(
+        kb.unread
+            .get(&s.id)
+            .into_iter()
+            .flatten()
+            .map(|(a, b, why)| format!("lines {a}-{b} were not read for patterns: {}", prose(why))),
+    );
     let fs: Vec<&FindingRow> = kb.findings.iter().filter(|f| f.source_id == s.id).collect();
     page.patterns = fs
         .iter()
@@ -569,7 +657,23 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
 
 #[cfg(test)]
 mod tests {
-    use super::supported;
+    use super::{one_line, supported};
+
+    #[test]
+    fn an_index_line_is_the_leads_first_sentence_cut_outside_code() {
+        assert_eq!(
+            one_line("“A builder collects optional settings. It ends with `build`.”"),
+            "A builder collects optional settings."
+        );
+        let long = format!("Use {} `a b c` here", "word ".repeat(22));
+        let line = one_line(&long);
+        assert!(
+            line.ends_with('…') && line.matches('`').count().is_multiple_of(2),
+            "{line}"
+        );
+        assert!(line.split_whitespace().count() <= 27, "{line}");
+        assert_eq!(one_line("Short one"), "Short one");
+    }
 
     #[test]
     fn model_prose_is_shown_only_where_the_authors_text_supports_it() {

@@ -82,6 +82,9 @@ pub enum Event {
         outcome: String,
         error: Option<String>,
     },
+    /// The run embeds its chunks for retrieval (once, when it first plans the pages): shown
+    /// as a stage of its own, `embed done/total`.
+    Embedding { done: usize, total: usize },
 }
 
 /// How progress is shown.
@@ -380,6 +383,7 @@ pub async fn show(
     let mut prompt_rate = RateWindow::new(Duration::from_secs(30));
     let mut gen_rate = RateWindow::new(Duration::from_secs(30));
     let mut drawn = 0usize;
+    let mut embedding: Option<(usize, usize)> = None;
     let every = if mode == Mode::Live {
         Duration::from_millis(500)
     } else {
@@ -410,6 +414,7 @@ pub async fn show(
                             last_error = Some(format!("job {job} {outcome}: {e}"));
                         }
                     }
+                    Some(Event::Embedding { done, total }) => embedding = Some((done, total)),
                     None => events = None,
                 }
                 continue;
@@ -462,8 +467,18 @@ pub async fn show(
         } else {
             Vec::new()
         };
+        let mut stages = stage_lines(&counts);
+        if let Some((done, total)) = embedding {
+            stages.push(StageLine {
+                stage: "embed".into(),
+                done: done as i64,
+                total: total as i64,
+                running: i64::from(done < total),
+                ..StageLine::default()
+            });
+        }
         let snap = Snapshot {
-            stages: stage_lines(&counts),
+            stages,
             workers: if from_db {
                 db_workers
             } else {

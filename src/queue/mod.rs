@@ -842,13 +842,26 @@ impl Queue {
 
     /// The token bill per stage, in pipeline order (the order stages were first enqueued).
     pub async fn bill(&self) -> Result<Vec<StageBill>> {
-        let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = on_pool!(&self.reader, p => sqlx::query_as(
+        type Row = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = on_pool!(&self.reader, p => sqlx::query_as(
             "SELECT j.stage, COUNT(*), CAST(SUM(CASE WHEN j.state = 'done' THEN 1 ELSE 0 END) AS BIGINT),
                     CAST(COALESCE(SUM(j.prompt_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM(j.cached_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM(j.gen_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM((SELECT SUM(a.finished_at - a.started_at) FROM attempts a
-                                       WHERE a.job_id = j.id AND a.finished_at IS NOT NULL)), 0) AS BIGINT)
+                                       WHERE a.job_id = j.id AND a.finished_at IS NOT NULL)), 0) AS BIGINT),
+                    CAST(MIN((SELECT MIN(a.started_at) FROM attempts a WHERE a.job_id = j.id)) AS BIGINT),
+                    CAST(MAX((SELECT MAX(a.finished_at) FROM attempts a WHERE a.job_id = j.id)) AS BIGINT)
              FROM jobs j GROUP BY j.stage ORDER BY MIN(j.id)",
         )
         .fetch_all(p)
@@ -856,7 +869,7 @@ impl Queue {
         Ok(rows
             .into_iter()
             .map(
-                |(stage, jobs, done, prompt, cached, gen_tokens, ms)| StageBill {
+                |(stage, jobs, done, prompt, cached, gen_tokens, ms, first, last)| StageBill {
                     stage,
                     jobs,
                     done,
@@ -865,9 +878,22 @@ impl Queue {
                     computed_tokens: prompt - cached,
                     gen_tokens,
                     attempt_seconds: ms as f64 / 1000.0,
+                    span_seconds: match (first, last) {
+                        (Some(a), Some(b)) if b >= a => (b - a) as f64 / 1000.0,
+                        _ => 0.0,
+                    },
                 },
             )
             .collect())
+    }
+
+    /// The tokens of every chunk stored: the size of the corpus, as the model counts it.
+    pub async fn corpus_tokens(&self) -> Result<i64> {
+        Ok(on_pool!(&self.reader, p => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM chunks",
+        )
+        .fetch_one(p)
+        .await?))
     }
 
     /// True when no job could still run (all settled).
@@ -1053,6 +1079,8 @@ pub struct StageBill {
     pub computed_tokens: i64,
     pub gen_tokens: i64,
     pub attempt_seconds: f64,
+    /// From the stage's first attempt starting to its last one finishing (stages overlap).
+    pub span_seconds: f64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]

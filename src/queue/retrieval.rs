@@ -1,11 +1,80 @@
 //! The SQL of retrieval: the FTS5 index over chunks (BM25) and the chunks' embedding
-//! vectors. Both are caught up on first use by `search`; ingest never writes them. Only the
-//! chunks of current (active) sources are searched.
+//! vectors, both caught up on first use by `search` (ingest never writes them); the chunks of
+//! other files the planner found near each pattern (`pattern_related`, read on both
+//! databases); and the pattern pages' vectors (`page_vectors`). Only the chunks of current
+//! (active) sources are searched.
 
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use super::db::{Pool, Tx};
+use super::db::{on_pool, on_tx, Pool, Tx};
 use super::{Queue, QueueError, Result};
+
+/// A chunk of another file near a pattern, to store (see `set_related`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRelated {
+    pub chunk_id: i64,
+    pub similarity: f32,
+    /// The chunk discusses the pattern by name: its page cites `line_start`-`line_end`.
+    pub cited: bool,
+    pub line_start: i64,
+    pub line_end: i64,
+    /// The sentence that names the pattern (or the chunk's first), what the writer is shown.
+    pub excerpt: String,
+}
+
+/// A stored related chunk of a pattern, with its file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RelatedRow {
+    pub pattern_id: i64,
+    pub chunk_id: i64,
+    pub source_id: i64,
+    pub rel_path: String,
+    pub rank: i64,
+    pub similarity: f64,
+    pub cited: bool,
+    pub line_start: i64,
+    pub line_end: i64,
+    pub excerpt: String,
+}
+
+/// A pattern page's stored vector.
+#[derive(Clone, Debug)]
+pub struct PageVector {
+    pub pattern_id: i64,
+    pub path: String,
+    pub title: String,
+    pub text_hash: String,
+    pub vector: Vec<u8>,
+}
+
+/// Replaces the related chunks of `pattern` by `rows` (best first), in the planner's
+/// transaction.
+pub async fn set_related(tx: &mut Tx, pattern: i64, rows: &[NewRelated]) -> Result<()> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM pattern_related WHERE pattern_id = $1")
+        .bind(pattern)
+        .execute(&mut **c)
+        .await?
+        .rows_affected());
+    for (rank, r) in rows.iter().enumerate() {
+        on_tx!(tx, c => sqlx::query(
+            "INSERT INTO pattern_related
+               (pattern_id, chunk_id, rank, similarity, cited, line_start, line_end, excerpt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(pattern)
+        .bind(r.chunk_id)
+        .bind(rank as i64 + 1)
+        .bind(f64::from(r.similarity))
+        .bind(i64::from(r.cited))
+        .bind(r.line_start)
+        .bind(r.line_end)
+        .bind(&r.excerpt)
+        .execute(&mut **c)
+        .await?
+        .rows_affected());
+    }
+    Ok(())
+}
 
 /// A chunk as retrieval needs it: where it is and what it says.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -181,6 +250,112 @@ impl Queue {
         .fetch_all(self.fts_reader()?)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The related chunks of `pattern` (all patterns when None) whose file is current, best
+    /// first. Both databases (PostgreSQL's table stays empty: retrieval runs on SQLite).
+    pub async fn related(&self, pattern: Option<i64>) -> Result<Vec<RelatedRow>> {
+        Ok(on_pool!(self.reader(), p => sqlx::query(
+            "SELECT r.pattern_id, r.chunk_id, c.source_id, s.rel_path, r.rank, r.similarity,
+                    r.cited, r.line_start, r.line_end, r.excerpt
+             FROM pattern_related r
+             JOIN chunks c ON c.id = r.chunk_id
+             JOIN sources s ON s.id = c.source_id
+             WHERE r.pattern_id BETWEEN $1 AND $2 AND s.status = 'active'
+             ORDER BY r.pattern_id, r.rank",
+        )
+        .bind(pattern.unwrap_or(i64::MIN))
+        .bind(pattern.unwrap_or(i64::MAX))
+        .fetch_all(p)
+        .await?
+        .iter()
+        .map(|r| RelatedRow {
+            pattern_id: r.get(0),
+            chunk_id: r.get(1),
+            source_id: r.get(2),
+            rel_path: r.get(3),
+            rank: r.get(4),
+            similarity: r.get(5),
+            cited: r.get::<i64, _>(6) != 0,
+            line_start: r.get(7),
+            line_end: r.get(8),
+            excerpt: r.get(9),
+        })
+        .collect()))
+    }
+
+    /// The id of the pattern of `key`, if there is one.
+    pub async fn pattern_id(&self, key: &str) -> Result<Option<i64>> {
+        Ok(on_pool!(self.reader(), p => sqlx::query_scalar(
+            "SELECT id FROM patterns WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// The stored page vectors of `model` and `dim` (SQLite only, like the chunks' vectors).
+    pub async fn page_vectors(&self, model: &str, dim: usize) -> Result<Vec<PageVector>> {
+        let rows = sqlx::query(
+            "SELECT pattern_id, path, title, text_hash, vector FROM page_vectors
+             WHERE model = ?1 AND dim = ?2 ORDER BY pattern_id",
+        )
+        .bind(model)
+        .bind(dim as i64)
+        .fetch_all(self.fts_reader()?)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PageVector {
+                pattern_id: r.get(0),
+                path: r.get(1),
+                title: r.get(2),
+                text_hash: r.get(3),
+                vector: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Makes the page vectors those of `pages` (one transaction): vectors of another model or
+    /// dimension and of patterns not in `keep` are dropped, `pages` are stored or replaced.
+    pub async fn store_page_vectors(
+        &self,
+        model: &str,
+        dim: usize,
+        keep: &[i64],
+        pages: &[PageVector],
+    ) -> Result<()> {
+        let mut tx = self.fts_begin().await?;
+        let kept = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "DELETE FROM page_vectors WHERE model <> ?1 OR dim <> ?2
+               OR pattern_id NOT IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(model)
+        .bind(dim as i64)
+        .bind(kept)
+        .execute(&mut *tx)
+        .await?;
+        for p in pages {
+            sqlx::query(
+                "INSERT INTO page_vectors (pattern_id, path, title, text_hash, model, dim, vector)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (pattern_id) DO UPDATE
+                 SET path = excluded.path, title = excluded.title, text_hash = excluded.text_hash,
+                     model = excluded.model, dim = excluded.dim, vector = excluded.vector",
+            )
+            .bind(p.pattern_id)
+            .bind(&p.path)
+            .bind(&p.title)
+            .bind(&p.text_hash)
+            .bind(model)
+            .bind(dim as i64)
+            .bind(&p.vector)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The chunks of these ids, in the order given (unknown ids are left out).

@@ -562,6 +562,8 @@ async fn the_bill_counts_every_attempts_tokens_per_stage(t: TestQueue) {
             computed_tokens: 80,
             gen_tokens: 20,
             attempt_seconds: 1.5,
+            // From the first attempt's start to the second one's end.
+            span_seconds: 3.5,
         }
     );
     assert_eq!((bill[1].stage.as_str(), bill[1].done), ("later", 0));

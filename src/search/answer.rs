@@ -138,6 +138,9 @@ pub struct Answer {
 pub struct AskOptions {
     pub top_k: usize,
     pub min_similarity: f32,
+    /// A quote after the first needs at least this similarity of its own sentence to the
+    /// question (`weak_quotes`).
+    pub min_sentence_similarity: f32,
     pub timeout: Duration,
     pub max_tokens: u32,
 }
@@ -147,6 +150,7 @@ impl Default for AskOptions {
         AskOptions {
             top_k: 5,
             min_similarity: 0.2,
+            min_sentence_similarity: 0.2,
             timeout: Duration::from_secs(300),
             max_tokens: 400,
         }
@@ -425,6 +429,42 @@ pub fn check(reply: &str, passages: &[Passage]) -> (Vec<Quote>, Vec<Refused>) {
     (quotes, refused)
 }
 
+/// The second floor, per sentence: the first quote stands (the passage passed
+/// `min_similarity`), each later one is kept only when its own sentence is at least `floor`
+/// near the question. A model asked for up to three quotes often adds a weak one (a record
+/// line of a near passage); it is refused, with its similarity.
+pub fn weak_quotes(
+    quotes: Vec<Quote>,
+    passages: &[Passage],
+    floor: f32,
+) -> (Vec<Quote>, Vec<Refused>) {
+    let similarity = |q: &Quote| {
+        passages
+            .iter()
+            .filter(|p| p.label == q.label)
+            .flat_map(|p| p.sentences.iter())
+            .find(|s| s.text == q.sentence)
+            .map_or(f32::MIN, |s| s.similarity)
+    };
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for (i, q) in quotes.into_iter().enumerate() {
+        let s = similarity(&q);
+        if i == 0 || s >= floor {
+            kept.push(q);
+        } else {
+            refused.push(Refused {
+                label: q.label.clone(),
+                sentence: q.sentence.clone(),
+                reason: format!(
+                    "a further quote only {s:.2} near the question (at least {floor:.2}, [search] min_sentence_similarity)"
+                ),
+            });
+        }
+    }
+    (kept, refused)
+}
+
 /// Answers `question` from the retrieved chunks with `backend`. `stream` receives the reply's
 /// text as it is generated.
 pub async fn ask(
@@ -474,7 +514,9 @@ pub async fn ask(
             source,
         })?;
     answer.reply = done.text;
-    let (quotes, refused) = check(&answer.reply, &answer.passages);
+    let (quotes, mut refused) = check(&answer.reply, &answer.passages);
+    let (quotes, weak) = weak_quotes(quotes, &answer.passages, opts.min_sentence_similarity);
+    refused.extend(weak);
     answer.quotes = quotes;
     answer.refused = refused;
     if answer.quotes.is_empty() {
@@ -603,6 +645,29 @@ mod tests {
                 chunk(11, "guard.rs", 20, "/// A guard releases the lock when dropped.\npub struct Guard;\n"),
             ),
         ]
+    }
+
+    #[test]
+    fn a_weak_further_quote_is_dropped_and_the_first_always_stands() {
+        let mut p = two();
+        p[0].sentences[0].similarity = 0.25; // the first quote: stands below the floor too
+        p[0].sentences[1].similarity = 0.55;
+        p[1].sentences[0].similarity = 0.12; // a weak second citation
+        let q = |p: &Passage, i: usize| Quote::new(p, &p.sentences[i]);
+        let quotes = vec![q(&p[0], 0), q(&p[1], 0), q(&p[0], 1)];
+        let (kept, refused) = weak_quotes(quotes, &p, 0.3);
+        assert_eq!(
+            kept.iter().map(|k| k.sentence.as_str()).collect::<Vec<_>>(),
+            [
+                "Take &str when you only read the text.",
+                "Take String when you keep it."
+            ]
+        );
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].label, "C2");
+        assert!(refused[0].reason.contains("0.12"), "{}", refused[0].reason);
+        let (kept, refused) = weak_quotes(Vec::new(), &p, 0.3);
+        assert!(kept.is_empty() && refused.is_empty());
     }
 
     #[test]

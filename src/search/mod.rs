@@ -10,6 +10,8 @@
 pub mod answer;
 pub mod embed;
 pub mod index;
+pub mod pages;
+pub mod related;
 
 use std::collections::HashMap;
 
@@ -303,5 +305,7 @@ pub fn check_query(embedder: &Embedder, query: &str) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod tests;

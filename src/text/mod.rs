@@ -8,11 +8,13 @@
 //! - `checks`: whether a name the model gave is grounded, discussed and not generic, and the
 //!   key names of one pattern meet under;
 //! - `prose`: the author's prose in a chunk and the sentence around a quote.
+//! - `teaching`: whether a file or chunk can teach a Rust pattern at all (`Silence`).
 //! - `words`: every word list, each once, with the case it exists for.
 
 pub mod checks;
 pub mod prose;
 pub mod quotes;
+pub mod teaching;
 pub mod terms;
 pub mod words;
 

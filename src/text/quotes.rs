@@ -49,7 +49,22 @@ pub fn replace_links(line: &str, keep_text: bool) -> String {
     while let Some(open) = rest.find('[') {
         out.push_str(&rest[..open]);
         let after = &rest[open..];
-        let Some(close) = after.find(']') else {
+        // The `]` that closes this `[`: link text may hold brackets (`[`#[deny(warnings)]`](…)`).
+        let mut depth = 0usize;
+        let close = after.char_indices().find_map(|(i, c)| {
+            match c {
+                '[' => depth += 1,
+                ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+            None
+        });
+        let Some(close) = close else {
             out.push_str(after);
             return out;
         };
@@ -245,6 +260,17 @@ mod tests {
             ["A builder collects options.", "It ends with build."]
         );
         assert_eq!(code_lines(text), ["let x = B::new().build();"]);
+    }
+
+    #[test]
+    fn links_are_replaced_even_when_their_text_holds_brackets() {
+        let line = "- [`#[deny(warnings)]`](./deny.md) and [Builder](b.md), [not a link] here";
+        assert_eq!(
+            replace_links(line, true),
+            "- `#[deny(warnings)]` and Builder, [not a link] here"
+        );
+        assert_eq!(replace_links(line, false), "-  and , [not a link] here");
+        assert_eq!(replace_links("[open [b](x)", true), "[open [b](x)");
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub struct FileFacts {
     /// ("Example", "See also"): each section is a topic of its own ("Iterator tricks" with
     /// `zip`, `peekable`), and the title names the collection, not a pattern.
     pub sections_are_topics: bool,
+    /// The marks of Rust syntax in the whole file (`teaching::rust_marks`): none, and the
+    /// file teaches no Rust pattern.
+    pub rust_marks: usize,
 }
 
 impl FileFacts {
@@ -122,7 +125,13 @@ impl FileFacts {
         FileFacts {
             defined: defined_names(text),
             sections_are_topics: kind == FileKind::Markdown && sections_are_topics(text),
+            rust_marks: crate::text::teaching::rust_marks(text),
         }
+    }
+
+    /// Whether a chunk of this file can teach a pattern: `None`, or why not.
+    pub fn silence(&self, chunk: &str, kind: FileKind) -> Option<crate::text::teaching::Silence> {
+        crate::text::teaching::silence(chunk, kind, self.rust_marks)
     }
 }
 
@@ -770,6 +779,7 @@ mod tests {
         FileFacts {
             defined: defined_names(text),
             sections_are_topics: false,
+            rust_marks: crate::text::teaching::rust_marks(text),
         }
     }
 

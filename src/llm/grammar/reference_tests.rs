@@ -80,7 +80,7 @@ const CODE_ONLY: &str = "impl Drop for Guard {\n    fn drop(&mut self) { self.cl
 /// terms, sentences and code lines. Each with the role's own schema, which a reply under the
 /// limited one must also pass (it is what the engine validates against).
 fn schemas() -> Vec<(String, Value, Value)> {
-    let agents = Agents::load(None, None).expect("built-in roles load");
+    let agents = Agents::all_built_in();
     let mut out = Vec::new();
     for role in agents.roles() {
         out.push((
@@ -339,7 +339,7 @@ fn quarry_and_llama_cpp_grammars_agree_on_role_replies() {
 /// converter changes, this says which.
 #[test]
 fn known_differences_from_llama_cpp() {
-    let agents = Agents::load(None, None).expect("roles");
+    let agents = Agents::all_built_in();
     let schema = &agents.role("validator").expect("validator").schema;
     let pair = Pair::new("validator", schema);
     // Whitespace: a blank line and deep indentation only llama.cpp admits, a space before a
