@@ -6,7 +6,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 QUARRY = $(CARGO_TARGET_DIR)/debug/quarry
 
-.PHONY: setup llama-server build demo test test-sqlite lint fmt clean-demo
+.PHONY: setup llama-server llama-cpp-python build demo test test-sqlite lint fmt clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,12 @@ setup:
 # against it, and under CI they fail without it.
 llama-server:
 	@bash scripts/llama-server.sh >/dev/null
+
+# llama-cpp-python's server, a second server implementation, installed once per machine into
+# a venv in ~/.cache/quarry/llama-cpp-python/ (it compiles llama.cpp the first time): the
+# real-server tests run against it too, and under CI they fail without it.
+llama-cpp-python:
+	@bash scripts/llama-cpp-python.sh >/dev/null
 
 build: setup
 	$(CARGO) build
@@ -32,11 +38,11 @@ demo: build
 # server (scripts/pg-test-cluster.sh: installed from Debian's packages when missing, on
 # 127.0.0.1, stopped at the end), so the queue suite and the multi-process tests also run on
 # PostgreSQL. CI runs this.
-test: setup llama-server
+test: setup llama-server llama-cpp-python
 	@bash scripts/pg-test-cluster.sh run $(MAKE) --no-print-directory test-sqlite
 
 # The same suite without a PostgreSQL server (its PostgreSQL tests skip outside CI).
-test-sqlite: setup llama-server
+test-sqlite: setup llama-server llama-cpp-python
 	@mkdir -p $(CARGO_TARGET_DIR)
 	$(CARGO) test --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log; status=$${PIPESTATUS[0]}; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \

@@ -1,8 +1,18 @@
 //! quarry against OpenAI-compatible servers: llama.cpp's own `llama-server` (built once per
-//! machine into the cache by `scripts/llama-server.sh`, which `make test` runs) started on
-//! 127.0.0.1 with the default SmolLM2 model, and small loopback mocks only for what a real
-//! server cannot be made to do (ignore the schema on every request). Without the server
-//! binary these tests skip saying so, except under CI, where they fail.
+//! machine into the cache by `scripts/llama-server.sh`) and llama-cpp-python's server (a
+//! second, independent implementation that serialises requests; installed into a venv in the
+//! cache by `scripts/llama-cpp-python.sh`), both of which `make test` prepares, started on
+//! 127.0.0.1 with the default SmolLM2 model; and small loopback mocks only for what a real
+//! server cannot be made to do (ignore the schema on every request). Without a server these
+//! tests skip saying so, except under CI, where they fail.
+//!
+//! Every test that runs a model, a server or `quarry run` holds [`one_at_a_time`]: with two
+//! cores and the default two test threads, a server test used to share the machine with a
+//! second test's `quarry run` (which also loads models and embeds chunks on the CPU), and a
+//! server's decoding on a contended machine falls from about 55 to under 1 token/s (seen: 0.3),
+//! past the model timeouts (a 300 s job, a 60 s stalled stream): jobs retried, then dead. Waits
+//! and model timeouts are scaled by [`slowdown`] for a machine shared with other work; no
+//! assertion depends on speed.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,16 +25,48 @@ use quarry::llm::{Backend, Message, Request};
 
 mod common;
 
-/// The real-server tests share two cores: one server and one run at a time.
+/// The machine's cores go to one test at a time: one server, one `quarry run` (which also
+/// embeds chunks on the CPU). A tokio mutex, so the async tests hold it across `.await` and
+/// the plain ones take it with `blocking_lock`; a test that fails does not poison it.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().await
 }
 
-/// Where `scripts/llama-server.sh` puts the binary (it says so with `path`).
-fn llama_server_bin() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server.sh");
+fn one_at_a_time_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.blocking_lock()
+}
+
+/// How many times slower than an idle machine this one is now: the 1-minute load average
+/// per core, rounded up, between 1 and 8. Waits and model timeouts are multiplied by it.
+fn slowdown() -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (load / cores).ceil().clamp(1.0, 8.0) as u64
+}
+
+/// `secs` on an idle machine, scaled by [`slowdown`].
+fn patience(secs: u64) -> Duration {
+    Duration::from_secs(secs * slowdown())
+}
+
+/// Threads for a server: all the cores, at most 2 (the model is small).
+fn server_threads() -> String {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(2))
+        .to_string()
+}
+
+/// What a setup script installs: the path it prints with `path`, when that file exists.
+/// Missing, the test skips saying so, or fails under CI.
+fn installed(script: &str, what: &str) -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
     let out = Command::new("bash")
         .arg(&script)
         .arg("path")
@@ -36,13 +78,15 @@ fn llama_server_bin() -> Option<PathBuf> {
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "CI runs these tests against llama-server: build it with `bash scripts/llama-server.sh` \
-         (make test does); {} is missing",
+        "CI runs these tests against {what}: install it with `bash {}` (make test does); {} is \
+         missing",
+        script.display(),
         path.display()
     );
     eprintln!(
-        "skipped: llama-server is not built ({} is missing; run `bash scripts/llama-server.sh`)",
-        path.display()
+        "skipped: {what} is not installed ({} is missing; run `bash {}`)",
+        path.display(),
+        script.display()
     );
     None
 }
@@ -55,57 +99,142 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A llama-server child on 127.0.0.1, killed when dropped.
+/// Which server implementation a [`LlamaServer`] runs.
+enum Implementation {
+    /// llama.cpp's `llama-server` binary.
+    LlamaCpp(PathBuf),
+    /// `python -m llama_cpp.server` with this python (llama-cpp-python's venv).
+    Python(PathBuf),
+}
+
+/// A server child on 127.0.0.1 with the default model, killed when dropped.
 struct LlamaServer {
-    bin: PathBuf,
+    imp: Implementation,
     port: u16,
     log: PathBuf,
     child: Option<Child>,
+    /// How long its last start took, until it answered with the model loaded.
+    ready_in: Duration,
 }
 
 impl LlamaServer {
-    /// Starts the server with the default model, or `None` (skipped) when it is not built.
+    /// llama.cpp's llama-server, or `None` (skipped) when it is not built.
     fn start(dir: &Path) -> Option<LlamaServer> {
-        let bin = llama_server_bin()?;
+        let bin = installed("llama-server.sh", "llama-server")?;
+        Some(Self::start_with(Implementation::LlamaCpp(bin), dir))
+    }
+
+    /// llama-cpp-python's server, or `None` (skipped) when it is not installed.
+    fn start_python(dir: &Path) -> Option<LlamaServer> {
+        let python = installed("llama-cpp-python.sh", "llama-cpp-python")?;
+        Some(Self::start_with(Implementation::Python(python), dir))
+    }
+
+    /// Starts on a free port. The port is found by binding 127.0.0.1:0 and let go before the
+    /// server binds it, so another process may take it in between: then the server exits,
+    /// and it is started again on another port.
+    fn start_with(imp: Implementation, dir: &Path) -> LlamaServer {
         let mut s = LlamaServer {
-            bin,
-            port: free_port(),
-            log: dir.join("llama-server.log"),
+            imp,
+            port: 0,
+            log: dir.join("server.log"),
             child: None,
+            ready_in: Duration::ZERO,
         };
-        s.restart();
-        Some(s)
+        for attempt in 1.. {
+            s.port = free_port();
+            if s.try_start() {
+                break;
+            }
+            assert!(
+                attempt < 3,
+                "the server exited at start {attempt} times: {}",
+                s.log_text()
+            );
+        }
+        s
     }
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// (Re)starts it on the same port and waits until it has loaded the model.
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Starts it on the same port again and waits until it has loaded the model.
     fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "the server did not start again on port {}: {}",
+            self.port,
+            self.log_text()
+        );
+    }
+
+    /// Starts the child and waits until it answers: true, or false when it exited first.
+    fn try_start(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(&self.bin)
-            .args(["-m", common::model().to_str().unwrap()])
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["-np", "4", "-c", "8192", "-t", "2", "--metrics"])
+        let model = common::model();
+        let port = self.port.to_string();
+        let threads = server_threads();
+        let mut cmd = match &self.imp {
+            Implementation::LlamaCpp(bin) => {
+                let mut c = Command::new(bin);
+                c.args(["-m", model.to_str().unwrap()])
+                    .args(["--host", "127.0.0.1", "--port", &port])
+                    .args(["-np", "4", "-c", "8192", "-t", &threads, "--metrics"])
+                    // Threads waiting for work sleep rather than spin, leaving the cores to
+                    // the other work of a shared machine.
+                    .args(["--poll", "0"]);
+                c
+            }
+            Implementation::Python(python) => {
+                let mut c = Command::new(python);
+                c.args(["-m", "llama_cpp.server"])
+                    .args(["--model", model.to_str().unwrap()])
+                    .args(["--host", "127.0.0.1", "--port", &port])
+                    .args(["--n_ctx", "4096", "--n_threads", &threads])
+                    .args(["--n_threads_batch", &threads])
+                    // Requests wait their turn instead of cutting off the one being served.
+                    .args(["--interrupt_requests", "false"]);
+                c
+            }
+        };
+        let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("llama-server starts");
+            .expect("the server starts");
         self.child = Some(child);
+        // llama-server says it is ready on /health once the model is loaded; llama-cpp-python
+        // loads the model before it listens, and lists it on /v1/models.
+        let ready = match self.imp {
+            Implementation::LlamaCpp(_) => "/health",
+            Implementation::Python(_) => "/v1/models",
+        };
+        let wait = patience(120);
         let started = Instant::now();
-        while http_get(self.port, "/health").is_none_or(|(code, _)| code != 200) {
+        while http_get(self.port, ready).is_none_or(|(code, _)| code != 200) {
+            if let Some(code) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("the server exited ({code}) on port {}", self.port);
+                self.child = None;
+                return false;
+            }
             assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "llama-server did not become ready in 120 s: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                started.elapsed() < wait,
+                "the server did not become ready in {wait:?}: {}",
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        self.ready_in = started.elapsed();
+        true
     }
 
     fn kill(&mut self) {
@@ -242,46 +371,45 @@ async fn findings_quote_their_chunks(dir: &Path) -> usize {
     findings.len()
 }
 
-fn server_toml(url: &str, extra: &str) -> String {
-    format!("[backend]\nkind = \"openai\"\n\n[models.default]\nurl = \"{url}\"\n{extra}")
+/// A model's timeouts, scaled by [`slowdown`]: a slow machine makes a slow run, not dead jobs.
+fn timeouts() -> String {
+    format!(
+        "timeout_s = {}\nstall_timeout_s = {}\n",
+        patience(600).as_secs(),
+        patience(120).as_secs()
+    )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llama_server_runs_the_pipeline_on_the_bundled_example() {
-    let _one = serial().await;
-    let dir = tempfile::tempdir().unwrap();
-    let Some(server) = LlamaServer::start(dir.path()) else {
-        return;
-    };
-    let folder = example(dir.path());
-    std::fs::write(
-        dir.path().join("quarry.toml"),
-        server_toml(&server.url(), ""),
+fn server_toml(url: &str, extra: &str) -> String {
+    format!(
+        "[backend]\nkind = \"openai\"\n\n[models.default]\nurl = \"{url}\"\n{}{extra}",
+        timeouts()
     )
-    .unwrap();
-    let o = quarry(dir.path(), &["enqueue", "research"]);
+}
+
+/// The pipeline on the bundled example through `server`: every chunk extracted, findings that
+/// quote their chunks, a knowledge base with a page per source.
+async fn runs_the_bundled_example(server: &LlamaServer, dir: &Path, workers: usize) {
+    let folder = example(dir);
+    std::fs::write(dir.join("quarry.toml"), server_toml(&server.url(), "")).unwrap();
+    let o = quarry(dir, &["enqueue", "research"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = quarry(
-        dir.path(),
-        &["run", "--workers", "3", "--progress", "plain"],
-    );
+    let workers = workers.to_string();
+    let o = quarry(dir, &["run", "--workers", &workers, "--progress", "plain"]);
     let out = text(&o);
     assert!(matches!(o.status.code(), Some(0) | Some(1)), "{out}");
     assert!(out.contains("knowledge base: output/index.md"), "{out}");
 
-    let st = status(dir.path());
+    let st = status(dir);
     let extract = stage(&st, "extract");
     assert_eq!(extract["done"], extract["total"], "{st}");
     assert!(extract["total"].as_i64().unwrap() > 0);
-    let findings = findings_quote_their_chunks(dir.path()).await;
+    let findings = findings_quote_their_chunks(dir).await;
     assert!(
         findings > 0,
         "the example yields findings through the server"
     );
-    // The server did the work: its own counters say so.
-    assert!(server.metric("llamacpp:prompt_tokens_total") > 0.0);
-    assert!(server.metric("llamacpp:tokens_predicted_total") > 0.0);
-    let out = dir.path().join("output");
+    let out = dir.join("output");
     assert!(out.join("index.md").exists());
     for f in ["error-handling.md", "guard.rs", "ownership.txt"] {
         assert!(folder.join(f).exists());
@@ -293,8 +421,43 @@ async fn llama_server_runs_the_pipeline_on_the_bundled_example() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_server_runs_the_pipeline_on_the_bundled_example() {
+    let _one = one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = LlamaServer::start(dir.path()) else {
+        return;
+    };
+    runs_the_bundled_example(&server, dir.path(), 3).await;
+    // The server did the work: its own counters say so.
+    assert!(server.metric("llamacpp:prompt_tokens_total") > 0.0);
+    assert!(server.metric("llamacpp:tokens_predicted_total") > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_cpp_python_runs_the_pipeline_on_the_bundled_example() {
+    let _one = one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = LlamaServer::start_python(dir.path()) else {
+        return;
+    };
+    // Two workers: the server serialises requests, so one waits while the other is served.
+    runs_the_bundled_example(&server, dir.path(), 2).await;
+    // The server did the work: its access log shows the chat requests it answered.
+    let log = server.log_text();
+    let answered = log
+        .lines()
+        .filter(|l| l.contains("POST /v1/chat/completions") && l.contains(" 200"))
+        .count();
+    let extract = stage(&status(dir.path()), "extract");
+    assert!(
+        answered as i64 >= extract["total"].as_i64().unwrap(),
+        "{answered} chat requests answered: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llama_server_streams_and_ttft_is_taken_at_the_first_token() {
-    let _one = serial().await;
+    let _one = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let Some(server) = LlamaServer::start(dir.path()) else {
         return;
@@ -312,7 +475,7 @@ name ::= "\"" [a-zA-Z ]{1,20} "\"""#
                 .into(),
         );
         r.stream = Some(tx);
-        r.timeout = Duration::from_secs(120);
+        r.timeout = patience(120);
         r
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -342,17 +505,26 @@ name ::= "\"" [a-zA-Z ]{1,20} "\"""#
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_llama_server_mid_run_loses_no_job() {
-    let _one = serial().await;
+    let _one = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let Some(mut server) = LlamaServer::start(dir.path()) else {
         return;
     };
     example(dir.path());
     // One retry inside the backend, so the queue sees the failures and retries the jobs, with
-    // a backoff that outlasts the server's restart.
+    // a backoff that outlasts the server's restart: down for `DOWN`, then loading the model
+    // (answering 503 "Loading model") about as long as its first start took, which on a busy
+    // machine is many seconds. A job has 3 attempts; with the queue's jitter the third comes
+    // at least 1.5 × base after the first failure, so base is twice the outage, scaled.
+    const DOWN: Duration = Duration::from_secs(3);
+    let outage = DOWN + server.ready_in;
+    let base = (outage * 2).as_millis() as u64 * slowdown();
     let cfg = server_toml(
         &server.url(),
-        "retries = 1\n\n[queue]\nbackoff_base_ms = 3000\nbackoff_max_ms = 10000\n",
+        &format!(
+            "retries = 1\n\n[queue]\nbackoff_base_ms = {base}\nbackoff_max_ms = {}\n",
+            base * 2
+        ),
     );
     std::fs::write(dir.path().join("quarry.toml"), cfg).unwrap();
     let o = quarry(dir.path(), &["enqueue", "research"]);
@@ -378,14 +550,11 @@ async fn killing_llama_server_mid_run_loses_no_job() {
             );
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no job done: {st}"
-        );
+        assert!(started.elapsed() < patience(300), "no job done: {st}");
         std::thread::sleep(Duration::from_millis(300));
     }
     server.kill();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(DOWN);
     server.restart();
     let out = run.wait_with_output().unwrap();
     let o = text(&out);
@@ -417,7 +586,7 @@ async fn killing_llama_server_mid_run_loses_no_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_switches_between_embedded_and_server_by_config_alone() {
-    let _one = serial().await;
+    let _one = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let Some(server) = LlamaServer::start(dir.path()) else {
         return;
@@ -437,8 +606,10 @@ async fn a_role_switches_between_embedded_and_server_by_config_alone() {
         std::fs::write(
             work.join("quarry.toml"),
             format!(
-                "[models.default]\n\n[models.remote]\nkind = \"{kind}\"\nurl = \"{}\"\n",
-                server.url()
+                "[models.default]\n{}\n[models.remote]\nkind = \"{kind}\"\nurl = \"{}\"\n{}",
+                timeouts(),
+                server.url(),
+                timeouts()
             ),
         )
         .unwrap();
@@ -526,6 +697,7 @@ fn schema_ignoring_server() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn a_server_that_ignores_the_schema_is_detected_repaired_once_and_reported() {
+    let _one = one_at_a_time_blocking();
     let dir = tempfile::tempdir().unwrap();
     let (url, seen) = schema_ignoring_server();
     small(dir.path());
@@ -577,6 +749,7 @@ fn a_server_that_ignores_the_schema_is_detected_repaired_once_and_reported() {
 
 #[test]
 fn a_server_that_is_down_is_one_clear_line_naming_its_url_within_a_minute() {
+    let _one = one_at_a_time_blocking();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}", free_port());
     small(dir.path());
