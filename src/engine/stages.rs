@@ -653,12 +653,37 @@ async fn synthesize(
 ) -> Result<(), JobError> {
     // The writer's stage, whatever agents/*.toml names it.
     let writer = ctx.agents.stage_of(OutputKind::Page);
-    let mut patterns = Vec::new();
+    let mut rows = Vec::new();
     for p in ctx.queue.patterns().await? {
         let findings = ctx.queue.pattern_findings(p.id).await?;
+        rows.push((p, findings));
+    }
+    // Which pattern each chunk's findings name, to turn the chunks retrieval put near a
+    // pattern (the writer's related chunks) into the patterns near it.
+    let mut named_in: HashMap<i64, Vec<&str>> = HashMap::new();
+    for (p, findings) in &rows {
+        for f in findings {
+            let names = named_in.entry(f.chunk_id).or_default();
+            if !names.contains(&p.name.as_str()) {
+                names.push(&p.name);
+            }
+        }
+    }
+    let related = ctx.queue.related(None).await?;
+    let mut patterns = Vec::new();
+    for (p, findings) in &rows {
         let Some(first) = findings.first() else {
             continue;
         };
+        let mut near: Vec<String> = Vec::new();
+        for r in related.iter().filter(|r| r.pattern_id == p.id) {
+            for name in named_in.get(&r.chunk_id).into_iter().flatten() {
+                if *name != p.name && !near.iter().any(|n| n == name) {
+                    near.push(name.to_string());
+                }
+            }
+        }
+        near.truncate(3);
         let page = match writer {
             Some(stage) => ctx.queue.latest_result(stage, Some(p.id)).await?,
             None => None,
@@ -669,9 +694,10 @@ async fn synthesize(
             .and_then(|v| v.as_str())
             .unwrap_or(&first.summary);
         patterns.push(PatternSummaryCtx {
-            name: p.name,
-            category: p.category,
+            name: p.name.clone(),
+            category: p.category.clone(),
             summary: first_sentence(summary),
+            related: near,
         });
     }
     patterns.truncate(40);

@@ -202,6 +202,26 @@ async fn a_pattern_in_two_files_gets_one_page_citing_both_and_an_unrelated_file_
     );
     assert!(!p.contains("iter.md"), "{p}");
 
+    // The synthesizer hears which patterns were found near each other: the chunks retrieval
+    // put near Builders hold the Iterators finding, and the other way round.
+    let overview = b
+        .requests()
+        .into_iter()
+        .map(|r| r.messages.last().unwrap().content.clone())
+        .find(|u| u.contains("\"overview\""))
+        .expect("a synthesizer request");
+    assert!(
+        overview.contains(
+            "- Builders (idiom): A builder collects settings. Discussed near: Iterators."
+        ),
+        "{overview}"
+    );
+    assert!(
+        overview
+            .contains("Iterators (idiom): A builder collects settings. Discussed near: Builders."),
+        "{overview}"
+    );
+
     let (_out, page, iter_page) = render(&q, None).await;
     assert!(page.contains("`notes/builder.md:3-3`"), "{page}");
     assert!(page.contains("`notes/more.md:3-3`"), "{page}");
@@ -274,6 +294,15 @@ async fn without_the_embedding_model_the_pipeline_runs_and_pages_cite_their_own_
     assert!(q.related(None).await.unwrap().is_empty());
     let prompts = writer_prompts(&b);
     assert_eq!(prompts.len(), 2);
+    assert!(
+        b.requests().iter().all(|r| !r
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .contains("Discussed near")),
+        "without retrieval the synthesizer hears of no relation"
+    );
     assert!(
         prompts.iter().all(|p| !p.contains("more.md")),
         "{prompts:?}"

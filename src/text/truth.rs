@@ -266,7 +266,17 @@ fn true_names_are_offered_and_pass_the_checks() {
     let role = extractor();
     let mut report = String::new();
     let mut low = Vec::new();
-    for (name, root, truth_file) in folders() {
+    let all = folders();
+    // The repository's own folders are always there: a test that read no folder proves nothing.
+    assert!(
+        all.iter()
+            .filter(|(n, _, _)| !n.starts_with("rust-"))
+            .count()
+            >= 5,
+        "bench/eval's folders not found from {}",
+        repo().display()
+    );
+    for (name, root, truth_file) in all {
         let files: Vec<(String, Vec<Offered>)> = read_folder(&root)
             .into_iter()
             .map(|f| (f.rel_path.clone(), offered(&role, &f)))
