@@ -88,6 +88,11 @@ fn backend() -> Arc<FakeBackend> {
                 "Builders",
                 "A builder collects optional settings before construction.",
             )
+        } else if user.contains("Settings are read from") {
+            finding(
+                "Settings",
+                "Settings are read from `Config::load` at start.",
+            )
         } else if user.contains("An iterator yields items") {
             finding("Iterators", "An iterator yields items one at a time.")
         } else {
@@ -280,6 +285,36 @@ async fn see_also_links_the_near_pages_and_search_finds_pages() {
     render(&q, Some(see)).await;
     assert!(q.page_vectors("tiny", 16).await.unwrap().is_empty());
     assert_eq!(q.page_vectors("other", 16).await.unwrap().len(), 2);
+}
+
+/// A file that names the builder but is about another pattern, found there.
+const SETTINGS: &str = "# Settings\n\nSettings are read from `Config::load` at start.\nThe builder is how tests set them.\nA builder sets one option at a time.\nSettings are then frozen.\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_chunk_with_findings_of_its_own_is_not_cited_on_another_page() {
+    let (_d, q) = three_files().await;
+    file(&q, "notes/settings.md", "Settings", SETTINGS).await;
+    let (e, _) = embed::tests::tiny();
+    run(&q, backend(), related(e)).await;
+    let builder = q.pattern_id("builder").await.unwrap().unwrap();
+    let rows: Vec<_> = q
+        .related(Some(builder))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.rel_path, r.cited))
+        .collect();
+    // settings.md names the builder and discusses it (two lines), yet its chunk is the
+    // Settings page's material: stored as near, not cited; more.md, where extraction found
+    // nothing, is cited.
+    assert!(
+        rows.contains(&("notes/settings.md".to_string(), false)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&("notes/more.md".to_string(), true)),
+        "{rows:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
