@@ -25,7 +25,7 @@ const MAX_CHARS: usize = 60;
 /// A section heading that states a rule ("Functions that can fail return Result") is a name
 /// of up to this many words and characters.
 pub const RULE_MAX_WORDS: usize = 16;
-const RULE_MAX_CHARS: usize = 110;
+pub const RULE_MAX_CHARS: usize = 110;
 /// A heading of at least this many words states something about its section rather than
 /// naming a thing ("Borrow slices for read-only parameters"; "Builder", "Entry API" name).
 const RULE_MIN_WORDS: usize = 5;
