@@ -696,7 +696,7 @@ async fn synthesize(
         patterns.push(PatternSummaryCtx {
             name: p.name.clone(),
             category: p.category.clone(),
-            summary: first_sentence(summary),
+            summary: crate::text::quotes::lead_sentence(summary.trim()).to_string(),
             related: near,
         });
     }
@@ -722,14 +722,6 @@ async fn notes(
     let (value, reply) = ask_role(ctx, role, messages, &progress, usage).await?;
     let done = done_of(value, reply, usage);
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
-}
-
-fn first_sentence(s: &str) -> String {
-    let s = s.trim();
-    match s.find(". ") {
-        Some(i) => s[..=i].to_string(),
-        None => s.to_string(),
-    }
 }
 
 fn now_ms() -> i64 {
