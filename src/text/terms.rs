@@ -280,7 +280,7 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         out.named_phrases(line);
         out.emphasis(line);
         out.code_spans(line);
-        out.introduced(line, *para_start, prose, text);
+        out.introduced(line, *para_start, prose);
     }
     let mut paragraph = String::new();
     for (i, (line, _)) in lines.iter().enumerate() {
@@ -462,14 +462,10 @@ impl Terms {
 
     /// A term a line introduces: the words before a colon or dash at its start, or a short
     /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
-    fn introduced(&mut self, line: &str, para_start: bool, prose: bool, text: &str) {
+    fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
         if let Some(lead) = lead_name(line) {
             let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
-            // A plain lead names a term the text goes on about; one said once is a label of
-            // the line ("Third: use a channel", "TODO tomorrow: …", "Open question: …").
-            // In source code a doc comment's lead names its item ("/// Builder for …: …").
-            let marked = lead_plain.len() < lead.len() || !prose;
-            if wordy(lead_plain) && !is_clause(lead) && (marked || recurs(lead_plain, text)) {
+            if wordy(lead_plain) && !is_clause(lead) {
                 self.push(Rank::Introduced, lead);
             }
         }
@@ -762,18 +758,6 @@ impl Terms {
     }
 }
 
-/// True when every significant word of `phrase` occurs at least twice in `text` (the phrase
-/// itself is one): the text goes on about it.
-fn recurs(phrase: &str, text: &str) -> bool {
-    let text = text.to_lowercase();
-    let words: Vec<String> = phrase
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .filter(|w| w.len() >= 3 && !crate::text::words::is_stopword(w))
-        .collect();
-    !words.is_empty() && words.iter().all(|w| text.matches(w.as_str()).count() >= 2)
-}
-
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
 fn wordy(s: &str) -> bool {
     !looks_like_code(s)
@@ -937,26 +921,6 @@ mod tests {
             text,
             false,
         )
-    }
-
-    #[test]
-    fn a_plain_lead_said_once_is_a_label_not_a_name() {
-        let notes = "Third: hand the jobs to the workers through a `Vec<Job>` channel.\n\n\
-                     Open question: should results come back on `mpsc::channel`?\n\n\
-                     Scope guard: undoes a change when dropped.\nA scope guard holds `&mut T`.\n\n\
-                     **Typestate**: the state is a type parameter.\n";
-        let t = terms(notes, &[], FileKind::Text, &own(notes));
-        assert!(!has(&t, "Third") && !has(&t, "Open question"), "{t:?}");
-        assert!(has(&t, "Scope guard"), "named again: {t:?}");
-        assert!(
-            has(&t, "**Typestate**") || has(&t, "Typestate"),
-            "marked: {t:?}"
-        );
-        // A doc comment's lead names its item, said once or not.
-        let source =
-            "/// Memoization trades memory for time: the first call runs.\npub struct Memo;\n";
-        let t = terms(source, &[], FileKind::Rust, &own(source));
-        assert!(has(&t, "Memoization trades memory for time"), "{t:?}");
     }
 
     #[test]
