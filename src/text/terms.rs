@@ -634,9 +634,15 @@ impl Terms {
     }
 
     /// A type the text keeps coming back to by its bare name (`RefCell`, `Weak`, `Reverse`):
-    /// in code spans on two lines or more, not an everyday type or trait. Types the text
+    /// in code spans on two lines or more (or once, imported from std), not an everyday type
+    /// or trait, in a chunk that names no API or stronger term. Types the text
     /// defines itself are dropped later with the rest of its own items.
     fn repeated_types(&mut self, lines: &[(String, bool)], imported: &[String]) {
+        // A fallback: beside an API the text names as code (`#[non_exhaustive]`), a bare
+        // trait it also mentions (`Deref`) is one more choice a small model takes wrongly.
+        if self.list.iter().any(|(r, _)| *r <= Rank::Api) {
+            return;
+        }
         let mut seen: Vec<(&str, usize)> = Vec::new();
         for (line, _) in lines {
             let mut on_line: Vec<&str> = Vec::new();
@@ -942,6 +948,10 @@ mod tests {
         let t = terms(text, &[], FileKind::Text, &own(text));
         assert!(has(&t, "Weak"), "{t:?}");
         assert!(!has(&t, "Stats"), "named once: {t:?}");
+        // Beside an API named as code, a bare type is not offered (a fallback only).
+        let text = "Mark it `#[non_exhaustive]`.\nThe `Weak` link and the `Weak` count.\n";
+        let t = terms(text, &[], FileKind::Text, &own(text));
+        assert!(has(&t, "#[non_exhaustive]") && !has(&t, "Weak"), "{t:?}");
         let source = "//! Lookups mutate through `&self`: the counters are a `Cell`.\nuse std::cell::{Cell, RefCell};\nuse std::fmt;\npub struct Book { hits: Cell<u64> }\n";
         assert_eq!(std_imports(source), ["Cell", "RefCell"]);
         let t = terms(source, &[], FileKind::Rust, &own(source));
