@@ -643,33 +643,17 @@ impl Terms {
         if self.list.iter().any(|(r, _)| *r <= Rank::Api) {
             return;
         }
-        let mut seen: Vec<(&str, usize)> = Vec::new();
-        for (line, _) in lines {
-            let mut on_line: Vec<&str> = Vec::new();
-            for (i, span) in line.split('`').enumerate() {
-                let span = span.trim();
-                // A construction names its type: `Reverse(x)`.
-                let name = span.split_once('(').map_or(span, |(head, _)| head);
-                let bare = name.len() >= 3
-                    && name.starts_with(|c: char| c.is_ascii_uppercase())
-                    && name.chars().any(|c| c.is_ascii_lowercase())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric());
-                if i % 2 == 1
-                    && bare
-                    && !EVERYDAY_TYPES.contains(&name)
-                    && !EVERYDAY_TRAITS.contains(&name)
-                    && !on_line.contains(&name)
-                {
-                    on_line.push(name);
-                }
-            }
-            for w in on_line {
-                match seen.iter_mut().find(|(s, _)| *s == w) {
-                    Some((_, n)) => *n += 1,
-                    None => seen.push((w, 1)),
-                }
-            }
-        }
+        let seen = spans_by_lines(lines, |span| {
+            let span = span.trim();
+            // A construction names its type: `Reverse(x)`.
+            let name = span.split_once('(').map_or(span, |(head, _)| head);
+            let bare = name.len() >= 3
+                && name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().any(|c| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric());
+            (bare && !EVERYDAY_TYPES.contains(&name) && !EVERYDAY_TRAITS.contains(&name))
+                .then_some(name)
+        });
         for (w, n) in seen {
             if n >= 2 || imported.iter().any(|i| i == w) {
                 self.push(Rank::Type, w);
@@ -716,26 +700,14 @@ impl Terms {
     /// A function or method the text keeps coming back to: a bare lower-case name in code
     /// spans on two lines or more (`fold`), not a keyword, and called somewhere in the text.
     fn repeated_words(&mut self, lines: &[(String, bool)], text: &str) {
-        let mut seen: Vec<(&str, usize)> = Vec::new();
-        for (line, _) in lines {
-            let mut on_line: Vec<&str> = Vec::new();
-            for (i, span) in line.split('`').enumerate() {
-                let bare = span.starts_with(|c: char| c.is_ascii_lowercase())
-                    && span.len() >= 3
-                    && span
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
-                if i % 2 == 1 && bare && !KEYWORDS.contains(&span) && !on_line.contains(&span) {
-                    on_line.push(span);
-                }
-            }
-            for w in on_line {
-                match seen.iter_mut().find(|(s, _)| *s == w) {
-                    Some((_, n)) => *n += 1,
-                    None => seen.push((w, 1)),
-                }
-            }
-        }
+        let seen = spans_by_lines(lines, |span| {
+            let bare = span.starts_with(|c: char| c.is_ascii_lowercase())
+                && span.len() >= 3
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
+            (bare && !KEYWORDS.contains(&span)).then_some(span)
+        });
         // Called somewhere in the text (`.fold(`), so a function, not a word of another
         // language (`void`) or a setting (`no_run`).
         let called = |w: &str| {
@@ -762,6 +734,30 @@ impl Terms {
             self.push(Rank::Heading, v);
         }
     }
+}
+
+/// For each name `pick` finds in a line's code spans, on how many lines it is found, in the
+/// order first seen.
+fn spans_by_lines<'a>(
+    lines: &'a [(String, bool)],
+    pick: impl Fn(&'a str) -> Option<&'a str>,
+) -> Vec<(&'a str, usize)> {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (line, _) in lines {
+        let mut on_line: Vec<&str> = Vec::new();
+        for span in line.split('`').skip(1).step_by(2) {
+            if let Some(name) = pick(span).filter(|n| !on_line.contains(n)) {
+                on_line.push(name);
+            }
+        }
+        for w in on_line {
+            match seen.iter_mut().find(|(s, _)| *s == w) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((w, 1)),
+            }
+        }
+    }
+    seen
 }
 
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
