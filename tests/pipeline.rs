@@ -65,9 +65,12 @@ const ACCEPT: &str = r#"{"verdict": "accept", "reason": "the text shows it"}"#;
 const PAGE: &str = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings.", "pitfalls": ""}"#;
 const OVERVIEW: &str = r#"{"overview": "These patterns help structure construction."}"#;
 
-/// Answers by role, recognised from the prompt's task line.
+/// Answers by role, recognised from the prompt's task line. `extract` is given the number of
+/// extract calls before this one (not of all calls: other roles' calls interleave with the
+/// extractor's in an order the scheduler picks, and a script must not depend on it).
 fn by_role(extract: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Arc<FakeBackend> {
-    FakeBackend::new(move |req: &Request, n| {
+    let extracts = std::sync::atomic::AtomicUsize::new(0);
+    FakeBackend::new(move |req: &Request, _| {
         let user = &req.messages.last().unwrap().content;
         if user.contains("does the text above really") {
             Reply::Text(ACCEPT.into())
@@ -76,7 +79,7 @@ fn by_role(extract: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Arc<Fake
         } else if user.contains("\"overview\"") {
             Reply::Text(OVERVIEW.into())
         } else {
-            extract(n)
+            extract(extracts.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
         }
     })
 }
