@@ -48,7 +48,7 @@ test-sqlite: setup llama-server llama-cpp-python
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 
-lint:
+lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 

@@ -65,9 +65,12 @@ const ACCEPT: &str = r#"{"verdict": "accept", "reason": "the text shows it"}"#;
 const PAGE: &str = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings.", "pitfalls": ""}"#;
 const OVERVIEW: &str = r#"{"overview": "These patterns help structure construction."}"#;
 
-/// Answers by role, recognised from the prompt's task line.
+/// Answers by role, recognised from the prompt's task line. `extract` is given the number of
+/// extract calls before this one (not of all calls: other roles' calls interleave with the
+/// extractor's in an order the scheduler picks, and a script must not depend on it).
 fn by_role(extract: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Arc<FakeBackend> {
-    FakeBackend::new(move |req: &Request, n| {
+    let extracts = std::sync::atomic::AtomicUsize::new(0);
+    FakeBackend::new(move |req: &Request, _| {
         let user = &req.messages.last().unwrap().content;
         if user.contains("does the text above really") {
             Reply::Text(ACCEPT.into())
@@ -76,7 +79,7 @@ fn by_role(extract: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Arc<Fake
         } else if user.contains("\"overview\"") {
             Reply::Text(OVERVIEW.into())
         } else {
-            extract(n)
+            extract(extracts.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
         }
     })
 }
@@ -673,6 +676,159 @@ async fn a_documents_main_pattern_takes_its_other_names_as_sections() {
         "the section cites its lines: {page}"
     );
     assert!(!out.path().join("patterns/flat-enums.md").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variants_of_a_title_meet_on_its_page_and_a_subject_of_its_own_keeps_one() {
+    let s = setup(0, 3).await;
+    // The title's name is found once, its variant twice: the title has no majority, yet the
+    // variant ("Default Constructors"), a name found in the variant's section ("Default
+    // trait") and one in its discussion ("Builders") are sections of its page; a section on
+    // another subject ("Field init shorthand") keeps a page of its own.
+    let chunks = [
+        (
+            vec!["Constructors"],
+            "# Constructors\n\nConstructors are associated functions named `new`.\n",
+        ),
+        (
+            vec!["Constructors", "Default Constructors"],
+            "## Default Constructors\n\nDefault constructors come from `Default::default()`.\n",
+        ),
+        (
+            vec!["Constructors", "Default Constructors"],
+            "Default constructors let `#[derive(Default)]` work.\n",
+        ),
+        (
+            vec!["Constructors", "Default Constructors"],
+            "The Default trait gives a value through `T::default()`.\n",
+        ),
+        (
+            vec!["Constructors", "Field init shorthand"],
+            "## Field init shorthand\n\nField init shorthand writes `Point { x, y }`.\n",
+        ),
+        (
+            vec!["Constructors", "Discussion"],
+            "## Discussion\n\nBuilders replace `new` when there are many options.\nBuilders name each option they set.\n",
+        ),
+    ];
+    common::Seed {
+        root: "/r",
+        rel_path: "idioms/ctor.md",
+        heading: &[],
+        chunks: chunks
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t))| (t.to_string(), 4 * i as i64 + 1, 4 * i as i64 + 3))
+            .collect(),
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert_with_paths(
+        &s.q,
+        &chunks.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+    )
+    .await;
+    // A title made of two names, neither found under the title's own name: the most found
+    // (the first on a tie) is the page, the other its section.
+    common::Seed {
+        root: "/r",
+        rel_path: "idioms/mem.md",
+        heading: &["`mem::{take(_), replace(_)}` to keep owned values in changed enums"],
+        chunks: vec![
+            ("# `mem::{take(_), replace(_)}` to keep owned values in changed enums\n\nUse `mem::take` to move a value out of a `&mut` reference, leaving its default.\n".into(), 1, 3),
+            ("## Discussion\n\nWith `mem::replace` you choose the value left behind.\n".into(), 5, 7),
+        ],
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert(&s.q)
+    .await;
+    let backend = FakeBackend::new(|req: &Request, _| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("does the text above really") {
+            return Reply::Text(ACCEPT.into());
+        } else if user.contains("Pattern: ") {
+            return Reply::Text(PAGE.into());
+        } else if user.contains("\"overview\"") {
+            return Reply::Text(OVERVIEW.into());
+        }
+        let (name, sentence) = [
+            (
+                "Constructors",
+                "Constructors are associated functions named `new`.",
+            ),
+            (
+                "Default Constructors",
+                "Default constructors come from `Default::default()`.",
+            ),
+            (
+                "Default Constructors",
+                "Default constructors let `#[derive(Default)]` work.",
+            ),
+            (
+                "Default trait",
+                "The Default trait gives a value through `T::default()`.",
+            ),
+            (
+                "Field init shorthand",
+                "Field init shorthand writes `Point { x, y }`.",
+            ),
+            (
+                "Builders",
+                "Builders replace `new` when there are many options.",
+            ),
+            (
+                "mem::take",
+                "Use `mem::take` to move a value out of a `&mut` reference, leaving its default.",
+            ),
+            (
+                "mem::replace",
+                "With `mem::replace` you choose the value left behind.",
+            ),
+        ]
+        .into_iter()
+        .find(|(_, s)| user.contains(s))
+        .expect("a known chunk");
+        plain_finding(name, sentence)
+    });
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 0);
+    let rejected: Vec<_> =
+        s.q.current_findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.status != quarry::queue::FindingStatus::Accepted)
+            .map(|f| (f.pattern, f.reason))
+            .collect();
+    assert!(
+        rejected.is_empty(),
+        "the fixture's names pass the checks: {rejected:?}"
+    );
+    let mut names: Vec<String> =
+        s.q.patterns()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    names.sort();
+    assert_eq!(names, ["Constructors", "Field init shorthand", "mem::take"]);
+    let out = tempfile::tempdir().unwrap();
+    quarry::cmd::render(&s.q, &Agents::load(None, None).unwrap(), out.path())
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(out.path().join("patterns/constructors.md")).unwrap();
+    for section in ["## Default Constructors", "## Default trait", "## Builders"] {
+        assert!(page.contains(section), "{section} is a section: {page}");
+    }
+    assert!(!page.contains("Field init"), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

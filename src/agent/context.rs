@@ -39,6 +39,9 @@ pub struct PatternSummaryCtx {
     pub name: String,
     pub category: String,
     pub summary: String,
+    /// Other patterns found in the chunks of other files that retrieval put near this one
+    /// (`pattern_related`), nearest first: what the synthesizer says about how they relate.
+    pub related: Vec<String>,
 }
 
 /// Input of a per-chunk role (extractor, custom reviewers).

@@ -241,8 +241,11 @@ async fn coordinate(
         ctx.queue.checkpoint().await?;
         *last_checkpoint = Instant::now();
     }
+    // Drained is read before planning: read after, a job finishing in between (its findings
+    // not yet planned, since `plan` saw it pending) made the run end without its pages.
+    let drained = ctx.queue.is_drained().await?;
     let planned = plan(&ctx.queue, &ctx.agents, ctx.related.as_deref()).await?;
-    Ok(planned == 0 && ctx.queue.is_drained().await?)
+    Ok(planned == 0 && drained)
 }
 
 /// The wait before trying the database again after `failures` failures in a row: 250 ms

@@ -653,12 +653,37 @@ async fn synthesize(
 ) -> Result<(), JobError> {
     // The writer's stage, whatever agents/*.toml names it.
     let writer = ctx.agents.stage_of(OutputKind::Page);
-    let mut patterns = Vec::new();
+    let mut rows = Vec::new();
     for p in ctx.queue.patterns().await? {
         let findings = ctx.queue.pattern_findings(p.id).await?;
+        rows.push((p, findings));
+    }
+    // Which pattern each chunk's findings name, to turn the chunks retrieval put near a
+    // pattern (the writer's related chunks) into the patterns near it.
+    let mut named_in: HashMap<i64, Vec<&str>> = HashMap::new();
+    for (p, findings) in &rows {
+        for f in findings {
+            let names = named_in.entry(f.chunk_id).or_default();
+            if !names.contains(&p.name.as_str()) {
+                names.push(&p.name);
+            }
+        }
+    }
+    let related = ctx.queue.related(None).await?;
+    let mut patterns = Vec::new();
+    for (p, findings) in &rows {
         let Some(first) = findings.first() else {
             continue;
         };
+        let mut near: Vec<String> = Vec::new();
+        for r in related.iter().filter(|r| r.pattern_id == p.id) {
+            for name in named_in.get(&r.chunk_id).into_iter().flatten() {
+                if *name != p.name && !near.iter().any(|n| n == name) {
+                    near.push(name.to_string());
+                }
+            }
+        }
+        near.truncate(3);
         let page = match writer {
             Some(stage) => ctx.queue.latest_result(stage, Some(p.id)).await?,
             None => None,
@@ -669,9 +694,10 @@ async fn synthesize(
             .and_then(|v| v.as_str())
             .unwrap_or(&first.summary);
         patterns.push(PatternSummaryCtx {
-            name: p.name,
-            category: p.category,
-            summary: first_sentence(summary),
+            name: p.name.clone(),
+            category: p.category.clone(),
+            summary: crate::text::quotes::lead_sentence(summary.trim()).to_string(),
+            related: near,
         });
     }
     patterns.truncate(40);
@@ -698,14 +724,6 @@ async fn notes(
     complete_with(ctx, lease, done, |_tx| Box::pin(async { Ok(()) })).await
 }
 
-fn first_sentence(s: &str) -> String {
-    let s = s.trim();
-    match s.find(". ") {
-        Some(i) => s[..=i].to_string(),
-        None => s.to_string(),
-    }
-}
-
 fn now_ms() -> i64 {
     crate::queue::system_clock()()
 }
@@ -718,13 +736,19 @@ fn hash_ids(ids: impl IntoIterator<Item = i64>) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// For each markdown source of `findings` whose title names its main pattern, the first
-/// finding of that pattern. The title's pattern must have more findings in the file than any
-/// other name: then the other names are aspects of it ("Flat Enums" in a chapter on error
-/// handling, the `Fn` trait in a page on commands) and become sections of its page rather
-/// than thin pages of their own. A file whose sections are all topics (a collection, see
-/// `FileFacts::sections_are_topics`), or whose title is found no more often than another
-/// name (a date or a label), keeps a page per topic.
+/// The findings of `findings` that join another pattern's page, each with the first finding
+/// of that pattern (its home). In a markdown file whose level-1 title names a pattern (the
+/// title's own name, or the names the title is made of: "`mem::{take, replace}` to …"), the
+/// other names of the file meet on the title's page as its sections when they are variants
+/// of it:
+/// - all of them, when the title is found more often than any other name ("Flat Enums" in a
+///   chapter on error handling, the `Fn` trait in a page on commands);
+/// - otherwise a name made of the title's words or holding them ("Default Constructors" under
+///   "Constructors"), and a name found only in sections of the title's own discussion: below a
+///   structure heading ("Disadvantages", "Discussion") or below a variant's heading.
+///
+/// A file whose sections are all topics (a collection, see `FileFacts::sections_are_topics`)
+/// keeps a page per topic, and so does a name with a section of its own on another subject.
 async fn title_patterns<'a>(
     queue: &Queue,
     findings: &'a [FindingRow],
@@ -748,16 +772,61 @@ async fn title_patterns<'a>(
         let Some(title) = crate::ingest::markdown::title(&text) else {
             continue;
         };
-        let key = names::pattern_key(&title);
+        let title_key = names::pattern_key(&title);
         let count = |k: &str| fs.iter().filter(|f| f.pattern_key == k).count();
-        let own = count(&key);
-        if own > 0 && distinct.iter().all(|k| *k == key || count(k) < own) {
-            if let Some(first) = fs.iter().find(|f| f.pattern_key == key) {
-                homes.insert(source, *first);
+        // The title's pattern: its own name, else the most found of the names it is made of.
+        let home_key = if count(&title_key) > 0 {
+            Some(title_key.as_str())
+        } else {
+            distinct
+                .iter()
+                .copied()
+                .filter(|k| names::key_within(k, &title_key))
+                .max_by_key(|k| (count(k), std::cmp::Reverse(first_line(&fs, k))))
+        };
+        let Some(home_key) = home_key else {
+            continue;
+        };
+        let Some(home) = fs.iter().find(|f| f.pattern_key == home_key).copied() else {
+            continue;
+        };
+        let own = count(home_key);
+        let majority = distinct.iter().all(|k| *k == home_key || count(k) < own);
+        for f in fs.iter().copied().filter(|f| f.pattern_key != home_key) {
+            let joins = majority
+                || names::variant_of(&f.pattern_key, &title_key)
+                || in_discussion_of(&queue.chunk(f.chunk_id).await?.heading_path, &title);
+            if joins {
+                homes.insert(f.id, home);
             }
         }
     }
     Ok(homes)
+}
+
+/// The first line a finding of `key` cites in `fs`.
+fn first_line(fs: &[&FindingRow], key: &str) -> i64 {
+    fs.iter()
+        .filter(|f| f.pattern_key == key)
+        .map(|f| f.line_start)
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+/// True when a chunk under `path` is part of the discussion of the document titled `title`:
+/// below the title, every heading down to the chunk's is a variant of the title until one is
+/// a structure heading ("Disadvantages", "Discussion"), and none is a subject of its own.
+fn in_discussion_of(path: &[String], title: &str) -> bool {
+    let title_key = names::pattern_key(title);
+    for h in path.iter().filter(|h| names::pattern_key(h) != title_key) {
+        if crate::text::words::is_structure_heading(h) {
+            return true;
+        }
+        if !names::variant_of(&names::pattern_key(h), &title_key) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Plans the next stages once extraction and validation are over: groups accepted findings
@@ -797,7 +866,7 @@ pub async fn plan(
     let mut touched = std::collections::BTreeSet::new();
     let mut keys: HashMap<i64, &str> = HashMap::new();
     for f in &ungrouped {
-        let home = homes.get(&f.source_id).copied().unwrap_or(f);
+        let home = homes.get(&f.id).copied().unwrap_or(f);
         let id = store::upsert_pattern(
             &mut tx,
             &home.pattern_key,
@@ -875,7 +944,7 @@ async fn related_of(
 ) -> BTreeMap<String, Vec<crate::queue::retrieval::NewRelated>> {
     let mut groups: BTreeMap<&str, (&str, Vec<&FindingRow>)> = BTreeMap::new();
     for f in ungrouped {
-        let home = homes.get(&f.source_id).copied().unwrap_or(f);
+        let home = homes.get(&f.id).copied().unwrap_or(f);
         groups
             .entry(&home.pattern_key)
             .or_insert_with(|| (&home.pattern, Vec::new()))
@@ -904,6 +973,16 @@ async fn related_of(
             return BTreeMap::new();
         }
     };
+    // A chunk with findings of its own is material of their pattern's page, which "See also"
+    // links: it is cited only where extraction found nothing (a small model's miss).
+    let mut found: std::collections::HashSet<i64> = ungrouped.iter().map(|f| f.chunk_id).collect();
+    if let Ok(old) = queue.current_findings().await {
+        found.extend(
+            old.iter()
+                .filter(|f| f.status == FindingStatus::Accepted)
+                .map(|f| f.chunk_id),
+        );
+    }
     let mut out = BTreeMap::new();
     for (key, (name, fs)) in groups {
         // The pattern's own findings, older ones too: their files are not "other files".
@@ -931,7 +1010,10 @@ async fn related_of(
         )
         .await
         {
-            Ok(rows) => {
+            Ok(mut rows) => {
+                for r in rows.iter_mut().filter(|r| found.contains(&r.chunk_id)) {
+                    r.cited = false;
+                }
                 out.insert(key.to_string(), rows);
             }
             Err(e) => {

@@ -379,10 +379,7 @@ pub fn one_line(lead: &str) -> String {
         .trim_start_matches('“')
         .trim_end_matches('”')
         .trim();
-    let t = match t.find(". ") {
-        Some(end) => &t[..=end],
-        None => t,
-    };
+    let t = crate::text::quotes::lead_sentence(t);
     let mut out = String::new();
     let mut ticks = 0usize;
     for (i, w) in t.split_whitespace().enumerate() {

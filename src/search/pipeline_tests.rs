@@ -88,6 +88,11 @@ fn backend() -> Arc<FakeBackend> {
                 "Builders",
                 "A builder collects optional settings before construction.",
             )
+        } else if user.contains("Settings are read from") {
+            finding(
+                "Settings",
+                "Settings are read from `Config::load` at start.",
+            )
         } else if user.contains("An iterator yields items") {
             finding("Iterators", "An iterator yields items one at a time.")
         } else {
@@ -202,6 +207,26 @@ async fn a_pattern_in_two_files_gets_one_page_citing_both_and_an_unrelated_file_
     );
     assert!(!p.contains("iter.md"), "{p}");
 
+    // The synthesizer hears which patterns were found near each other: the chunks retrieval
+    // put near Builders hold the Iterators finding, and the other way round.
+    let overview = b
+        .requests()
+        .into_iter()
+        .map(|r| r.messages.last().unwrap().content.clone())
+        .find(|u| u.contains("\"overview\""))
+        .expect("a synthesizer request");
+    assert!(
+        overview.contains(
+            "- Builders (idiom): A builder collects settings. Discussed near: Iterators."
+        ),
+        "{overview}"
+    );
+    assert!(
+        overview
+            .contains("Iterators (idiom): A builder collects settings. Discussed near: Builders."),
+        "{overview}"
+    );
+
     let (_out, page, iter_page) = render(&q, None).await;
     assert!(page.contains("`notes/builder.md:3-3`"), "{page}");
     assert!(page.contains("`notes/more.md:3-3`"), "{page}");
@@ -262,6 +287,36 @@ async fn see_also_links_the_near_pages_and_search_finds_pages() {
     assert_eq!(q.page_vectors("other", 16).await.unwrap().len(), 2);
 }
 
+/// A file that names the builder but is about another pattern, found there.
+const SETTINGS: &str = "# Settings\n\nSettings are read from `Config::load` at start.\nThe builder is how tests set them.\nA builder sets one option at a time.\nSettings are then frozen.\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_chunk_with_findings_of_its_own_is_not_cited_on_another_page() {
+    let (_d, q) = three_files().await;
+    file(&q, "notes/settings.md", "Settings", SETTINGS).await;
+    let (e, _) = embed::tests::tiny();
+    run(&q, backend(), related(e)).await;
+    let builder = q.pattern_id("builder").await.unwrap().unwrap();
+    let rows: Vec<_> = q
+        .related(Some(builder))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.rel_path, r.cited))
+        .collect();
+    // settings.md names the builder and discusses it (two lines), yet its chunk is the
+    // Settings page's material: stored as near, not cited; more.md, where extraction found
+    // nothing, is cited.
+    assert!(
+        rows.contains(&("notes/settings.md".to_string(), false)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&("notes/more.md".to_string(), true)),
+        "{rows:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_embedding_model_the_pipeline_runs_and_pages_cite_their_own_files() {
     let (_d, q) = three_files().await;
@@ -274,6 +329,15 @@ async fn without_the_embedding_model_the_pipeline_runs_and_pages_cite_their_own_
     assert!(q.related(None).await.unwrap().is_empty());
     let prompts = writer_prompts(&b);
     assert_eq!(prompts.len(), 2);
+    assert!(
+        b.requests().iter().all(|r| !r
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .contains("Discussed near")),
+        "without retrieval the synthesizer hears of no relation"
+    );
     assert!(
         prompts.iter().all(|p| !p.contains("more.md")),
         "{prompts:?}"

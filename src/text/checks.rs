@@ -65,6 +65,32 @@ pub fn pattern_key(name: &str) -> String {
     key.join(" ")
 }
 
+/// The significant words of a pattern key, each singular: what two names are compared by.
+fn key_words(key: &str) -> Vec<String> {
+    key.split(' ')
+        .filter(|w| !w.is_empty() && !crate::text::words::is_stopword(w))
+        .map(|w| {
+            let plural = w.len() > 4 && w.ends_with('s') && !w.ends_with("ss");
+            w[..w.len() - usize::from(plural)].to_string()
+        })
+        .collect()
+}
+
+/// True when every significant word of the key `part` is one of `whole`'s: "mem take" is
+/// within "mem take replace to keep owned values in changed enums".
+pub fn key_within(part: &str, whole: &str) -> bool {
+    let (part, whole) = (key_words(part), key_words(whole));
+    !part.is_empty() && part.iter().all(|w| whole.contains(w))
+}
+
+/// True when the keys `a` and `b` name one subject in two ways: one is made of the other's
+/// words ("default constructor" and "constructor"), or they share two significant words
+/// ("alternative private fields for struct" and "non exhaustive and private fields").
+pub fn variant_of(a: &str, b: &str) -> bool {
+    let (wa, wb) = (key_words(a), key_words(b));
+    key_within(a, b) || key_within(b, a) || wa.iter().filter(|w| wb.contains(w)).count() >= 2
+}
+
 /// Why a finding fails the checks, if it does.
 pub fn check_finding(
     name: &str,
@@ -397,6 +423,37 @@ pub fn evidence_naming(name: &str, evidence: &str, text: &str) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variants_of_a_title_are_made_of_its_words_or_share_two() {
+        let key = |s: &str| pattern_key(s);
+        let title = key("`mem::{take(_), replace(_)}` to keep owned values in changed enums");
+        assert!(key_within(&key("mem::take"), &title));
+        assert!(key_within(&key("mem::replace"), &title));
+        assert!(!key_within(&key("Option::take"), &title));
+        assert!(variant_of(
+            &key("Default Constructors"),
+            &key("Constructors")
+        ));
+        assert!(variant_of(
+            &key("Alternative: Private fields for structs"),
+            &key("#[non_exhaustive] and private fields for extensibility")
+        ));
+        // A rule in a chapter shares at most a word with the chapter's title.
+        assert!(!variant_of(
+            &key("Error types are meaningful and well-behaved"),
+            &key("Error handling")
+        ));
+        assert!(!variant_of(
+            &key("Declarative"),
+            &key("Programming paradigms")
+        ));
+        // Stop words never make two names one.
+        assert!(!variant_of(
+            &key("Builder for a config"),
+            &key("Iterator for a tree")
+        ));
+    }
 
     #[test]
     fn a_fragment_of_a_heading_becomes_the_heading() {

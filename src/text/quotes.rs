@@ -196,6 +196,15 @@ pub fn lead_clause(line: &str) -> Option<&str> {
         .map(|l| l.text)
 }
 
+/// A text up to its first sentence's period ("Collects settings. Then builds." → "Collects
+/// settings."), or the whole text when it has one sentence.
+pub fn lead_sentence(text: &str) -> &str {
+    match text.find(". ") {
+        Some(end) => &text[..=end],
+        None => text,
+    }
+}
+
 /// A short first sentence of a line, past its markers ("Shadowing to freeze a value. Build
 /// it …"), of at most [`FIRST_SENTENCE_WORDS`] words.
 pub fn first_sentence(line: &str) -> Option<&str> {

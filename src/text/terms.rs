@@ -25,7 +25,7 @@ const MAX_CHARS: usize = 60;
 /// A section heading that states a rule ("Functions that can fail return Result") is a name
 /// of up to this many words and characters.
 pub const RULE_MAX_WORDS: usize = 16;
-const RULE_MAX_CHARS: usize = 110;
+pub const RULE_MAX_CHARS: usize = 110;
 /// A heading of at least this many words states something about its section rather than
 /// naming a thing ("Borrow slices for read-only parameters"; "Builder", "Entry API" name).
 const RULE_MIN_WORDS: usize = 5;
@@ -118,6 +118,9 @@ pub struct FileFacts {
     /// The marks of Rust syntax in the whole file (`teaching::rust_marks`): none, and the
     /// file teaches no Rust pattern.
     pub rust_marks: usize,
+    /// The types and traits the file brings in from the standard library (`use
+    /// std::cell::{Cell, RefCell};`): a text that imports one and names it is about it.
+    pub imported: Vec<String>,
 }
 
 impl FileFacts {
@@ -126,6 +129,7 @@ impl FileFacts {
             defined: defined_names(text),
             sections_are_topics: kind == FileKind::Markdown && sections_are_topics(text),
             rust_marks: crate::text::teaching::rust_marks(text),
+            imported: std_imports(text),
         }
     }
 
@@ -133,6 +137,37 @@ impl FileFacts {
     pub fn silence(&self, chunk: &str, kind: FileKind) -> Option<crate::text::teaching::Silence> {
         crate::text::teaching::silence(chunk, kind, self.rust_marks)
     }
+}
+
+/// The capitalised names `use std::…` (or `core::`, `alloc::`) lines bring in, in a source or
+/// in a text's code blocks: `use std::cell::{Cell, RefCell};` → `Cell`, `RefCell`.
+pub fn std_imports(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim().trim_start_matches("pub ");
+        let Some(rest) = ["use std::", "use core::", "use alloc::"]
+            .iter()
+            .find_map(|p| t.strip_prefix(p))
+        else {
+            continue;
+        };
+        let rest = rest.trim_end_matches(';');
+        let names: Vec<&str> = match rest.split_once('{') {
+            Some((_, group)) => group.trim_end_matches('}').split(',').collect(),
+            None => vec![rest],
+        };
+        for n in names {
+            let n = n.split(" as ").next().unwrap_or("").trim();
+            let last = n.rsplit("::").next().unwrap_or("");
+            if last.starts_with(|c: char| c.is_ascii_uppercase())
+                && last.chars().all(|c| c.is_ascii_alphanumeric())
+                && !out.iter().any(|o| o == last)
+            {
+                out.push(last.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// True for markdown of two sections or more, none a structure section (see
@@ -257,6 +292,7 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         }
     }
     out.repeated_words(&lines, text);
+    out.repeated_types(&lines, &file.imported);
     if reading == Reading::Code {
         // A test module's code checks the techniques above it; its macros (`matches!` in an
         // assertion) are not what the file teaches.
@@ -563,7 +599,65 @@ impl Terms {
             if let Some((t, rank)) = api_name(span).filter(|_| !place) {
                 self.push(rank, &t);
             }
+            self.bare_code(before);
             before = after;
+        }
+        self.bare_code(before);
+    }
+
+    /// Code written without backticks, as notes in plain text do ("wrap them in
+    /// Arc<Mutex<Stats>>", "call Rc::downgrade(&parent)"): a path or a generic type is code
+    /// by its syntax alone, and names an API as a code span would (see `api_name`).
+    fn bare_code(&mut self, prose: &str) {
+        let mut previous = "";
+        for word in prose.split_whitespace() {
+            // "in Router::dispatch": a place in the author's code (as in `code_spans`); a
+            // type is what a value is wrapped in ("in Arc<Mutex<Stats>>").
+            let place = PLACE_WORDS.contains(&previous.to_lowercase().as_str());
+            previous = word;
+            if place && !word.contains('<') {
+                continue;
+            }
+            let w = word
+                .trim_start_matches(['(', '[', '"', '\''])
+                .trim_end_matches(['.', ',', ';', ':', ')', ']', '"', '\'', '?', '!']);
+            let path = w.contains("::") && !w.starts_with("::");
+            let generic = w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w.contains('<')
+                && w.matches('<').count() == w.matches('>').count();
+            if path || generic {
+                if let Some((t, rank)) = api_name(w) {
+                    self.push(rank, &t);
+                }
+            }
+        }
+    }
+
+    /// A type the text keeps coming back to by its bare name (`RefCell`, `Weak`, `Reverse`):
+    /// in code spans on two lines or more (or once, imported from std), not an everyday type
+    /// or trait, in a chunk that names no API or stronger term. Types the text
+    /// defines itself are dropped later with the rest of its own items.
+    fn repeated_types(&mut self, lines: &[(String, bool)], imported: &[String]) {
+        // A fallback: beside an API the text names as code (`#[non_exhaustive]`), a bare
+        // trait it also mentions (`Deref`) is one more choice a small model takes wrongly.
+        if self.list.iter().any(|(r, _)| *r <= Rank::Api) {
+            return;
+        }
+        let seen = spans_by_lines(lines, |span| {
+            let span = span.trim();
+            // A construction names its type: `Reverse(x)`.
+            let name = span.split_once('(').map_or(span, |(head, _)| head);
+            let bare = name.len() >= 3
+                && name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().any(|c| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric());
+            (bare && !EVERYDAY_TYPES.contains(&name) && !EVERYDAY_TRAITS.contains(&name))
+                .then_some(name)
+        });
+        for (w, n) in seen {
+            if n >= 2 || imported.iter().any(|i| i == w) {
+                self.push(Rank::Type, w);
+            }
         }
     }
 
@@ -606,26 +700,14 @@ impl Terms {
     /// A function or method the text keeps coming back to: a bare lower-case name in code
     /// spans on two lines or more (`fold`), not a keyword, and called somewhere in the text.
     fn repeated_words(&mut self, lines: &[(String, bool)], text: &str) {
-        let mut seen: Vec<(&str, usize)> = Vec::new();
-        for (line, _) in lines {
-            let mut on_line: Vec<&str> = Vec::new();
-            for (i, span) in line.split('`').enumerate() {
-                let bare = span.starts_with(|c: char| c.is_ascii_lowercase())
-                    && span.len() >= 3
-                    && span
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
-                if i % 2 == 1 && bare && !KEYWORDS.contains(&span) && !on_line.contains(&span) {
-                    on_line.push(span);
-                }
-            }
-            for w in on_line {
-                match seen.iter_mut().find(|(s, _)| *s == w) {
-                    Some((_, n)) => *n += 1,
-                    None => seen.push((w, 1)),
-                }
-            }
-        }
+        let seen = spans_by_lines(lines, |span| {
+            let bare = span.starts_with(|c: char| c.is_ascii_lowercase())
+                && span.len() >= 3
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
+            (bare && !KEYWORDS.contains(&span)).then_some(span)
+        });
         // Called somewhere in the text (`.fold(`), so a function, not a word of another
         // language (`void`) or a setting (`no_run`).
         let called = |w: &str| {
@@ -652,6 +734,30 @@ impl Terms {
             self.push(Rank::Heading, v);
         }
     }
+}
+
+/// For each name `pick` finds in a line's code spans, on how many lines it is found, in the
+/// order first seen.
+fn spans_by_lines<'a>(
+    lines: &'a [(String, bool)],
+    pick: impl Fn(&'a str) -> Option<&'a str>,
+) -> Vec<(&'a str, usize)> {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (line, _) in lines {
+        let mut on_line: Vec<&str> = Vec::new();
+        for span in line.split('`').skip(1).step_by(2) {
+            if let Some(name) = pick(span).filter(|n| !on_line.contains(n)) {
+                on_line.push(name);
+            }
+        }
+        for w in on_line {
+            match seen.iter_mut().find(|(s, _)| *s == w) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((w, 1)),
+            }
+        }
+    }
+    seen
 }
 
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
@@ -780,6 +886,7 @@ mod tests {
             defined: defined_names(text),
             sections_are_topics: false,
             rust_marks: crate::text::teaching::rust_marks(text),
+            imported: std_imports(text),
         }
     }
 
@@ -819,6 +926,40 @@ mod tests {
     }
 
     #[test]
+    fn code_without_backticks_and_types_the_text_keeps_naming_are_terms() {
+        // Plain-text notes write code bare: a path or a generic type is code by its syntax.
+        let text = "Wrap the stats in Arc<Mutex<Stats>> and call Arc::clone(&stats) per worker.\n\
+                    A place is not a name: the bug was in Pool::run.\n\
+                    Plain words, a ratio 3:2 and https://example.org/a::b are not code.\n";
+        let t = terms(text, &[], FileKind::Text, &own(text));
+        assert!(has(&t, "Arc<Mutex<Stats>>"), "{t:?}");
+        assert!(has(&t, "Arc::clone"), "{t:?}");
+        assert!(
+            !t.iter()
+                .any(|t| t.contains("Pool::run") || t.contains("example")),
+            "{t:?}"
+        );
+        // A bare type named on two lines, or once when the file imports it from std.
+        let text = "The parent link is a `Weak`.\nTo use a `Weak` you call `upgrade`.\nThe `Stats` struct.\n";
+        let t = terms(text, &[], FileKind::Text, &own(text));
+        assert!(has(&t, "Weak"), "{t:?}");
+        assert!(!has(&t, "Stats"), "named once: {t:?}");
+        // Beside an API named as code, a bare type is not offered (a fallback only).
+        let text = "Mark it `#[non_exhaustive]`.\nThe `Weak` link and the `Weak` count.\n";
+        let t = terms(text, &[], FileKind::Text, &own(text));
+        assert!(has(&t, "#[non_exhaustive]") && !has(&t, "Weak"), "{t:?}");
+        let source = "//! Lookups mutate through `&self`: the counters are a `Cell`.\nuse std::cell::{Cell, RefCell};\nuse std::fmt;\npub struct Book { hits: Cell<u64> }\n";
+        assert_eq!(std_imports(source), ["Cell", "RefCell"]);
+        let t = terms(source, &[], FileKind::Rust, &own(source));
+        assert!(has(&t, "Cell"), "{t:?}");
+        // The text's own types are its example, not a name; everyday types never are.
+        let text =
+            "A `Book` holds a `String`.\nEach `Book` and each `String` is cloned.\nstruct Book;\n";
+        let t = terms(text, &[], FileKind::Text, &own(text));
+        assert!(!has(&t, "Book") && !has(&t, "String"), "{t:?}");
+    }
+
+    #[test]
     fn prose_offers_headings_phrases_emphasis_and_api_spans() {
         let text = "## Monday\n\nThe answer is `Option::take`: it moves the value.\n\n\
                     Shadowing to freeze a value. Build it, then rebind it.\n\n\
@@ -827,7 +968,7 @@ mod tests {
                     Other useful traits such as `Default` exist.\n\
                     Call `self.run(job)` or use `matches!` and `#[must_use]`.\n\
                     Return `Box<dyn Error>` from a function that takes `impl Trait`.\n\
-                    Derive `Default` on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
+                    Derive it on `Options`, see [the `Cow<str>` docs](https://x.y/z).\n\
                     A `Vec<char>` or a `Foo<T>` is data, not a technique.\n\
                     ```rust\nimpl Drop for Guard {}\n```\n";
         let t = terms(text, &["Week 3 log".into()], FileKind::Markdown, &own(text));
@@ -849,8 +990,8 @@ mod tests {
             Some("Cow<str>"),
             "type names come last"
         );
-        // A method call on a value, a bare type name, a link's address are not terms; code
-        // blocks of prose are not read.
+        // A method call on a value, a bare type name named once, a link's address are not
+        // terms; code blocks of prose are not read.
         // The section heading gives way to the names the text gives.
         for absent in [
             "useful trait",

@@ -30,6 +30,13 @@ pub struct Seed<'a> {
 
 impl Seed<'_> {
     pub async fn insert(self, q: &Queue) {
+        let paths = vec![self.heading.to_vec(); self.chunks.len()];
+        self.insert_with_paths(q, &paths).await
+    }
+
+    /// As [`Seed::insert`], each chunk with a heading path of its own.
+    pub async fn insert_with_paths(self, q: &Queue, paths: &[Vec<&str>]) {
+        assert_eq!(paths.len(), self.chunks.len(), "a path per chunk");
         let mut tx = q.begin().await.unwrap();
         let source = NewSource {
             root: self.root.into(),
@@ -53,7 +60,7 @@ impl Seed<'_> {
                     ordinal: i as i64,
                     line_start,
                     line_end,
-                    heading_path: self.heading.iter().map(|h| h.to_string()).collect(),
+                    heading_path: paths[i].iter().map(|h| h.to_string()).collect(),
                     tokens: text.len().div_ceil(4) as i64,
                     text,
                     ..NewChunk::default()
