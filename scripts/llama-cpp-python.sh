@@ -22,6 +22,11 @@ VENV="$CACHE/venv"
 PY="$VENV/bin/python"
 # Written last, once the server imports: a half-finished install never counts as one.
 STAMP="$CACHE/installed"
+# CPU code for this machine (GGML_NATIVE), without AMX: on a Xeon with AMX tiles under a
+# hypervisor, llama.cpp's AMX matrix multiply crashed (SIGSEGV) on the first prompt batch of
+# more than a few tokens. The stamp holds the flags: an install built with others is redone.
+CPU_FLAGS=""
+case "$(uname -m)" in x86_64 | amd64) CPU_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" ;; esac
 
 say() { echo "llama-cpp-python: $*" >&2; }
 die() { echo "llama-cpp-python: error: $*" >&2; exit 1; }
@@ -33,7 +38,7 @@ fi
 
 # The server's modules import and the library loads: nothing to do.
 works() {
-  [ -f "$STAMP" ] && [ -x "$PY" ] && "$PY" - "$VERSION" >/dev/null 2>&1 <<'EOF'
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$CPU_FLAGS" ] && [ -x "$PY" ] && "$PY" - "$VERSION" >/dev/null 2>&1 <<'EOF'
 import sys
 import llama_cpp, llama_cpp.server.app, uvicorn  # the server and its extras
 assert llama_cpp.__version__ == sys.argv[1], llama_cpp.__version__
@@ -85,10 +90,10 @@ start=$(date +%s)
 say "building $PACKAGE with $JOBS jobs (compiles llama.cpp: about 8-15 minutes on 2 cores)"
 CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
 -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON" \
-CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" \
+CFLAGS="$CPU_FLAGS" CXXFLAGS="$CPU_FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" \
   "$PY" -m pip install --no-cache-dir "llama-cpp-python[server] @ file://$DL/$SDIST" >&2 \
   || die "pip could not build $PACKAGE (its log is above)"
-touch "$STAMP"
+printf '%s' "$CPU_FLAGS" > "$STAMP"
 works || { rm -f "$STAMP"; die "$PACKAGE was installed into $VENV but its server does not import"; }
 say "installed $PY in $(( $(date +%s) - start )) s"
 echo "$PY"

