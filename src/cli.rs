@@ -202,9 +202,10 @@ pub enum BenchCommand {
         /// Times the labelled chunks are sent per row.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
-        /// The pid of the server process, for its peak RSS.
+        /// A server process whose peak RSS is reported: PID for every server model, or
+        /// MODEL=PID for one (repeat for several servers).
         #[arg(long)]
-        server_pid: Option<u32>,
+        server_pid: Vec<crate::bench::models::ServerPid>,
         /// Write models.md, models.json and models.svg (the chart) into this folder.
         #[arg(long)]
         out: Option<PathBuf>,

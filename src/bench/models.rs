@@ -218,9 +218,44 @@ pub struct ModelsBench {
     pub chunks: PathBuf,
     /// Times the labelled set is sent per row.
     pub rounds: usize,
-    pub server_pid: Option<u32>,
+    /// Server pids whose peak RSS is read: `PID` for every server model, `MODEL=PID` for one.
+    pub server_pids: Vec<ServerPid>,
     pub out: Option<PathBuf>,
     pub json: bool,
+}
+
+/// `--server-pid`: a server process whose peak RSS goes beside the rows of one model
+/// (`MODEL=PID`) or of every server model (`PID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPid {
+    pub model: Option<String>,
+    pub pid: u32,
+}
+
+impl std::str::FromStr for ServerPid {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (model, pid) = match s.rsplit_once('=') {
+            Some((m, p)) if !m.is_empty() => (Some(m.to_string()), p),
+            _ => (None, s),
+        };
+        let pid = pid
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: expected PID or MODEL=PID"))?;
+        Ok(ServerPid { model, pid })
+    }
+}
+
+impl ServerPid {
+    /// The pid given for `model`, else the one given for every model.
+    pub fn of(pids: &[ServerPid], model: &str) -> Option<u32> {
+        pids.iter()
+            .find(|p| p.model.as_deref() == Some(model))
+            .or_else(|| pids.iter().find(|p| p.model.is_none()))
+            .map(|p| p.pid)
+    }
 }
 
 /// The environment variable that makes the bench run one row (`MODEL@CONCURRENCY`) and
@@ -236,7 +271,7 @@ async fn one_row(cfg: &Config, b: &ModelsBench, model: &str, level: usize) -> Re
     let work: Vec<_> = (0..b.rounds.max(1)).flat_map(|_| work.clone()).collect();
     let backend = crate::llm::factory::load_model(cfg, model, level).await?;
     let pid = match cfg.kind_of(model) {
-        BackendKind::Openai => b.server_pid,
+        BackendKind::Openai => ServerPid::of(&b.server_pids, model),
         _ => None,
     };
     drive(model, backend, &schema, work, level, pid).await
@@ -400,6 +435,19 @@ pub fn chart(rows: &[ModelRow], path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_pid_goes_to_its_model_or_to_every_server_model() {
+        let pids: Vec<ServerPid> = ["llama-server=41", "7"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(ServerPid::of(&pids, "llama-server"), Some(41));
+        assert_eq!(ServerPid::of(&pids, "llama-cpp-python"), Some(7));
+        assert_eq!(ServerPid::of(&pids[..1], "llama-cpp-python"), None);
+        assert!("llama-server=abc".parse::<ServerPid>().is_err());
+        assert!("".parse::<ServerPid>().is_err());
+    }
 
     #[test]
     fn names_match_by_their_words_not_their_case_or_article() {

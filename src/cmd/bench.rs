@@ -66,7 +66,7 @@ pub async fn bench(cfg: &Config, what: BenchCommand) -> Result<u8> {
                 levels,
                 chunks,
                 rounds,
-                server_pid,
+                server_pids: server_pid,
                 out,
                 json,
             };
