@@ -101,7 +101,6 @@ async fn run(
         owner: format!("test:{}", std::process::id()),
         timeout,
         events: None,
-        defined: Default::default(),
         related: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(quarry::engine::Stop::Run);

@@ -88,7 +88,6 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         owner: owner_id(),
         timeout: Duration::from_secs(cfg.model("default")?.timeout_s),
         events: Some(events_tx),
-        defined: Default::default(),
         related,
     };
     let summary = engine::run(ctx, shutdown_rx).await;

@@ -35,43 +35,10 @@ pub struct RunContext {
     pub owner: String,
     pub timeout: Duration,
     pub events: Option<mpsc::Sender<Event>>,
-    /// The names each source defines, worked out once per source and run.
-    pub defined: Arc<FileFactsCache>,
     /// The embedding model and floor for the chunks of other files near each pattern (the
     /// planner looks them up for the writer); None: pages are written without them (no
     /// embedding model, PostgreSQL).
     pub related: Option<Arc<crate::search::related::Related>>,
-}
-
-/// What each source's whole text tells its chunks' terms (the items it defines, whether its
-/// sections are topics of their own), by source id: worked out once per file and run, since
-/// reading the whole file once per chunk would cost the square of its size.
-#[derive(Default)]
-pub struct FileFactsCache(
-    std::sync::Mutex<std::collections::HashMap<i64, Arc<crate::text::terms::FileFacts>>>,
-);
-
-impl FileFactsCache {
-    /// The facts of `source_id` (of `kind`), from `load`ed text the first time.
-    pub async fn of<F, Fut, E>(
-        &self,
-        source_id: i64,
-        kind: crate::ingest::FileKind,
-        load: F,
-    ) -> Result<Arc<crate::text::terms::FileFacts>, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<String, E>>,
-    {
-        if let Some(facts) = self.0.lock().ok().and_then(|m| m.get(&source_id).cloned()) {
-            return Ok(facts);
-        }
-        let facts = Arc::new(crate::text::terms::FileFacts::of(&load().await?, kind));
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(source_id, facts.clone());
-        }
-        Ok(facts)
-    }
 }
 
 /// How a run ended.

@@ -18,6 +18,7 @@ use crate::queue::store::{self, ChunkRow, FindingRow, NewFinding};
 use crate::queue::{insert_jobs, Done, FindingStatus, JobId, Lease, NewJob, Queue, QueueError};
 use crate::search::related::Related;
 use crate::text::checks as names;
+use crate::text::terms::FileFacts;
 
 type JobResult = Result<Usage, (JobError, Usage)>;
 
@@ -240,6 +241,24 @@ fn kind_of(chunk: &ChunkRow) -> FileKind {
     chunk.kind.parse().unwrap_or(FileKind::Text)
 }
 
+/// What ingest learned about the chunk's whole file. A source recorded before ingest stored
+/// its facts gets them worked out from its stored chunks, once: they are stored for the rest.
+async fn source_facts(queue: &Queue, chunk: &ChunkRow) -> Result<FileFacts, QueueError> {
+    if let Some(facts) = chunk
+        .facts
+        .as_deref()
+        .and_then(|f| serde_json::from_str(f).ok())
+    {
+        return Ok(facts);
+    }
+    let chunks = queue.source_chunks(chunk.source_id).await?;
+    let facts = FileFacts::of_chunks(chunks.iter().map(|c| c.text.as_str()), kind_of(chunk));
+    if let Ok(json) = serde_json::to_string(&facts) {
+        queue.set_source_facts(chunk.source_id, &json).await?;
+    }
+    Ok(facts)
+}
+
 /// The chunk a per-chunk job reads, its terms and the role's prompt rendered around it.
 async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<ChunkInput, JobError> {
     let chunk_id = lease
@@ -248,12 +267,7 @@ async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<Chu
     let chunk = ctx.queue.chunk(chunk_id).await?;
     // Terms are worked out here, for per-chunk roles only (the validator does not use them);
     // the whole file tells which names are its own items (read once per file and run).
-    let facts = ctx
-        .defined
-        .of(chunk.source_id, kind_of(&chunk), || {
-            ctx.queue.source_text(chunk.source_id)
-        })
-        .await?;
+    let facts = source_facts(&ctx.queue, &chunk).await?;
     let silence = facts.silence(&chunk.text, kind_of(&chunk));
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
@@ -758,18 +772,21 @@ async fn title_patterns<'a>(
         by_source.entry(f.source_id).or_default().push(f);
     }
     let mut homes = HashMap::new();
-    for (source, fs) in by_source {
+    for fs in by_source.into_values() {
         let distinct: std::collections::BTreeSet<&str> =
             fs.iter().map(|f| f.pattern_key.as_str()).collect();
-        if distinct.len() < 2 || kind_of(&queue.chunk(fs[0].chunk_id).await?) != FileKind::Markdown
-        {
+        if distinct.len() < 2 {
             continue;
         }
-        let text = queue.source_text(source).await?;
-        if crate::text::terms::sections_are_topics(&text) {
+        let chunk = queue.chunk(fs[0].chunk_id).await?;
+        if kind_of(&chunk) != FileKind::Markdown {
+            continue;
+        }
+        let facts = source_facts(queue, &chunk).await?;
+        if facts.sections_are_topics {
             continue; // its title names the collection, not a pattern
         }
-        let Some(title) = crate::ingest::markdown::title(&text) else {
+        let Some(title) = facts.title else {
             continue;
         };
         let title_key = names::pattern_key(&title);
@@ -1034,6 +1051,86 @@ async fn related_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19, item 2: ingest works out each file's facts once and stores them; they are
+    /// the facts the engine used to work out from the stored text of the file (on every
+    /// folder of `bench/eval` and the example); a source stored without them (by an older
+    /// quarry) gets them from its chunks, once.
+    #[tokio::test]
+    async fn the_facts_ingest_stores_are_those_of_the_stored_text() {
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut roots = vec![base.join("examples/research")];
+        for e in std::fs::read_dir(base.join("bench/eval")).unwrap() {
+            roots.push(e.unwrap().path().join("corpus"));
+        }
+        // The shared development corpora beside the project, when they are there.
+        if let Ok(shared) = std::fs::read_dir(base.join("../shared/corpus")) {
+            roots.extend(shared.map(|e| e.unwrap().path()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path().join("q.db"), true).await.unwrap();
+        let opts = crate::ingest::IngestOptions::default();
+        let mut checked = 0;
+        for root in roots.iter().filter(|r| r.is_dir()) {
+            let walk = crate::ingest::walk_report(root, &opts).unwrap();
+            let counter = Arc::new(crate::ingest::ApproxTokens);
+            crate::ingest::pipeline::store_folder(&q, root, walk, &opts, &[], counter)
+                .await
+                .unwrap();
+        }
+        for source in q.current_sources().await.unwrap() {
+            let chunks = q.source_chunks(source.id).await.unwrap();
+            let Some(first) = chunks.first() else {
+                continue;
+            };
+            let stored: FileFacts =
+                serde_json::from_str(first.facts.as_deref().expect("facts stored")).unwrap();
+            let text = q.source_text(source.id).await.unwrap();
+            assert_eq!(
+                stored,
+                FileFacts::of(&text, kind_of(first)),
+                "{}",
+                source.rel_path
+            );
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} files checked");
+
+        // An older quarry's source: no facts stored.
+        let mut tx = q.begin().await.unwrap();
+        let old = store::NewSource {
+            root: "/old".into(),
+            rel_path: "old.md".into(),
+            kind: Some("markdown".into()),
+            ..Default::default()
+        };
+        let (sid, _) = store::insert_source(&mut tx, &old, 0).await.unwrap();
+        let mut ids = Vec::new();
+        for (i, text) in ["# Old\n\n## One\n\n`a()`", "## Two\n\nfn b() {}"]
+            .iter()
+            .enumerate()
+        {
+            let c = store::NewChunk {
+                ordinal: i as i64,
+                text: text.to_string(),
+                ..Default::default()
+            };
+            ids.push(store::insert_chunk(&mut tx, sid, &c).await.unwrap());
+        }
+        tx.commit().await.unwrap();
+        let chunk = q.chunk(ids[1]).await.unwrap();
+        assert_eq!(chunk.facts, None);
+        let facts = source_facts(&q, &chunk).await.unwrap();
+        let text = q.source_text(chunk.source_id).await.unwrap();
+        assert_eq!(facts, FileFacts::of(&text, kind_of(&chunk)));
+        assert_eq!(facts.title.as_deref(), Some("Old"));
+        assert!(facts.sections_are_topics);
+        let again = q.chunk(ids[0]).await.unwrap();
+        assert_eq!(
+            again.facts.as_deref(),
+            Some(serde_json::to_string(&facts).unwrap().as_str())
+        );
+    }
 
     const CUT: &str = r#"{"findings": [
   {"name": "Builder", "category": "idiom", "summary": "Collects the settings first.", "evidence": "A builder collects options."},

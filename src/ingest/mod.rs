@@ -240,6 +240,8 @@ pub struct SourceFile {
     /// Non-fatal remarks, e.g. a JSON parse error and the fallback taken.
     pub notes: Vec<String>,
     pub chunks: Vec<Chunk>,
+    /// What the whole file tells its chunks' terms and pages, worked out here once.
+    pub facts: crate::text::terms::FileFacts,
 }
 
 /// Why a file was not ingested.
@@ -291,7 +293,7 @@ impl Refusal {
 /// The outcome of reading one listed file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    File(SourceFile),
+    File(Box<SourceFile>),
     Refused {
         rel_path: String,
         kind: Option<FileKind>,
@@ -715,7 +717,10 @@ pub fn read_file(
     if chunks.is_empty() {
         notes.push("no content to chunk (only front matter or structure); nothing to index".into());
     }
-    Entry::File(SourceFile {
+    let facts =
+        crate::text::terms::FileFacts::of_chunks(chunks.iter().map(|c| c.text.as_str()), kind);
+    Entry::File(Box::new(SourceFile {
+        facts,
         rel_path,
         kind,
         bytes: size,
@@ -724,7 +729,7 @@ pub fn read_file(
         metadata,
         notes,
         chunks,
-    })
+    }))
 }
 
 /// Splits decoded text of the given kind into chunks, notes and metadata.

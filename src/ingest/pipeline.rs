@@ -160,7 +160,6 @@ pub async fn store_folder(
         }
     }
     tracing::info!(seconds = start.elapsed().as_secs_f64(), "enqueued");
-    q.close().await;
     Ok(report)
 }
 
@@ -278,6 +277,7 @@ async fn store_batch(
                     line_count: file.text.lines().count() as i64,
                     notes: file.notes.clone(),
                     metadata: file.metadata.clone(),
+                    facts: serde_json::to_string(&file.facts).ok(),
                     ..NewSource::default()
                 });
                 files.push(Some(file));

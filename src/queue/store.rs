@@ -40,6 +40,8 @@ pub struct NewSource {
     pub refusal_message: Option<String>,
     pub notes: Vec<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// What ingest learned about the whole file (JSON; see the `source_facts` migration).
+    pub facts: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -56,6 +58,9 @@ pub struct ChunkRow {
     pub heading_path: Vec<String>,
     pub text: String,
     pub tokens: i64,
+    /// Its source's facts as stored by ingest (JSON), `None` for a source recorded before
+    /// they were.
+    pub facts: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -115,7 +120,7 @@ pub struct PatternRow {
 
 const CHUNK_COLUMNS: &str =
     "SELECT c.id, c.source_id, s.rel_path, s.root, COALESCE(s.kind, 'text'), c.ordinal,
-            c.line_start, c.line_end, c.byte_start, c.heading_path, c.text, c.tokens
+            c.line_start, c.line_end, c.byte_start, c.heading_path, c.text, c.tokens, s.facts
      FROM chunks c JOIN sources s ON s.id = c.source_id";
 
 /// A `ChunkRow` from a row of `CHUNK_COLUMNS` (a macro: rows of either database).
@@ -135,6 +140,7 @@ macro_rules! chunk_row {
             heading_path: json_vec(&r.get::<String, _>(9)),
             text: r.get(10),
             tokens: r.get(11),
+            facts: r.get(12),
         }
     }};
 }
@@ -258,6 +264,19 @@ impl Queue {
         .fetch_all(p)
         .await?);
         Ok(texts.join("\n"))
+    }
+
+    /// Stores the facts of a source recorded before ingest stored them (JSON).
+    pub async fn set_source_facts(&self, source_id: i64, facts: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, c => sqlx::query("UPDATE sources SET facts = $1 WHERE id = $2")
+            .bind(facts)
+            .bind(source_id)
+            .execute(&mut **c)
+            .await?
+            .rows_affected());
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Chunk count per source id.
@@ -508,7 +527,7 @@ pub async fn insert_sources(
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO sources (root, rel_path, version, kind, status, content_hash, bytes,
                                       line_count, refusal_kind, refusal_message, notes, metadata,
-                                      created_at) ",
+                                      facts, created_at) ",
             );
             qb.push_values(part.iter().zip(&versions), |mut b, (s, version)| {
                 b.push_bind(s.root.clone())
@@ -523,6 +542,7 @@ pub async fn insert_sources(
                     .push_bind(s.refusal_message.clone())
                     .push_bind(serde_json::to_string(&s.notes).unwrap_or_else(|_| "[]".into()))
                     .push_bind(serde_json::Value::Object(s.metadata.clone()).to_string())
+                    .push_bind(s.facts.clone())
                     .push_bind(now);
             });
             qb.push(" RETURNING id");

@@ -114,7 +114,6 @@ async fn run(q: &Queue, backend: Arc<FakeBackend>, related: Option<Arc<Related>>
         owner: format!("test:{}", std::process::id()),
         timeout: Duration::from_secs(5),
         events: None,
-        defined: Default::default(),
         related,
     };
     let (_tx, rx) = tokio::sync::watch::channel(engine::Stop::Run);
@@ -375,7 +374,6 @@ async fn a_writer_with_related_0_looks_nothing_up() {
         owner: format!("test:{}", std::process::id()),
         timeout: Duration::from_secs(5),
         events: None,
-        defined: Default::default(),
         related: related(e),
     };
     let (_tx, rx) = tokio::sync::watch::channel(engine::Stop::Run);

@@ -30,33 +30,54 @@ impl Silence {
     }
 }
 
-/// Whether a chunk of a file can teach a pattern: `None`, or why not. `file_rust_marks` is
-/// [`rust_marks`] of the whole file (`terms::FileFacts`).
-pub fn silence(chunk: &str, kind: FileKind, file_rust_marks: usize) -> Option<Silence> {
+/// Whether a chunk of a file can teach a pattern: `None`, or why not. `file_has_rust` is
+/// [`has_rust`] of the whole file (`terms::FileFacts`).
+pub fn silence(chunk: &str, kind: FileKind, file_has_rust: bool) -> Option<Silence> {
     if kind == FileKind::Rust {
         return None;
     }
-    if file_rust_marks == 0 {
+    if !file_has_rust {
         return Some(Silence::NoRust);
     }
-    (rust_marks_outside_links(chunk) == 0 && is_reference_list(chunk))
-        .then_some(Silence::References)
+    (!has_rust_outside_links(chunk) && is_reference_list(chunk)).then_some(Silence::References)
 }
 
-/// How many marks of Rust syntax a text holds, in its prose, code spans and code blocks
-/// alike (link targets and bare URLs are not read: `https://docs.rs/a::b` is no Rust).
-pub fn rust_marks(text: &str) -> usize {
-    text.lines()
-        .map(|l| marks_in(&without_urls(&replace_links(l, true))))
-        .sum()
+/// Whether a text holds a mark of Rust syntax, in its prose, code spans and code blocks
+/// alike (link targets and bare URLs are not read: `https://docs.rs/a::b` is no Rust). It
+/// stops at the first line that has one.
+pub fn has_rust(text: &str) -> bool {
+    any_marks(text, true)
 }
 
-/// [`rust_marks`] without the links' text: a list of links to chapters named
-/// `#[non_exhaustive]` holds no Rust of its own.
-fn rust_marks_outside_links(text: &str) -> usize {
-    text.lines()
-        .map(|l| marks_in(&without_urls(&replace_links(l, false))))
-        .sum()
+/// Whether a text holds a mark of Rust syntax outside its links' text (see [`has_rust`]): a
+/// list of links to chapters named `#[non_exhaustive]` holds no Rust of its own.
+fn has_rust_outside_links(text: &str) -> bool {
+    any_marks(text, false)
+}
+
+/// Whether a line of `text` holds a mark, its links read as their text or not at all.
+fn any_marks(text: &str, link_text: bool) -> bool {
+    text.lines().any(|l| has_mark(&marks_line(l, link_text)))
+}
+
+/// A line as the marks read it: its links replaced (by their text, or by nothing), its bare
+/// URLs dropped, its words joined by one space. Most lines have no link, no URL and no run of
+/// spaces: they are read as they are, trimmed, without a copy.
+fn marks_line(line: &str, link_text: bool) -> std::borrow::Cow<'_, str> {
+    static URL: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(["http", "www.", "[", "  ", "\t"]).expect("plain strings")
+    });
+    let t = line.trim();
+    // No link, no URL, no tab or run of spaces, and no other kind of space (all ASCII but
+    // `' '` and `'\t'` are control bytes or none; a non-ASCII one is looked at as a char).
+    let plain = !URL.is_match(t)
+        && t.bytes().all(|b| b >= b' ' || b == b'\t')
+        && (t.is_ascii() || !t.chars().any(|c| c.is_whitespace() && c != ' '));
+    if plain {
+        std::borrow::Cow::Borrowed(t)
+    } else {
+        std::borrow::Cow::Owned(without_urls(&replace_links(line, link_text)))
+    }
 }
 
 /// A line with its bare URLs (`https://…`, `www.…`) removed.
@@ -102,42 +123,48 @@ fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The marks of Rust syntax in one line.
-fn marks_in(line: &str) -> usize {
+/// Whether one line holds a mark of Rust syntax (it returns at the first it sees: most lines
+/// of a folder about Rust have one, and a file of prose is read whole).
+fn has_mark(line: &str) -> bool {
     let b = line.as_bytes();
-    let mut n = KEYWORD_PAIRS
-        .iter()
-        .map(|k| line.matches(k).count())
-        .sum::<usize>();
+    static PAIRS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(KEYWORD_PAIRS).expect("keyword pairs are plain strings")
+    });
+    if PAIRS.is_match(line) {
+        return true;
+    }
     let at = |i: usize| b.get(i).copied().map(char::from);
-    for (i, c) in line.char_indices() {
+    // Every mark below starts at an ASCII byte; `at` reads bytes, so a byte walk is the same
+    // as a walk over chars.
+    for (i, c) in b.iter().enumerate().map(|(i, &b)| (i, char::from(b))) {
+        if !matches!(c, ':' | '>' | '&' | '#' | '!' | '<' | '.') {
+            continue;
+        }
         let prev = i.checked_sub(1).and_then(at);
         let next = at(i + 1);
         let ident_before = prev.is_some_and(is_ident_char);
-        n += match c {
+        let mark = match c {
             // A path: `mem::take`, `Vec::new`.
-            ':' if next == Some(':') && ident_before && at(i + 2).is_some_and(is_ident_char) => 1,
+            ':' if next == Some(':') && ident_before && at(i + 2).is_some_and(is_ident_char) => {
+                true
+            }
             // A return type or a match arm: `-> T`, `=> x`.
-            '>' if matches!(prev, Some('-') | Some('=')) && !matches!(next, Some('>')) => 1,
+            '>' if matches!(prev, Some('-') | Some('=')) && !matches!(next, Some('>')) => true,
             // A borrow: `&mut`, `&self`, `&str`, `&'a`, `&[T]`, `&T`.
             '&' if !ident_before && prev != Some('&') => {
                 let rest = &line[i + 1..];
-                usize::from(
-                    ["mut ", "self", "str", "'", "["]
-                        .iter()
-                        .any(|p| rest.starts_with(p))
-                        || rest.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                            && rest.chars().nth(1).is_none_or(|c| !c.is_ascii_lowercase()),
-                )
+                ["mut ", "self", "str", "'", "["]
+                    .iter()
+                    .any(|p| rest.starts_with(p))
+                    || rest.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        && rest.chars().nth(1).is_none_or(|c| !c.is_ascii_lowercase())
             }
             // An attribute: `#[derive(…)]`, `#![deny(…)]`.
             '#' => {
                 let rest = &line[i + 1..];
                 let rest = rest.strip_prefix('!').unwrap_or(rest);
-                usize::from(
-                    rest.strip_prefix('[')
-                        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_lowercase())),
-                )
+                rest.strip_prefix('[')
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_lowercase()))
             }
             // A macro call: `println!(`, `vec![`.
             '!' if ident_before && matches!(next, Some('(') | Some('[') | Some('{')) => {
@@ -146,10 +173,8 @@ fn marks_in(line: &str) -> usize {
                     .rev()
                     .take_while(|c| is_ident_char(*c))
                     .collect();
-                usize::from(
-                    word.chars()
-                        .all(|c| c.is_lowercase() || c == '_' || c.is_numeric()),
-                )
+                word.chars()
+                    .all(|c| c.is_lowercase() || c == '_' || c.is_numeric())
             }
             // A generic type: `Vec<T>`, `Arc<Mutex<…>>`, `Option<&str>`.
             '<' if ident_before => {
@@ -162,29 +187,33 @@ fn marks_in(line: &str) -> usize {
                     .rev()
                     .collect();
                 let upper = word.starts_with(|c: char| c.is_ascii_uppercase());
-                usize::from(
-                    upper
-                        && next.is_some_and(|c| {
-                            c.is_ascii_alphabetic() || matches!(c, '&' | '\'' | '(' | '[' | '_')
-                        }),
-                )
+                upper
+                    && next.is_some_and(|c| {
+                        c.is_ascii_alphabetic() || matches!(c, '&' | '\'' | '(' | '[' | '_')
+                    })
             }
             // A method call: `stats.lock()`, `iter.map(`.
             '.' if ident_before => {
                 let rest = &line[i + 1..];
                 let name: String = rest.chars().take_while(|c| is_ident_char(*c)).collect();
                 let before = line[..i].chars().next_back();
-                usize::from(
-                    !name.is_empty()
-                        && name.starts_with(|c: char| c.is_ascii_lowercase())
-                        && rest[name.len()..].starts_with('(')
-                        && before.is_some_and(|c| c.is_ascii_lowercase() || c == ')' || c == '_'),
-                )
+                !name.is_empty()
+                    && name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && rest[name.len()..].starts_with('(')
+                    && before.is_some_and(|c| c.is_ascii_lowercase() || c == ')' || c == '_')
             }
-            _ => 0,
+            _ => false,
         };
+        if mark {
+            return true;
+        }
     }
-    for word in line.split(|c: char| !is_ident_char(c)) {
+    // A word below holds a `_`, a digit or "size" (`usize`): most lines of prose have none.
+    let words = line.contains('_') || b.iter().any(u8::is_ascii_digit) || line.contains("size");
+    let words = line
+        .split(|c: char| !is_ident_char(c))
+        .take(if words { usize::MAX } else { 0 });
+    for word in words {
         // A primitive numeric type, or a snake_case identifier (`into_iter`, `MAX_LEN`):
         // prose has no underscores between letters.
         let snake = word.contains('_')
@@ -192,24 +221,25 @@ fn marks_in(line: &str) -> usize {
             && word.ends_with(|c: char| c.is_alphanumeric())
             && word.chars().any(char::is_alphabetic);
         if NUMERIC_TYPES.contains(&word) || snake {
-            n += 1;
+            return true;
         }
     }
     // A code span naming a type in CamelCase of two humps or more (`HashMap`, `RefCell`).
-    for (i, span) in line.split('`').enumerate() {
+    let spans = if line.contains('`') { usize::MAX } else { 0 };
+    for (i, span) in line.split('`').enumerate().take(spans) {
         let humps = span.chars().filter(char::is_ascii_uppercase).count();
         let camel = i % 2 == 1
             && humps >= 2
             && span.starts_with(|c: char| c.is_ascii_uppercase())
             && span.chars().all(|c| c.is_ascii_alphanumeric())
             && span.chars().any(|c| c.is_ascii_lowercase());
-        n += usize::from(camel);
+        if camel {
+            return true;
+        }
     }
     // An item: `fn parse(`, `impl Display`, `impl<T>`, `struct Meters`, `dyn Error`.
-    let words: Vec<&str> = line.split_whitespace().collect();
-    for pair in words.windows(2) {
-        let keyword = pair[0].trim_start_matches(['`', '(']);
-        let name = pair[1];
+    for (first, name) in line.split_whitespace().zip(line.split_whitespace().skip(1)) {
+        let keyword = first.trim_start_matches(['`', '(']);
         let is_item = match keyword {
             "fn" => {
                 let ident: String = name.chars().take_while(|c| is_ident_char(*c)).collect();
@@ -218,9 +248,11 @@ fn marks_in(line: &str) -> usize {
             k if ITEM_KEYWORDS.contains(&k) => name.starts_with(|c: char| c.is_ascii_uppercase()),
             _ => false,
         };
-        n += usize::from(is_item);
+        if is_item {
+            return true;
+        }
     }
-    n
+    false
 }
 
 /// A list of references: at least three lines that are links and nothing much else (a list
@@ -261,6 +293,20 @@ pub fn is_reference_list(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// The copy-free reading of a plain line is the reading of any line, on lines of
+        /// links, URLs, tabs, runs of spaces and Rust.
+        #[test]
+        fn a_plain_line_reads_as_the_full_reading(
+            line in r"([ \t\u{a0}]|\[|\]|\(|\)|http://a|www\.b|&mut |let  mut |fn f\(|a_b|x)*",
+            link_text: bool,
+        ) {
+            let fast = marks_line(&line, link_text).into_owned();
+            let full = without_urls(&replace_links(&line, link_text));
+            proptest::prop_assert_eq!(fast, full);
+        }
+    }
+
     #[test]
     fn rust_syntax_is_counted_in_prose_spans_and_code() {
         for rust in [
@@ -281,7 +327,7 @@ mod tests {
             "call into_iter on it",
             "keep the `HashMap` behind a `RefCell`",
         ] {
-            assert!(rust_marks(rust) > 0, "{rust}");
+            assert!(has_rust(rust), "{rust}");
         }
     }
 
@@ -300,7 +346,7 @@ mod tests {
             "The struct of the book follows the chapters.",
             "_02 May 2020 · #blogging_ on GitHub and StackOverflow",
         ] {
-            assert_eq!(rust_marks(prose), 0, "{prose}");
+            assert!(!has_rust(prose), "{prose}");
         }
     }
 
@@ -323,17 +369,20 @@ mod tests {
     #[test]
     fn silence_follows_the_file_and_the_chunk() {
         let links = "- [One](a.md)\n- [Two](b.md)\n- [Three](c.md)\n";
-        assert_eq!(silence(links, FileKind::Markdown, 0), Some(Silence::NoRust));
         assert_eq!(
-            silence(links, FileKind::Markdown, 5),
+            silence(links, FileKind::Markdown, false),
+            Some(Silence::NoRust)
+        );
+        assert_eq!(
+            silence(links, FileKind::Markdown, true),
             Some(Silence::References)
         );
         // A Rust source always speaks Rust; a chunk with Rust of its own is read.
-        assert_eq!(silence(links, FileKind::Rust, 0), None);
+        assert_eq!(silence(links, FileKind::Rust, false), None);
         let with_rust = format!("{links}Each returns `Option<T>`.\n");
-        assert_eq!(silence(&with_rust, FileKind::Markdown, 5), None);
+        assert_eq!(silence(&with_rust, FileKind::Markdown, true), None);
         assert_eq!(
-            silence("Plain prose about a topic.", FileKind::Text, 3),
+            silence("Plain prose about a topic.", FileKind::Text, true),
             None
         );
     }

@@ -106,8 +106,11 @@ impl Reading {
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
 /// `defined` are the names the chunk's whole file defines (`defined_names` of it, worked out
 /// once per file): they name the example, wherever in the file they are defined.
-/// What the whole file tells about each of its chunks' terms, worked out once per file.
-#[derive(Clone, Debug, Default)]
+/// What the whole file tells about each of its chunks' terms and pages, worked out once by
+/// ingest when it reads the file and stored with it (`sources.facts`), so no later stage
+/// re-reads the whole source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FileFacts {
     /// The identifiers the file defines anywhere ([`defined_names`]).
     pub defined: Vec<String>,
@@ -115,27 +118,42 @@ pub struct FileFacts {
     /// ("Example", "See also"): each section is a topic of its own ("Iterator tricks" with
     /// `zip`, `peekable`), and the title names the collection, not a pattern.
     pub sections_are_topics: bool,
-    /// The marks of Rust syntax in the whole file (`teaching::rust_marks`): none, and the
-    /// file teaches no Rust pattern.
-    pub rust_marks: usize,
+    /// Whether the whole file holds a mark of Rust syntax (`teaching::has_rust`; a Rust
+    /// source always does): without one, the file teaches no Rust pattern.
+    pub has_rust: bool,
     /// The types and traits the file brings in from the standard library (`use
     /// std::cell::{Cell, RefCell};`): a text that imports one and names it is about it.
     pub imported: Vec<String>,
+    /// A markdown file's title (its first level-1 heading): the planner gathers a file's
+    /// variants of it on one page.
+    pub title: Option<String>,
 }
 
 impl FileFacts {
+    /// The facts of a file whose stored text (its chunks' texts joined by newlines) is `text`.
     pub fn of(text: &str, kind: FileKind) -> FileFacts {
+        let markdown = kind == FileKind::Markdown;
         FileFacts {
             defined: defined_names(text),
-            sections_are_topics: kind == FileKind::Markdown && sections_are_topics(text),
-            rust_marks: crate::text::teaching::rust_marks(text),
+            sections_are_topics: markdown && sections_are_topics(text),
+            has_rust: kind == FileKind::Rust || crate::text::teaching::has_rust(text),
             imported: std_imports(text),
+            title: markdown
+                .then(|| crate::ingest::markdown::title(text))
+                .flatten(),
         }
+    }
+
+    /// The facts of a file from its chunks, in order: what [`FileFacts::of`] finds in the
+    /// text the database keeps of it.
+    pub fn of_chunks<'a>(chunks: impl IntoIterator<Item = &'a str>, kind: FileKind) -> FileFacts {
+        let text: Vec<&str> = chunks.into_iter().collect();
+        FileFacts::of(&text.join("\n"), kind)
     }
 
     /// Whether a chunk of this file can teach a pattern: `None`, or why not.
     pub fn silence(&self, chunk: &str, kind: FileKind) -> Option<crate::text::teaching::Silence> {
-        crate::text::teaching::silence(chunk, kind, self.rust_marks)
+        crate::text::teaching::silence(chunk, kind, self.has_rust)
     }
 }
 
@@ -885,8 +903,9 @@ mod tests {
         FileFacts {
             defined: defined_names(text),
             sections_are_topics: false,
-            rust_marks: crate::text::teaching::rust_marks(text),
+            has_rust: crate::text::teaching::has_rust(text),
             imported: std_imports(text),
+            title: None,
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::agent::{Agents, Role};
 use crate::ingest::{self, ApproxTokens, Entry, IngestOptions, SourceFile};
 use crate::queue::store::ChunkRow;
-use crate::text::terms::{terms, FileFacts};
+use crate::text::terms::terms;
 
 /// One chunk as the extractor sees it: its file, the chunk and each offered term's verdict.
 struct Offered {
@@ -33,7 +33,7 @@ fn read_folder(root: &Path) -> Vec<SourceFile> {
     walk.files
         .iter()
         .filter_map(|f| match ingest::read_file(root, f, &opts, &ApproxTokens) {
-            Entry::File(s) => Some(s),
+            Entry::File(s) => Some(*s),
             Entry::Refused { .. } => None,
         })
         .collect()
@@ -62,7 +62,8 @@ fn reason_kind(reason: &str) -> &'static str {
 
 /// Every chunk of `file`, with the terms the extractor is offered and their verdicts.
 fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
-    let facts = FileFacts::of(&file.text, file.kind);
+    // The facts the engine reads: those ingest stored with the file.
+    let facts = &file.facts;
     file.chunks
         .iter()
         .map(|c| {
@@ -79,13 +80,14 @@ fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
                 heading_path: c.heading_path.clone(),
                 text: c.text.clone(),
                 tokens: c.tokens as i64,
+                facts: None,
             };
             // A chunk that cannot teach (no Rust in its file, a list of references) is not
             // sent to the extractor: it offers nothing.
             let offered = if facts.silence(&chunk.text, file.kind).is_some() {
                 Vec::new()
             } else {
-                role.usable_terms(terms(&chunk.text, &chunk.heading_path, file.kind, &facts))
+                role.usable_terms(terms(&chunk.text, &chunk.heading_path, file.kind, facts))
             };
             let terms = offered
                 .into_iter()
