@@ -251,8 +251,7 @@ async fn source_facts(queue: &Queue, chunk: &ChunkRow) -> Result<FileFacts, Queu
     {
         return Ok(facts);
     }
-    let chunks = queue.source_chunks(chunk.source_id).await?;
-    let facts = FileFacts::of_chunks(chunks.iter().map(|c| c.text.as_str()), kind_of(chunk));
+    let facts = FileFacts::of(&queue.source_text(chunk.source_id).await?, kind_of(chunk));
     if let Ok(json) = serde_json::to_string(&facts) {
         queue.set_source_facts(chunk.source_id, &json).await?;
     }

@@ -64,13 +64,15 @@ fn any_marks(text: &str, link_text: bool) -> bool {
 /// URLs dropped, its words joined by one space. Most lines have no link, no URL and no run of
 /// spaces: they are read as they are, trimmed, without a copy.
 fn marks_line(line: &str, link_text: bool) -> std::borrow::Cow<'_, str> {
-    static URL: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
-        aho_corasick::AhoCorasick::new(["http", "www.", "[", "  ", "\t"]).expect("plain strings")
-    });
+    // What makes the full reading differ from the trimmed line: a link, a URL, a tab or a run
+    // of spaces; and any other space (below `' '` in ASCII, or a non-ASCII one).
+    static NOT_PLAIN: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::new(["http", "www.", "[", "  ", "\t"])
+                .expect("plain strings")
+        });
     let t = line.trim();
-    // No link, no URL, no tab or run of spaces, and no other kind of space (all ASCII but
-    // `' '` and `'\t'` are control bytes or none; a non-ASCII one is looked at as a char).
-    let plain = !URL.is_match(t)
+    let plain = !NOT_PLAIN.is_match(t)
         && t.bytes().all(|b| b >= b' ' || b == b'\t')
         && (t.is_ascii() || !t.chars().any(|c| c.is_whitespace() && c != ' '));
     if plain {
@@ -209,11 +211,12 @@ fn has_mark(line: &str) -> bool {
         }
     }
     // A word below holds a `_`, a digit or "size" (`usize`): most lines of prose have none.
-    let words = line.contains('_') || b.iter().any(u8::is_ascii_digit) || line.contains("size");
-    let words = line
-        .split(|c: char| !is_ident_char(c))
-        .take(if words { usize::MAX } else { 0 });
-    for word in words {
+    let maybe_words =
+        line.contains('_') || b.iter().any(u8::is_ascii_digit) || line.contains("size");
+    for word in line.split(|c: char| !is_ident_char(c)) {
+        if !maybe_words {
+            break;
+        }
         // A primitive numeric type, or a snake_case identifier (`into_iter`, `MAX_LEN`):
         // prose has no underscores between letters.
         let snake = word.contains('_')
@@ -225,11 +228,9 @@ fn has_mark(line: &str) -> bool {
         }
     }
     // A code span naming a type in CamelCase of two humps or more (`HashMap`, `RefCell`).
-    let spans = if line.contains('`') { usize::MAX } else { 0 };
-    for (i, span) in line.split('`').enumerate().take(spans) {
+    for span in line.split('`').skip(1).step_by(2) {
         let humps = span.chars().filter(char::is_ascii_uppercase).count();
-        let camel = i % 2 == 1
-            && humps >= 2
+        let camel = humps >= 2
             && span.starts_with(|c: char| c.is_ascii_uppercase())
             && span.chars().all(|c| c.is_ascii_alphanumeric())
             && span.chars().any(|c| c.is_ascii_lowercase());

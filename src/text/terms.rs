@@ -103,9 +103,6 @@ impl Reading {
     }
 }
 
-/// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
-/// `defined` are the names the chunk's whole file defines (`defined_names` of it, worked out
-/// once per file): they name the example, wherever in the file they are defined.
 /// What the whole file tells about each of its chunks' terms and pages, worked out once by
 /// ingest when it reads the file and stored with it (`sources.facts`), so no later stage
 /// re-reads the whole source.
@@ -203,6 +200,9 @@ pub fn sections_are_topics(markdown: &str) -> bool {
     sections >= 2
 }
 
+/// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
+/// `file` is what the chunk's whole file tells (stored by ingest): the names it defines name
+/// the example, wherever in the file they are defined.
 pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) -> Vec<String> {
     let defined = &file.defined;
     let reading = Reading::of(kind);
