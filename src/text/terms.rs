@@ -243,14 +243,26 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
     let mut code: Vec<&str> = Vec::new();
     let mut blank = true;
     if reading == Reading::Code {
+        let mut documented = false; // the lines above are a doc comment (and attributes)
         for line in text.lines() {
             let t = line.trim();
             match comment_text(t) {
                 Some(c) => {
                     lines.push((c.to_string(), blank || c.is_empty()));
                     blank = c.trim().is_empty();
+                    documented = t.starts_with("///");
+                }
+                None if t.starts_with("#[") && documented => {
+                    code.push(t);
+                    blank = true;
                 }
                 None => {
+                    if documented {
+                        if let Some(name) = declared_name(t) {
+                            out.push(Rank::Named, &name);
+                        }
+                    }
+                    documented = false;
                     code.push(t);
                     blank = true;
                 }
@@ -290,20 +302,43 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
             blank = t.is_empty();
         }
     }
+    // Whether each line starts a sentence: a line of wrapped prose that goes on with the
+    // sentence above ("that painful: you cannot …") introduces nothing at its start.
+    let sentence_starts: Vec<bool> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (l, para_start))| {
+            *para_start
+                || i == 0
+                || strip_markers(l).len() < l.trim().len()
+                || lines[i - 1]
+                    .0
+                    .trim_end()
+                    .ends_with(['.', '!', '?', ':', ';'])
+        })
+        .collect();
     let lines: Vec<(String, bool)> = lines
         .into_iter()
         .map(|(l, p)| (replace_links(strip_markers(&l), true), p))
         .collect();
-    for (line, para_start) in &lines {
-        out.named_phrases(line);
+    for (i, (line, para_start)) in lines.iter().enumerate() {
         out.emphasis(line);
         out.code_spans(line);
-        out.introduced(line, *para_start, prose);
+        out.introduced(line, sentence_starts[i], *para_start && prose, text);
     }
+    // Phrases and gerund subjects are read across the lines a sentence is wrapped over
+    // ("… the strategy\npattern with trait objects").
+    let mut sentence = String::new();
     let mut paragraph = String::new();
     for (i, (line, _)) in lines.iter().enumerate() {
+        sentence.push_str(line);
+        sentence.push(' ');
         paragraph.push_str(line);
         paragraph.push(' ');
+        if sentence_starts.get(i + 1).is_none_or(|s| *s) {
+            out.named_phrases(&sentence);
+            sentence.clear();
+        }
         if lines.get(i + 1).is_none_or(|(_, starts)| *starts) {
             out.gerund_subjects(&paragraph);
             paragraph.clear();
@@ -362,6 +397,27 @@ pub fn defined_names(text: &str) -> Vec<String> {
     names.sort_unstable();
     names.dedup();
     names
+}
+
+/// The name a macro invocation declares under a doc comment, in words: a line that starts
+/// with a constant's name and no item keyword (`pub NEEDLESS_COLLECT, Warn, "…"` or
+/// `MANUAL_SWAP: Warn, …` inside `declare_lints! { … }`) → "needless collect". What the doc
+/// comment explains is the thing so declared; its name, not the macro, names it.
+fn declared_name(line: &str) -> Option<String> {
+    let t = line.strip_prefix("pub ").unwrap_or(line).trim_start();
+    let end = t
+        .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .unwrap_or(t.len());
+    let (name, after) = t.split_at(end);
+    let words: Vec<&str> = name.split('_').filter(|w| !w.is_empty()).collect();
+    let ends = after.is_empty() || after.starts_with([':', ',', ' ', '(', '{']);
+    (words.len() >= 2
+        && ends
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && words
+            .iter()
+            .all(|w| w.chars().any(|c| c.is_ascii_uppercase())))
+    .then(|| words.join(" ").to_lowercase())
 }
 
 /// A comment's text without its markers, or None for a line of code.
@@ -478,16 +534,29 @@ impl Terms {
         }
     }
 
-    /// A term a line introduces: the words before a colon or dash at its start, or a short
-    /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …").
-    fn introduced(&mut self, line: &str, para_start: bool, prose: bool) {
-        if let Some(lead) = lead_name(line) {
+    /// A term a sentence introduces: the words before a colon or dash that a sentence
+    /// starts with (at a line's start when the line starts a sentence, or after a period
+    /// inside it: "A report format. Sealed: only this crate implements it"), or a short
+    /// first sentence of a paragraph ("Shadowing to freeze a value. Build it …"). A lead of
+    /// a word or two that the text never comes back to labels what follows ("Third:",
+    /// "TODO tomorrow:"; see [`labels`]).
+    fn introduced(&mut self, line: &str, sentence_start: bool, para_start: bool, text: &str) {
+        let starts = line
+            .match_indices(". ")
+            .map(|(i, m)| i + m.len())
+            .filter(|&i| line[i..].starts_with(|c: char| c.is_uppercase() || c == '`'));
+        let sentences = sentence_start.then_some(0).into_iter().chain(starts);
+        for at in sentences {
+            let Some(lead) = lead_name(&line[at..]) else {
+                continue;
+            };
             let lead_plain = lead.trim_matches(|c| c == '*' || c == '_' || c == '`');
-            if wordy(lead_plain) && !is_clause(lead) {
+            let short = lead_plain.split_whitespace().count() <= 2;
+            if wordy(lead_plain) && !is_clause(lead) && !(short && labels(lead_plain, text)) {
                 self.push(Rank::Introduced, lead);
             }
         }
-        if para_start && prose {
+        if para_start && sentence_start {
             if let Some(first) = first_sentence(line) {
                 let n = first.split_whitespace().count();
                 let article = without_article(first).is_some();
@@ -679,8 +748,21 @@ impl Terms {
         }
     }
 
-    /// What a line of source code does: the trait it implements, an attribute, a macro.
+    /// What a line of source code does: the trait it implements, the trait a function's
+    /// opaque return type names, an attribute, a macro.
     fn code_line(&mut self, line: &str) {
+        // `fn leaves(&self) -> impl Iterator<Item = Id>`: the function hides its concrete
+        // type behind the trait it returns.
+        if let Some((_, ret)) = line.split_once("-> impl ").filter(|_| line.contains("fn ")) {
+            let tr = ret
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or("");
+            let name = last_segment(tr);
+            if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                self.push(Rank::Api, &format!("Returning impl {name}"));
+            }
+        }
         if let Some(rest) = line.strip_prefix("impl") {
             if let Some((tr, _)) = rest.split_once(" for ") {
                 let tr = skip_generics(tr.trim());
@@ -776,6 +858,29 @@ fn spans_by_lines<'a>(
         }
     }
     seen
+}
+
+/// True when `lead` only labels what follows it ("Third", "TODO tomorrow", "Another
+/// thing"): none of its words (of three letters or more, by a 5-letter stem) comes back
+/// anywhere else in `text`. A term a sentence introduces is one the text talks about.
+fn labels(lead: &str, text: &str) -> bool {
+    let stem = |w: &str| -> String {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .take(5)
+            .collect()
+    };
+    let text = text.to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    !lead
+        .split_whitespace()
+        .map(stem)
+        .filter(|w| w.chars().count() >= 3 && !super::words::is_stopword(w))
+        .any(|w| words.iter().filter(|t| t.starts_with(&w)).count() >= 2)
 }
 
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
@@ -1160,6 +1265,57 @@ mod tests {
         ] {
             assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
         }
+    }
+
+    #[test]
+    fn a_lead_that_labels_its_paragraph_or_continues_a_sentence_is_no_term() {
+        let text = "Second try: wrap the pool with `Arc<Mutex<Pool>>` and clone the Arc.\n\n\
+                    Memoization trades memory for time: a repeated call is a lookup.\n\n\
+                    A pool of workers. Scoped threads: `std::thread::scope` lets them borrow.\n\n\
+                    Then the borrow checker made the whole\n\
+                    thing painful: the `Rc` could not cross threads.\n";
+        let t = terms(text, &[], FileKind::Text, &FileFacts::default());
+        assert!(
+            has(&t, "Scoped threads"),
+            "a sentence's lead inside a line: {t:?}"
+        );
+        assert!(has(&t, "Arc<Mutex<Pool>>"), "{t:?}");
+        assert!(has(&t, "Memoization trades memory for time"), "{t:?}");
+        for absent in ["Second try", "thing painful"] {
+            assert!(!has(&t, absent), "{absent:?} offered in {t:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_phrase_is_read_across_wrapped_lines() {
+        let text = "The engine holds a `Vec<Box<dyn Rule>>`. This is the strategy\n\
+                    pattern: the engine calls each rule through the trait.\n";
+        let t = terms(text, &[], FileKind::Text, &FileFacts::default());
+        assert!(has(&t, "strategy pattern"), "{t:?}");
+        assert!(!has(&t, "pattern"), "{t:?}");
+    }
+
+    #[test]
+    fn a_name_declared_under_a_doc_comment_in_a_macro_is_offered_in_words() {
+        let text = "declare_rules! {\n    /// Flags `.clone()` on a value that is moved right after.\n    ///\n\
+                    /// The clone copies what a move would hand over for free.\n\
+                    pub REDUNDANT_CLONE, Warn, \"clone of a value moved next\";\n\
+                    /// Flags a manual loop.\n    MANUAL_FILL: Allow;\n}\n\
+                    /// The default limit.\npub const MAX_DEPTH: usize = 8;\n";
+        let t = terms(text, &[], FileKind::Rust, &own(text));
+        assert!(has(&t, "redundant clone"), "{t:?}");
+        assert!(has(&t, "manual fill"), "{t:?}");
+        // A constant item is the code's own value, not a declaration a macro reads.
+        assert!(!has(&t, "max depth"), "{t:?}");
+        assert_eq!(declared_name("Warn, \"x\""), None);
+        assert_eq!(declared_name("ALL: &[&Check] = &[];").as_deref(), None);
+    }
+
+    #[test]
+    fn a_function_returning_impl_trait_offers_that_technique() {
+        let text = "/// Ids of the leaves.\npub fn leaves(&self) -> impl Iterator<Item = Id> + '_ {\n    self.ids.iter().copied()\n}\n";
+        let t = terms(text, &[], FileKind::Rust, &own(text));
+        assert!(has(&t, "Returning impl Iterator"), "{t:?}");
     }
 
     #[test]
