@@ -258,7 +258,7 @@ pub fn discussed(
     text: &str,
     prose_only: bool,
 ) -> Result<(), String> {
-    let words = name_words(name);
+    let words = name_words(path_tail(name));
     if words.is_empty() {
         return Ok(()); // symbols only (e.g. "?"), judged by the other checks
     }
@@ -288,14 +288,26 @@ pub fn discussed(
             lines += 1;
         }
     };
+    let mut prose = String::new();
     if prose_only {
         for (line, in_code) in fenced_lines(text) {
             if !in_code {
-                check(&without_links(line));
+                let line = without_links(line);
+                check(&line);
+                prose.push_str(&line);
+                prose.push(' ');
             }
         }
     } else {
         text.lines().for_each(check);
+        prose = text
+            .lines()
+            .map(strip_line_markers)
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    if lines < 2 && names_a_thing(name, &prose) {
+        lines += 2;
     }
     if lines >= 2 {
         Ok(())
@@ -304,6 +316,33 @@ pub fn discussed(
             "{name:?} is only mentioned in passing: not in the heading, not introduced, on {lines} line(s) of the text"
         ))
     }
+}
+
+/// The last two segments of a path, what a text talks about when it uses it: its leading
+/// modules only say where it lives (`std::sync::mpsc::channel` is discussed wherever a
+/// channel or mpsc is). Any other name is itself.
+fn path_tail(name: &str) -> &str {
+    let mut cuts = name.match_indices("::").map(|(i, _)| i).collect::<Vec<_>>();
+    if name.contains(char::is_whitespace) || cuts.len() < 2 {
+        return name;
+    }
+    cuts.pop();
+    cuts.last().map_or(name, |&i| &name[i + 2..])
+}
+
+/// True when the text names `name` as a thing, whole, its last word a noun that closes a
+/// name ("This is the strategy pattern", "its `Drop` implementation"): the author's phrase
+/// introduces it, even on one line or wrapped over two.
+fn names_a_thing(name: &str, text: &str) -> bool {
+    let key = normalise_text(name);
+    let Some((_, last)) = key.rsplit_once(' ') else {
+        return false;
+    };
+    // The noun as written: "impl Trait" names code, "sealed trait" a thing.
+    let written = name.split_whitespace().next_back().unwrap_or_default();
+    let head = (super::words::HEAD_NOUNS.contains(&last) || last == super::terms::IMPLEMENTATION)
+        && written.starts_with(|c: char| c.is_lowercase());
+    head && format!(" {} ", normalise_text(text)).contains(&format!(" {key} "))
 }
 
 /// The headings inside a markdown chunk (sections merged into it), without their `#`s.
@@ -542,6 +581,18 @@ mod tests {
             true
         )
         .is_err());
+        // The author's phrase that names a thing introduces it, even wrapped over two lines;
+        // a name of code (`impl Trait`) said once is still a mention.
+        let wrapped = "Each rule is a `Box<dyn Rule>`. This is the strategy\npattern with boxes.\n";
+        assert!(discussed("strategy pattern", &[], wrapped, true).is_ok());
+        let rs = "//! Releasing it is that value's\n//! `Drop` implementation.\nstruct Lock;\n";
+        assert!(discussed("Drop implementation", &[], rs, false).is_ok());
+        assert!(discussed("impl Trait", &[], "It takes an `impl Trait` once.", true).is_err());
+        // A path is discussed where its module and item are, not its crate.
+        let ch = "Use a channel.\nstd::sync::mpsc::channel() gives a Sender.\nOne Receiver (the mc in mpsc).\n";
+        assert!(discussed("std::sync::mpsc::channel", &[], ch, true).is_ok());
+        assert_eq!(path_tail("std::sync::mpsc::channel"), "mpsc::channel");
+        assert_eq!(path_tail("mem::take"), "mem::take");
         // A symbol's name is taught under a heading that shows the symbol.
         let q = "## Propagating errors with `?`\n\nUse it: the `?` operator returns early.\n";
         assert!(discussed("? operator", &path(&["Errors"]), q, true).is_ok());

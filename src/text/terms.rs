@@ -606,13 +606,23 @@ impl Terms {
         }
     }
 
-    /// "the newtype pattern", "an extension trait", "the `matches!` macro".
+    /// "the newtype pattern", "an extension trait", "the `matches!` macro"; and a trait's
+    /// implementation the text points at by the trait's name in code ("its `Drop`
+    /// implementation puts the depth back").
     fn named_phrases(&mut self, line: &str) {
         let words: Vec<&str> = line.split_whitespace().collect();
         for (i, w) in words.iter().enumerate() {
             let bare = w
                 .trim_end_matches(|c: char| !c.is_alphanumeric())
                 .to_lowercase();
+            if let Some(tr) = i
+                .checked_sub(1)
+                .and_then(|p| implemented_trait(words[p]))
+                .filter(|_| bare == IMPLEMENTATION)
+            {
+                self.push(Rank::Named, &format!("{tr} {IMPLEMENTATION}"));
+                continue;
+            }
             let head = bare.strip_suffix('s').filter(|b| HEAD_NOUNS.contains(b));
             if !HEAD_NOUNS.contains(&bare.as_str()) && head.is_none() {
                 continue;
@@ -881,6 +891,19 @@ fn labels(lead: &str, text: &str) -> bool {
         .map(stem)
         .filter(|w| w.chars().count() >= 3 && !super::words::is_stopword(w))
         .any(|w| words.iter().filter(|t| t.starts_with(&w)).count() >= 2)
+}
+
+/// The noun after a trait's name in code that names the trait's implementation.
+pub const IMPLEMENTATION: &str = "implementation";
+
+/// The trait a code span names, `Drop` in "`Drop`": a capitalised identifier, not an
+/// everyday trait (a `Debug` implementation is plumbing).
+fn implemented_trait(word: &str) -> Option<&str> {
+    let w = word.strip_prefix('`')?.strip_suffix('`')?;
+    (w.starts_with(|c: char| c.is_ascii_uppercase())
+        && w.chars().all(|c| c.is_ascii_alphanumeric())
+        && !EVERYDAY_TRAITS.contains(&w))
+    .then_some(w)
 }
 
 /// Only words: no code, paths or punctuation beyond hyphens and apostrophes.
@@ -1293,6 +1316,15 @@ mod tests {
         let t = terms(text, &[], FileKind::Text, &FileFacts::default());
         assert!(has(&t, "strategy pattern"), "{t:?}");
         assert!(!has(&t, "pattern"), "{t:?}");
+    }
+
+    #[test]
+    fn a_traits_implementation_named_in_prose_is_a_term() {
+        let text = "/// Restores the depth when dropped: its\n/// `Drop` implementation puts the old depth back.\n\
+                    /// The `Debug` implementation is derived.\npub struct Indent;\n";
+        let t = terms(text, &[], FileKind::Rust, &own(text));
+        assert!(has(&t, "Drop implementation"), "{t:?}");
+        assert!(!has(&t, "Debug implementation"), "{t:?}");
     }
 
     #[test]
