@@ -11,9 +11,9 @@ use super::quotes::{
 };
 use super::words::{
     is_structure_heading, without_article, without_numbering, ARTICLES, BREAK_WORDS,
-    CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, EFFECT_VERBS, EVERYDAY_TRAITS, EVERYDAY_TYPES,
-    FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START, NOT_GERUNDS, PLACE_WORDS,
-    PLUMBING_ATTRIBUTES, STRUCTURE_WORDS,
+    CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS, EVERYDAY_TRAITS,
+    EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START,
+    NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, STRUCTURE_WORDS,
 };
 use crate::ingest::FileKind;
 
@@ -628,26 +628,48 @@ impl Terms {
                 continue;
             }
             let mut start = i;
+            let mut delimited = false;
             while start > 0 && i - start < 3 {
                 let prev = words[start - 1];
                 let lower = prev.to_lowercase();
-                if BREAK_WORDS.contains(&lower.trim_matches(|c: char| !c.is_alphanumeric()))
+                let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
+                if BREAK_WORDS.contains(&bare)
                     || prev.ends_with([',', '.', ';', ':', ')'])
                     || lower.ends_with("'s")
                     || prev.starts_with('(')
                 {
+                    delimited = DETERMINERS.contains(&bare);
                     break;
                 }
                 start -= 1;
             }
-            if start < i {
+            // The head ends its noun phrase when punctuation, the line's end or a function
+            // word follows it; a content word after it makes it a modifier ("pattern
+            // matching", "trait implementations"). A phrase is read only when a determiner
+            // opens it or its head ends it.
+            let next = words.get(i + 1).map(|n| n.to_lowercase());
+            let ends = w.ends_with(|c: char| !c.is_alphanumeric() && c != '`')
+                || next.as_deref().is_none_or(|n| {
+                    let n = n.trim_matches(|c: char| !c.is_alphanumeric());
+                    n.is_empty()
+                        || !n.starts_with(|c: char| c.is_alphabetic())
+                        || FUNCTION_WORDS.contains(&n)
+                        || BREAK_WORDS.contains(&n)
+                });
+            if start < i && (delimited || ends) {
                 // The head noun as written, singular: "traits" → "trait", "`Trait`" → "Trait".
                 let written = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
                 let written = match head {
                     Some(_) => &written[..written.len() - 1],
                     None => written,
                 };
-                let mut phrase = words[start..i].join(" ");
+                // Quotes around a word of the name are the author's, not the name's:
+                // `which "observation" pattern` → "observation pattern".
+                let mut phrase = words[start..i]
+                    .iter()
+                    .map(|w| w.trim_matches(['"', '\u{201c}', '\u{201d}']))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 phrase.push(' ');
                 phrase.push_str(written);
                 self.push(Rank::Named, &phrase);
@@ -1316,6 +1338,21 @@ mod tests {
         let t = terms(text, &[], FileKind::Text, &FileFacts::default());
         assert!(has(&t, "strategy pattern"), "{t:?}");
         assert!(!has(&t, "pattern"), "{t:?}");
+    }
+
+    #[test]
+    fn a_head_noun_that_modifies_the_next_word_names_nothing() {
+        let text = "Rust performs pattern matching on `T`. Users cannot add trait\n\
+                    implementations to your types. But which \"observation\" pattern is\n\
+                    expected? The builder pattern lets you name each field. Extension traits\n\
+                    are how a crate adds methods.\n";
+        let t = terms(text, &[], FileKind::Markdown, &FileFacts::default());
+        assert!(!t.iter().any(|x| x.contains("performs")), "{t:?}");
+        assert!(!t.iter().any(|x| x.contains("add trait")), "{t:?}");
+        let has_any_case = |name: &str| t.iter().any(|x| x.eq_ignore_ascii_case(name));
+        assert!(has_any_case("observation pattern"), "{t:?}");
+        assert!(has_any_case("builder pattern"), "{t:?}");
+        assert!(has_any_case("extension trait"), "{t:?}");
     }
 
     #[test]

@@ -102,6 +102,14 @@ pub const HEAD_NOUNS: &[&str] = &[
     "technique",
 ];
 
+/// Words that open a noun phrase: a name read back from its head noun is a phrase of its
+/// own when one stands before it ("the strategy pattern", "which observation pattern"),
+/// whatever word follows the head.
+pub const DETERMINERS: &[&str] = &[
+    "the", "a", "an", "this", "that", "these", "those", "its", "our", "your", "my", "their", "his",
+    "her", "which", "what", "each", "every", "some", "any", "no", "such", "same",
+];
+
 /// Words that end a name read backwards from its head noun.
 pub const BREAK_WORDS: &[&str] = &[
     "the",
