@@ -198,22 +198,29 @@ pub fn eta(remaining_tokens: i64, tokens_per_s: f64) -> Option<Duration> {
     ))
 }
 
-/// A rate over a sliding window of samples (seconds, cumulative count).
+/// A rate over a sliding window of samples (seconds, cumulative count). Only rises count:
+/// the total the run shows falls when a job in flight is dropped (interrupted, failed,
+/// retried) and its live tokens with it; that work was done, and a speed is never negative.
 #[derive(Debug, Default)]
 pub struct RateWindow {
     samples: std::collections::VecDeque<(f64, f64)>,
     window: f64,
+    /// The last total pushed, and the sum of its rises so far.
+    last: Option<f64>,
+    risen: f64,
 }
 
 impl RateWindow {
     pub fn new(window: Duration) -> Self {
         RateWindow {
-            samples: Default::default(),
             window: window.as_secs_f64(),
+            ..RateWindow::default()
         }
     }
     pub fn push(&mut self, t: f64, total: f64) {
-        self.samples.push_back((t, total));
+        self.risen += self.last.map_or(total, |last| (total - last).max(0.0));
+        self.last = Some(total);
+        self.samples.push_back((t, self.risen));
         while self.samples.len() > 2
             && self
                 .samples
@@ -647,6 +654,16 @@ mod tests {
         r.push(20.0, 600.0);
         r.push(25.0, 700.0);
         assert!((r.rate() - 20.0).abs() < 1e-9, "{}", r.rate());
+    }
+
+    #[test]
+    fn a_total_that_falls_when_work_is_dropped_gives_no_negative_speed() {
+        let mut r = RateWindow::new(Duration::from_secs(10));
+        r.push(0.0, 1000.0);
+        r.push(5.0, 400.0); // a job in flight was interrupted: its 600 live tokens are gone
+        assert_eq!(r.rate(), 0.0);
+        r.push(10.0, 900.0); // and the work goes on from the lower total
+        assert!((r.rate() - 50.0).abs() < 1e-9, "{}", r.rate());
     }
 
     #[test]
