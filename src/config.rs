@@ -131,7 +131,9 @@ pub struct ModelConfig {
     /// workers' slots and of the threads; 0: one per worker for a model under 300 MB (its
     /// decoding is bound by compute), else one context batching all workers.
     pub contexts: usize,
-    /// Seconds one generation may take before it counts as hung.
+    /// Seconds a generation may go without progress before it counts as hung: the embedded
+    /// engine renews it with each prompt chunk read and each token made, so a long reply on a
+    /// busy machine is not cut; a server's reply must come whole within it.
     pub timeout_s: u64,
     /// With `backend.kind = "openai"`: the server's base URL, e.g. http://127.0.0.1:8080
     /// (llama-server), http://127.0.0.1:11434 (Ollama).

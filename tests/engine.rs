@@ -138,13 +138,28 @@ async fn an_overlong_prompt_is_refused_and_the_engine_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_frees_its_slot() {
     let e = engine(1);
-    let mut slow = ask("Write a long story about a crab.", 400);
-    slow.timeout = Duration::from_millis(300);
-    let err = e.generate(slow).await.unwrap_err();
-    assert!(matches!(err, LlmError::Timeout(_)), "{err}");
+    let slow = ask("Write a long story about a crab.", 400);
+    // The caller gives up: its future is dropped, and the engine sees the reply is unwanted.
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), e.generate(slow)).await;
+    assert!(gave_up.is_err(), "400 tokens in 300 ms: {gave_up:?}");
     // The only slot is free again.
     let ok = e.generate(ask("Hi", 4)).await.unwrap();
     assert!(ok.timings.gen_tokens <= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_keeps_coming_outlives_its_timeout() {
+    // The timeout is for a hung engine: a reply longer than it, token after token, is whole.
+    let e = engine(1);
+    let mut long = ask("Write a long story about a crab.", 400);
+    long.timeout = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let done = e.generate(long).await.expect("a reply that keeps coming");
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "the reply took less than its timeout ({} tokens): the test shows nothing",
+        done.timings.gen_tokens
+    );
 }
 
 #[test]

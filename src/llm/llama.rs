@@ -377,11 +377,25 @@ impl Backend for LlamaEngine {
             tx.send(job)
                 .await
                 .map_err(|_| LlmError::EngineGone(self.name.clone()))?;
-            // Dropping `rx` on timeout tells the engine to free the slot.
-            match tokio::time::timeout(timeout + Duration::from_secs(5), rx).await {
-                Ok(Ok(res)) => res,
-                Ok(Err(_)) => Err(LlmError::EngineGone(self.name.clone())),
-                Err(_) => Err(LlmError::Timeout(timeout)),
+            // `timeout` is how long the engine may make no progress, not how long a reply may
+            // take: on a busy machine a long reply (or a wait behind other slots) takes long
+            // and is not hung. The engine times out a slot that makes nothing for `timeout`;
+            // here, an engine that takes no step at all for that long (wedged) ends the wait.
+            // Dropping `rx` tells the engine to free the slot.
+            let mut rx = rx;
+            let mut steps = self.stats().steps;
+            loop {
+                match tokio::time::timeout(timeout + Duration::from_secs(5), &mut rx).await {
+                    Ok(Ok(res)) => return res,
+                    Ok(Err(_)) => return Err(LlmError::EngineGone(self.name.clone())),
+                    Err(_) => {
+                        let now = self.stats().steps;
+                        if now == steps {
+                            return Err(LlmError::Timeout(timeout));
+                        }
+                        steps = now;
+                    }
+                }
             }
         })
     }
@@ -414,6 +428,8 @@ struct Active {
     first_token: Option<Instant>,
     prefill_done: Option<Instant>,
     cached: usize,
+    /// When the slot counts as hung: `timeout` after it last read a prompt chunk or made a
+    /// token.
     deadline: Instant,
     stream: TextStream,
 }
@@ -814,6 +830,9 @@ impl Engine<'_> {
                     used += 1;
                 }
                 a.fed += take;
+                if take > 0 {
+                    a.deadline = Instant::now() + a.job.req.timeout;
+                }
                 if let Some(p) = &a.job.req.progress {
                     p.prompt_done
                         .store(a.fed as u64, std::sync::atomic::Ordering::Relaxed);
@@ -854,6 +873,7 @@ impl Engine<'_> {
             }
             let tok = sample(ctx, idx, &mut a.chain, a.grammar.as_mut());
             a.first_token.get_or_insert(now);
+            a.deadline = now + a.job.req.timeout;
             let mut stop = None;
             if vocab.is_eog(tok) {
                 stop = Some(StopReason::EndOfText);
