@@ -66,10 +66,12 @@ pub fn parts_of(chunk: &ChunkRow) -> Vec<Part> {
     }
 }
 
-/// Line number (1-based, in the file) of byte `at` of the chunk's text.
+/// Line number (1-based, in the file) of byte `at` of the chunk's text. Counted in bytes:
+/// `at` may fall inside a character (the byte before an item's end, when an emoji ends it).
 fn line_at(chunk: &ChunkRow, at: usize) -> i64 {
     let at = at.min(chunk.text.len());
-    chunk.line_start + chunk.text[..at].matches('\n').count() as i64
+    let lines = chunk.text.as_bytes()[..at].iter().filter(|&&b| b == b'\n');
+    chunk.line_start + lines.count() as i64
 }
 
 fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
@@ -403,6 +405,18 @@ mod tests {
                 "Done!"
             ]
         );
+    }
+
+    /// A blog post's list item that ends in an emoji, the chunk's last byte: the byte before
+    /// the item's end is inside the emoji (this panicked a whole run's final render).
+    #[test]
+    fn an_item_that_ends_in_an_emoji_gives_its_lines() {
+        let text =
+            "# Lifetimes\n\n- elision is not always right\n- Rust does not know more \u{1f937}";
+        let parts = parts_of(&chunk(3, "markdown", 40, &["Lifetimes"], text));
+        assert_eq!(parts.len(), 1, "{parts:#?}");
+        assert_eq!((parts[0].line_start, parts[0].line_end), (40, 43));
+        assert_eq!(parts[0].sentences.len(), 2, "{parts:#?}");
     }
 
     #[test]
