@@ -219,6 +219,61 @@ impl std::fmt::Debug for Queue {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static MIGRATOR_PG: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_pg");
 
+/// Landed migrations whose text was edited afterwards, with the checksum (SHA-384 of the
+/// earlier text) that databases made before the edit recorded: sqlx refuses to open those
+/// ("previously applied but has been modified"). `source_facts` had a comment reworded
+/// (19eecf9); its earlier checksum is replaced by the current one before migrating. A landed
+/// migration is not edited again: `landed_migrations_keep_their_text` pins every one.
+const EDITED_MIGRATIONS: &[(i64, &str)] = &[(
+    20261201000001,
+    "a07ed3c00977ccd6eb261d561487aedec03657d9f3a71e22e5df9b175584e8077406040b4907d0449087104416c801c1",
+)];
+
+/// Applies the pending migrations of the database's kind, after mending the checksums of
+/// [`EDITED_MIGRATIONS`] in a database that recorded the earlier text.
+async fn migrate(pool: &Pool, db: &DbUrl) -> Result<()> {
+    let err = |source| QueueError::Migrate {
+        db: db.clone(),
+        source,
+    };
+    let migrator = match pool {
+        Pool::Sqlite(_) => &MIGRATOR,
+        Pool::Postgres(_) => &MIGRATOR_PG,
+    };
+    let recorded: i64 = match pool {
+        Pool::Sqlite(p) => sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(p)
+        .await,
+        Pool::Postgres(p) => sqlx::query_scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'",
+        )
+        .fetch_one(p)
+        .await,
+    }
+    .map_err(|e| err(sqlx::migrate::MigrateError::Execute(e)))?;
+    if recorded > 0 {
+        for (version, earlier) in EDITED_MIGRATIONS {
+            let Some(now) = migrator.iter().find(|m| m.version == *version) else {
+                continue;
+            };
+            let earlier = hex::decode(earlier).expect("a hex checksum");
+            on_pool!(pool, p => sqlx::query(
+                "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
+            )
+            .bind(now.checksum.as_ref())
+            .bind(version)
+            .bind(earlier.as_slice())
+            .execute(p)
+            .await
+            .map(|_| ()))
+            .map_err(|e| err(sqlx::migrate::MigrateError::Execute(e)))?;
+        }
+    }
+    on_pool!(pool, p => migrator.run(p).await).map_err(err)
+}
+
 /// Connections to a PostgreSQL queue per process: the workers' claims and completions, the
 /// coordinator and a reader or two.
 const PG_CONNECTIONS: u32 = 12;
@@ -245,14 +300,9 @@ impl Queue {
                         db: db.clone(),
                         source,
                     })?;
-                MIGRATOR_PG
-                    .run(&pool)
-                    .await
-                    .map_err(|source| QueueError::Migrate {
-                        db: db.clone(),
-                        source,
-                    })?;
-                (Pool::Postgres(pool.clone()), Pool::Postgres(pool))
+                let pool = Pool::Postgres(pool);
+                migrate(&pool, &db).await?;
+                (pool.clone(), pool)
             }
         };
         Ok(Queue {
@@ -1163,13 +1213,8 @@ async fn open_sqlite(path: &Path, create: bool) -> Result<(Pool, Pool)> {
         .connect_with(base.clone())
         .await
         .map_err(open_err)?;
-    MIGRATOR
-        .run(&writer)
-        .await
-        .map_err(|source| QueueError::Migrate {
-            db: db.clone(),
-            source,
-        })?;
+    let writer = Pool::Sqlite(writer);
+    migrate(&writer, &db).await?;
     drop(guard);
     let reader = SqlitePoolOptions::new()
         .max_connections(4)
@@ -1177,7 +1222,7 @@ async fn open_sqlite(path: &Path, create: bool) -> Result<(Pool, Pool)> {
         .connect_with(base.read_only(true))
         .await
         .map_err(open_err)?;
-    Ok((Pool::Sqlite(writer), Pool::Sqlite(reader)))
+    Ok((writer, Pool::Sqlite(reader)))
 }
 
 /// The PostgreSQL pool. Connections are checked before use, so after the server restarts

@@ -112,6 +112,74 @@ on_both! {
     the_bill_counts_every_attempts_tokens_per_stage,
     the_store_keeps_versions_chunks_findings_and_patterns,
     a_higher_priority_job_is_claimed_first_and_stages_filter_claims,
+    a_database_that_recorded_an_edited_migrations_earlier_text_opens,
+}
+
+/// A database made before a landed migration's text was edited recorded the earlier
+/// checksum; a newer quarry opens it (sqlx alone refuses: "previously applied but has been
+/// modified").
+async fn a_database_that_recorded_an_edited_migrations_earlier_text_opens(t: TestQueue) {
+    let (version, earlier) = EDITED_MIGRATIONS[0];
+    let earlier = hex::decode(earlier).unwrap();
+    on_pool!(&t.q.writer, p => sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2",
+    )
+    .bind(earlier.as_slice())
+    .bind(version)
+    .execute(p)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    let again = Queue::open(t.q.db().clone(), false)
+        .await
+        .expect("a database with the earlier checksum opens");
+    let now: Vec<u8> = on_pool!(&again.writer, p => sqlx::query_scalar(
+        "SELECT checksum FROM _sqlx_migrations WHERE version = $1",
+    )
+    .bind(version)
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    assert_ne!(now, earlier);
+}
+
+/// Every landed migration, pinned by its checksum (the first 8 bytes of its SHA-384): a
+/// database that applied a migration refuses to open with another text of it, so a landed
+/// migration is never edited (a change is a new migration, which adds its line here).
+#[test]
+fn landed_migrations_keep_their_text() {
+    let pinned = [
+        ("migrations", 20261123000001, "ed1d55c59cb1ca86"),
+        ("migrations", 20261123000002, "45fbc678aa5422ab"),
+        ("migrations", 20261123000003, "f9cccde4a363cee8"),
+        ("migrations", 20261130000001, "72ac30e4c68a2708"),
+        ("migrations", 20261130000002, "f528821c0120afd8"),
+        ("migrations", 20261130000010, "1a5f0ed40da11e95"),
+        ("migrations", 20261130000030, "6fe6d08a5bf839b5"),
+        ("migrations", 20261201000001, "e9e9afefcbe4c98a"),
+        ("migrations_pg", 20261130000002, "b7e49fd34ffb1f80"),
+        ("migrations_pg", 20261130000030, "b680e010b3f03086"),
+        ("migrations_pg", 20261201000001, "e9e9afefcbe4c98a"),
+    ];
+    let now: Vec<(&str, i64, String)> =
+        [("migrations", &MIGRATOR), ("migrations_pg", &MIGRATOR_PG)]
+            .into_iter()
+            .flat_map(|(dir, m)| {
+                m.iter()
+                    .map(move |x| (dir, x.version, hex::encode(&x.checksum[..8])))
+            })
+            .collect();
+    for (dir, version, sum) in &now {
+        let pin = pinned.iter().find(|(d, v, _)| d == dir && v == version);
+        match pin {
+            Some((_, _, p)) => assert_eq!(
+                p, sum,
+                "{dir}/{version}_* was edited after it landed: put the change in a new migration"
+            ),
+            None => panic!("{dir}/{version}_* is new: pin it in this test"),
+        }
+    }
+    assert_eq!(now.len(), pinned.len(), "a pinned migration is gone");
 }
 
 fn job(dedup: &str) -> NewJob {
