@@ -288,26 +288,31 @@ pub fn discussed(
             lines += 1;
         }
     };
-    let mut prose = String::new();
     if prose_only {
         for (line, in_code) in fenced_lines(text) {
             if !in_code {
-                let line = without_links(line);
-                check(&line);
-                prose.push_str(&line);
-                prose.push(' ');
+                check(&without_links(line));
             }
         }
     } else {
         text.lines().for_each(check);
-        prose = text
-            .lines()
-            .map(strip_line_markers)
-            .collect::<Vec<_>>()
-            .join(" ");
     }
-    if lines < 2 && names_a_thing(name, &prose) {
-        lines += 2;
+    // Read only when the lines did not decide: the prose as one text, so a phrase wrapped
+    // over two lines is read whole.
+    if lines < 2 {
+        let prose: Vec<String> = if prose_only {
+            fenced_lines(text)
+                .filter(|(_, in_code)| !in_code)
+                .map(|(line, _)| without_links(line))
+                .collect()
+        } else {
+            text.lines()
+                .map(|l| strip_line_markers(l).to_string())
+                .collect()
+        };
+        if names_a_thing(name, &prose.join(" ")) {
+            lines += 2;
+        }
     }
     if lines >= 2 {
         Ok(())
@@ -330,19 +335,16 @@ fn path_tail(name: &str) -> &str {
     cuts.last().map_or(name, |&i| &name[i + 2..])
 }
 
-/// True when the text names `name` as a thing, whole, its last word a noun that closes a
-/// name ("This is the strategy pattern", "its `Drop` implementation"): the author's phrase
-/// introduces it, even on one line or wrapped over two.
+/// True when the text introduces `name` as a thing, whole, a determiner before it ("This is
+/// the strategy pattern", "its `Drop` implementation"), even on one line or wrapped over two.
+/// What names a thing is `terms::named_phrases`, the rule the extractor's terms come from.
 fn names_a_thing(name: &str, text: &str) -> bool {
+    // A name of one word once its symbols are gone ("? operator") is not a phrase.
     let key = normalise_text(name);
-    let Some((_, last)) = key.rsplit_once(' ') else {
-        return false;
-    };
-    // The noun as written: "impl Trait" names code, "sealed trait" a thing.
-    let written = name.split_whitespace().next_back().unwrap_or_default();
-    let head = (super::words::HEAD_NOUNS.contains(&last) || last == super::terms::IMPLEMENTATION)
-        && written.starts_with(|c: char| c.is_lowercase());
-    head && format!(" {} ", normalise_text(text)).contains(&format!(" {key} "))
+    key.contains(' ')
+        && super::terms::named_phrases(text)
+            .iter()
+            .any(|p| p.opened && normalise_text(&p.phrase) == key)
 }
 
 /// The headings inside a markdown chunk (sections merged into it), without their `#`s.
@@ -588,6 +590,12 @@ mod tests {
         let rs = "//! Releasing it is that value's\n//! `Drop` implementation.\nstruct Lock;\n";
         assert!(discussed("Drop implementation", &[], rs, false).is_ok());
         assert!(discussed("impl Trait", &[], "It takes an `impl Trait` once.", true).is_err());
+        // Only a phrase a determiner opens introduces: a head that ends a clause may have
+        // read a verb into the name.
+        let verb = "Derives fall short. For that you need procedural macros.\n";
+        assert!(discussed("need procedural macro", &[], verb, true).is_err());
+        let opened = "Derives fall short. For that you need a procedural macro.\n";
+        assert!(discussed("procedural macro", &[], opened, true).is_ok());
         // A path is discussed where its module and item are, not its crate.
         let ch = "Use a channel.\nstd::sync::mpsc::channel() gives a Sender.\nOne Receiver (the mc in mpsc).\n";
         assert!(discussed("std::sync::mpsc::channel", &[], ch, true).is_ok());

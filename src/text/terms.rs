@@ -10,7 +10,7 @@ use super::quotes::{
     strip_line_markers as strip_markers,
 };
 use super::words::{
-    is_structure_heading, without_article, without_numbering, ARTICLES, BREAK_WORDS,
+    breaks_a_name, is_structure_heading, without_article, without_numbering, ARTICLES,
     CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS, EVERYDAY_TRAITS,
     EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START,
     NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, STRUCTURE_WORDS,
@@ -336,7 +336,9 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         paragraph.push_str(line);
         paragraph.push(' ');
         if sentence_starts.get(i + 1).is_none_or(|s| *s) {
-            out.named_phrases(&sentence);
+            for named in named_phrases(&sentence) {
+                out.push(Rank::Named, &named.phrase);
+            }
             sentence.clear();
         }
         if lines.get(i + 1).is_none_or(|(_, starts)| *starts) {
@@ -597,82 +599,11 @@ impl Terms {
                     .iter()
                     .any(|w| w.ends_with(',') || w.contains(['(', '"', '=']))
                     && !FUNCTION_WORDS.contains(&last.as_str())
-                    && !BREAK_WORDS.contains(&last.as_str())
+                    && !breaks_a_name(&last)
                     && !last.ends_with("ly")
                 {
                     self.push(Rank::Introduced, &subject.join(" "));
                 }
-            }
-        }
-    }
-
-    /// "the newtype pattern", "an extension trait", "the `matches!` macro"; and a trait's
-    /// implementation the text points at by the trait's name in code ("its `Drop`
-    /// implementation puts the depth back").
-    fn named_phrases(&mut self, line: &str) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        for (i, w) in words.iter().enumerate() {
-            let bare = w
-                .trim_end_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase();
-            if let Some(tr) = i
-                .checked_sub(1)
-                .and_then(|p| implemented_trait(words[p]))
-                .filter(|_| bare == IMPLEMENTATION)
-            {
-                self.push(Rank::Named, &format!("{tr} {IMPLEMENTATION}"));
-                continue;
-            }
-            let head = bare.strip_suffix('s').filter(|b| HEAD_NOUNS.contains(b));
-            if !HEAD_NOUNS.contains(&bare.as_str()) && head.is_none() {
-                continue;
-            }
-            let mut start = i;
-            let mut delimited = false;
-            while start > 0 && i - start < 3 {
-                let prev = words[start - 1];
-                let lower = prev.to_lowercase();
-                let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
-                if BREAK_WORDS.contains(&bare)
-                    || prev.ends_with([',', '.', ';', ':', ')'])
-                    || lower.ends_with("'s")
-                    || prev.starts_with('(')
-                {
-                    delimited = DETERMINERS.contains(&bare);
-                    break;
-                }
-                start -= 1;
-            }
-            // The head ends its noun phrase when punctuation, the line's end or a function
-            // word follows it; a content word after it makes it a modifier ("pattern
-            // matching", "trait implementations"). A phrase is read only when a determiner
-            // opens it or its head ends it.
-            let next = words.get(i + 1).map(|n| n.to_lowercase());
-            let ends = w.ends_with(|c: char| !c.is_alphanumeric() && c != '`')
-                || next.as_deref().is_none_or(|n| {
-                    let n = n.trim_matches(|c: char| !c.is_alphanumeric());
-                    n.is_empty()
-                        || !n.starts_with(|c: char| c.is_alphabetic())
-                        || FUNCTION_WORDS.contains(&n)
-                        || BREAK_WORDS.contains(&n)
-                });
-            if start < i && (delimited || ends) {
-                // The head noun as written, singular: "traits" → "trait", "`Trait`" → "Trait".
-                let written = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
-                let written = match head {
-                    Some(_) => &written[..written.len() - 1],
-                    None => written,
-                };
-                // Quotes around a word of the name are the author's, not the name's:
-                // `which "observation" pattern` → "observation pattern".
-                let mut phrase = words[start..i]
-                    .iter()
-                    .map(|w| w.trim_matches(['"', '\u{201c}', '\u{201d}']))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                phrase.push(' ');
-                phrase.push_str(written);
-                self.push(Rank::Named, &phrase);
             }
         }
     }
@@ -1042,6 +973,98 @@ fn skip_generics(s: &str) -> &str {
 fn last_segment(path: &str) -> &str {
     let base = path.split('<').next().unwrap_or(path);
     base.rsplit("::").next().unwrap_or(base).trim()
+}
+
+/// A phrase that names a thing, read back from its head noun.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedPhrase {
+    pub phrase: String,
+    /// A determiner opens it ("the strategy pattern", "its `Drop` implementation"): the
+    /// author introduces the thing. Else only its head ends it ("… need procedural macros."),
+    /// which may have read a verb or a clause into the name: a candidate, not an introduction.
+    pub opened: bool,
+}
+
+/// The things a sentence names: "the newtype pattern", "an extension trait", "the `matches!`
+/// macro"; and a trait's implementation the text points at by the trait's name in code ("its
+/// `Drop` implementation puts the depth back"). The one definition of a named phrase: the
+/// extractor is offered these, and a name the text gives this way is discussed there
+/// (`checks::discussed`) when a determiner opens the phrase ([`NamedPhrase::opened`]).
+pub fn named_phrases(line: &str) -> Vec<NamedPhrase> {
+    let mut out = Vec::new();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        let bare = w
+            .trim_end_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if let Some(tr) = i
+            .checked_sub(1)
+            .and_then(|p| implemented_trait(words[p]))
+            .filter(|_| bare == IMPLEMENTATION)
+        {
+            out.push(NamedPhrase {
+                phrase: format!("{tr} {IMPLEMENTATION}"),
+                opened: true,
+            });
+            continue;
+        }
+        let head = bare.strip_suffix('s').filter(|b| HEAD_NOUNS.contains(b));
+        // A head noun in code is the code's own word (`impl Trait`), not a name's head.
+        if !HEAD_NOUNS.contains(&bare.as_str()) && head.is_none() || w.contains('`') {
+            continue;
+        }
+        let mut start = i;
+        let mut delimited = false;
+        while start > 0 && i - start < 3 {
+            let prev = words[start - 1];
+            let lower = prev.to_lowercase();
+            let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
+            if breaks_a_name(bare)
+                || prev.ends_with([',', '.', ';', ':', ')'])
+                || lower.ends_with("'s")
+                || prev.starts_with('(')
+            {
+                delimited = DETERMINERS.contains(&bare);
+                break;
+            }
+            start -= 1;
+        }
+        // The head ends its noun phrase when punctuation, the line's end or a function
+        // word follows it; a content word after it makes it a modifier ("pattern
+        // matching", "trait implementations"). A phrase is read only when a determiner
+        // opens it or its head ends it.
+        let next = words.get(i + 1).map(|n| n.to_lowercase());
+        let ends = w.ends_with(|c: char| !c.is_alphanumeric() && c != '`')
+            || next.as_deref().is_none_or(|n| {
+                let n = n.trim_matches(|c: char| !c.is_alphanumeric());
+                n.is_empty()
+                    || !n.starts_with(|c: char| c.is_alphabetic())
+                    || FUNCTION_WORDS.contains(&n)
+                    || breaks_a_name(n)
+            });
+        if start < i && (delimited || ends) {
+            // The head noun as written, singular: "traits" → "trait", "`Trait`" → "Trait".
+            let written = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+            let written = match head {
+                Some(_) => &written[..written.len() - 1],
+                None => written,
+            };
+            // Quotes around a word of the name are the author's, not the name's:
+            // `which "observation" pattern` → "observation pattern".
+            let mut phrase = words[start..i]
+                .iter()
+                .map(|w| w.trim_matches(['"', '\u{201c}', '\u{201d}']))
+                .collect::<Vec<_>>()
+                .join(" ");
+            phrase.push(' ');
+            phrase.push_str(written);
+            out.push(NamedPhrase {
+                phrase,
+                opened: delimited,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

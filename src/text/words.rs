@@ -110,15 +110,15 @@ pub const DETERMINERS: &[&str] = &[
     "her", "which", "what", "each", "every", "some", "any", "no", "such", "same",
 ];
 
-/// Words that end a name read backwards from its head noun.
+/// True for a word that ends a name read backwards from its head noun: a determiner, a
+/// verb, a preposition ("the strategy pattern", "uses builder pattern").
+pub fn breaks_a_name(word: &str) -> bool {
+    DETERMINERS.contains(&word) || BREAK_WORDS.contains(&word)
+}
+
+/// Words besides the determiners that end a name read backwards from its head noun (see
+/// [`breaks_a_name`]).
 pub const BREAK_WORDS: &[&str] = &[
-    "the",
-    "a",
-    "an",
-    "this",
-    "that",
-    "these",
-    "those",
     "is",
     "are",
     "was",
@@ -134,21 +134,7 @@ pub const BREAK_WORDS: &[&str] = &[
     "as",
     "by",
     "it",
-    "its",
-    "our",
-    "your",
-    "my",
-    "their",
-    "which",
-    "what",
-    "same",
-    "such",
     "one",
-    "any",
-    "each",
-    "every",
-    "some",
-    "no",
     "not",
     "use",
     "uses",
@@ -513,8 +499,8 @@ pub fn is_generic(key: &str) -> bool {
     GENERIC.contains(&key) || PATTERN_WORDS.contains(&key)
 }
 
-/// Articles: "The newtype pattern" names what "newtype pattern" names.
-pub const ARTICLES: &[&str] = &["the", "a", "an"];
+/// Articles, the first determiners: "The newtype pattern" names what "newtype pattern" names.
+pub const ARTICLES: &[&str] = DETERMINERS.split_at(3).0;
 
 /// `s` after its leading article, if it has one ("The newtype" → "newtype").
 pub fn without_article(s: &str) -> Option<&str> {
