@@ -8,8 +8,8 @@ say() { echo "$NAME: $*" >&2; }
 die() { echo "$NAME: error: $*" >&2; exit 1; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# apt_install PKG...: Debian's packages, as root or through sudo, asking nothing; no
-# argument, nothing to do.
+# apt_install [APT_OPTION...] PKG...: Debian's packages, as root or through sudo, asking
+# nothing (`apt_install --no-install-recommends postgresql`); no argument, nothing to do.
 apt_install() {
   [ $# -gt 0 ] || return 0
   say "installing $* with apt-get"

@@ -9,6 +9,8 @@
 # Installs PostgreSQL from Debian's packages when it is missing (CI runs as root, with no
 # stdin). initdb refuses to run as root: the server then runs as the `postgres` user.
 set -euo pipefail
+NAME=pg-test-cluster
+. "$(dirname "$0")/lib.sh"
 
 pg_bin() {
     local d
@@ -20,14 +22,7 @@ pg_bin() {
 
 ensure_installed() {
     pg_bin >/dev/null && return
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "PostgreSQL is not installed: apt-get install postgresql (as root)" >&2
-        exit 1
-    fi
-    echo "installing PostgreSQL from Debian's packages" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null
-    apt-get install -y -qq --no-install-recommends postgresql </dev/null >/dev/null
+    apt_install --no-install-recommends postgresql
     # The package starts a cluster of its own: the tests use their own, so stop it.
     if command -v pg_ctlcluster >/dev/null; then
         for c in /etc/postgresql/*/main; do
