@@ -288,29 +288,24 @@ pub fn discussed(
             lines += 1;
         }
     };
-    if prose_only {
-        for (line, in_code) in fenced_lines(text) {
-            if !in_code {
-                check(&without_links(line));
-            }
-        }
+    // Markdown and text: the prose lines; elsewhere every line. Walked once to count, and
+    // joined only when the count did not decide, so a phrase wrapped over two lines is read whole.
+    let prose: Vec<String> = if prose_only {
+        fenced_lines(text)
+            .filter(|(_, in_code)| !in_code)
+            .map(|(line, _)| without_links(line))
+            .collect()
     } else {
-        text.lines().for_each(check);
-    }
-    // Read only when the lines did not decide: the prose as one text, so a phrase wrapped
-    // over two lines is read whole.
+        text.lines().map(str::to_string).collect()
+    };
+    prose.iter().for_each(|l| check(l));
     if lines < 2 {
-        let prose: Vec<String> = if prose_only {
-            fenced_lines(text)
-                .filter(|(_, in_code)| !in_code)
-                .map(|(line, _)| without_links(line))
-                .collect()
+        let joined: Vec<&str> = if prose_only {
+            prose.iter().map(String::as_str).collect()
         } else {
-            text.lines()
-                .map(|l| strip_line_markers(l).to_string())
-                .collect()
+            prose.iter().map(|l| strip_line_markers(l)).collect()
         };
-        if names_a_thing(name, &prose.join(" ")) {
+        if names_a_thing(name, &joined.join(" ")) {
             lines += 2;
         }
     }
