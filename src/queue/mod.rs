@@ -1,6 +1,6 @@
 //! The durable job queue and the store of everything quarry learns: the only module with SQL.
 //!
-//! Invariants (see ARCHITECTURE.md):
+//! Invariants (see ARCHITECTURE.md and docs/internals.md):
 //! - a claim is one short `BEGIN IMMEDIATE` transaction that sets a fresh lease token;
 //! - completion, failure and release are fenced by `id AND lease_token`: a worker whose lease
 //!   expired cannot overwrite what another worker did;
