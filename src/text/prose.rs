@@ -1,6 +1,7 @@
 //! The author's prose in a chunk, and the whole sentence around a quote of it: what a page
 //! can cite in the author's words. Pure functions.
 
+use super::quotes::{fenced_lines, is_link_definition, opens_list_item, strip_line_markers};
 use crate::ingest::FileKind;
 
 /// The prose of a chunk: all of a markdown or text chunk, the comments of source code (its
@@ -33,20 +34,23 @@ pub fn passage(text: &str, evidence: &str) -> Option<String> {
     if evidence.len() < 8 {
         return None;
     }
-    let mut paragraph = String::new();
-    let mut lines = super::quotes::fenced_lines(text).peekable();
-    while let Some((line, in_code)) = lines.next() {
-        let t = super::quotes::strip_line_markers(line);
-        if !in_code && !t.is_empty() {
-            paragraph.push_str(t);
-            paragraph.push(' ');
+    // The text's paragraphs, each on one line: a list item is a paragraph of its own, and a
+    // link definition (`[x]: https://…`) is not prose.
+    let mut paragraphs = vec![String::new()];
+    for (line, in_code) in fenced_lines(text) {
+        let t = strip_line_markers(line);
+        let not_prose = in_code || t.is_empty() || is_link_definition(line);
+        if not_prose || opens_list_item(line) {
+            paragraphs.push(String::new());
         }
-        let ends = in_code || t.is_empty() || lines.peek().is_none();
-        if !ends {
-            continue;
+        if !not_prose {
+            let last = paragraphs.last_mut().expect("a paragraph");
+            last.push_str(t);
+            last.push(' ');
         }
+    }
+    for paragraph in paragraphs {
         let para = norm(&paragraph);
-        paragraph.clear();
         let Some(at) = para.find(&evidence) else {
             continue;
         };
@@ -90,6 +94,22 @@ mod tests {
             passage(list, "and owns when it must.").as_deref(),
             Some("**Cow**: borrows when it can and owns when it must.")
         );
+    }
+
+    #[test]
+    fn a_passage_stays_in_its_list_item_and_never_quotes_a_link_definition() {
+        let text = "## See also\n\n- The constructor idiom is another way to make instances\n\
+                    - The [`Default`] documentation lists its implementors\n\n\
+                    [constructor]: ctor.md\n[`Default`]: https://doc.rust-lang.org/std/default/\n";
+        assert_eq!(
+            passage(text, "The constructor idiom is another way").as_deref(),
+            Some("The constructor idiom is another way to make instances")
+        );
+        assert_eq!(
+            passage(text, "https://doc.rust-lang.org/std/default/"),
+            None
+        );
+        assert_eq!(passage(text, "[constructor]: ctor.md"), None);
     }
 
     #[test]

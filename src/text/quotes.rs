@@ -19,6 +19,42 @@ pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
     })
 }
 
+/// A markdown link reference definition (`[label]: https://…`): where a link of the text
+/// goes, not something the author says.
+pub fn is_link_definition(line: &str) -> bool {
+    let t = line.trim();
+    let Some(rest) = t.strip_prefix('[') else {
+        return false;
+    };
+    // The label's `]` (a label may hold a code span with brackets: "[`Vec<[u8]>`]: …").
+    let mut depth = 1usize;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    let after = &rest[i + 1..];
+                    return i > 0
+                        && after
+                            .strip_prefix(':')
+                            .is_some_and(|d| d.is_empty() || d.starts_with([' ', '\t']));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether a line opens a list item (`- `, `* `, `+ `, `1. `, `2) `).
+pub fn opens_list_item(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+    ["- ", "* ", "+ "].iter().any(|m| t.starts_with(m))
+        || (digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")))
+}
+
 /// A line past its list markers (`-`, `+`, `* `, `1.`, `2)`), quote and heading marks and
 /// comment slashes.
 pub fn strip_line_markers(line: &str) -> &str {
@@ -260,6 +296,25 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_definitions_and_list_items_are_told_by_their_line() {
+        assert!(is_link_definition(
+            "[`Default`]: https://doc.rust-lang.org/std/default/"
+        ));
+        assert!(is_link_definition("  [ctor]: ctor.md \"Constructors\""));
+        assert!(is_link_definition("[`Vec<[u8]>`]: https://x"));
+        assert!(!is_link_definition(
+            "[`Default`] is a trait: it makes a value."
+        ));
+        assert!(!is_link_definition("[]: x") && !is_link_definition("Note: [a]: b"));
+        assert!(opens_list_item("- a") && opens_list_item("  2) b") && opens_list_item("* c"));
+        assert!(
+            !opens_list_item("*emphasis* here")
+                && !opens_list_item("2021 was")
+                && !opens_list_item("text")
+        );
+    }
 
     #[test]
     fn sentences_come_from_prose_not_code() {
