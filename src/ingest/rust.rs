@@ -337,7 +337,7 @@ fn guess_label(text: &str) -> String {
             if *kw == "impl" {
                 let rest = t.split_once("impl").map(|(_, r)| r).unwrap_or("");
                 let rest = rest.split('{').next().unwrap_or("").trim();
-                let rest = strip_generics(rest);
+                let rest = crate::text::quotes::after_generics(rest).trim_start();
                 return collapse(&format!("impl {rest}"));
             }
             if *kw == "use" {
@@ -354,27 +354,6 @@ fn guess_label(text: &str) -> String {
         return "module docs".to_string();
     }
     String::new()
-}
-
-/// Drops a leading `<...>` generics list.
-fn strip_generics(s: &str) -> &str {
-    if !s.starts_with('<') {
-        return s;
-    }
-    let mut depth = 0usize;
-    for (i, c) in s.char_indices() {
-        match c {
-            '<' => depth += 1,
-            '>' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return s[i + 1..].trim_start();
-                }
-            }
-            _ => {}
-        }
-    }
-    s
 }
 
 #[cfg(test)]

@@ -23,28 +23,39 @@ pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
 /// goes, not something the author says.
 pub fn is_link_definition(line: &str) -> bool {
     let t = line.trim();
-    let Some(rest) = t.strip_prefix('[') else {
-        return false;
-    };
     // The label's `]` (a label may hold a code span with brackets: "[`Vec<[u8]>`]: …").
-    let mut depth = 1usize;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => {
-                depth -= 1;
-                if depth == 0 {
-                    let after = &rest[i + 1..];
-                    return i > 0
-                        && after
-                            .strip_prefix(':')
-                            .is_some_and(|d| d.is_empty() || d.starts_with([' ', '\t']));
-                }
+    matching_close(t, '[', ']').is_some_and(|close| {
+        close > 1
+            && t[close + 1..]
+                .strip_prefix(':')
+                .is_some_and(|d| d.is_empty() || d.starts_with([' ', '\t']))
+    })
+}
+
+/// The byte index of the `close` that closes the `open` that `s` starts with, nested pairs
+/// counted (`[`#[deny(warnings)]`](…)`, `<T: Into<U>>`); None when `s` does not start with
+/// `open` or never closes it.
+pub fn matching_close(s: &str, open: char, close: char) -> Option<usize> {
+    if !s.starts_with(open) {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
             }
-            _ => {}
         }
     }
-    false
+    None
+}
+
+/// `s` past the generics list it starts with (`<T: Bound> Trait<X>` → ` Trait<X>`), else `s`.
+pub fn after_generics(s: &str) -> &str {
+    matching_close(s, '<', '>').map_or(s, |close| &s[close + 1..])
 }
 
 /// Whether a line opens a list item (`- `, `* `, `+ `, `1. `, `2) `).
@@ -85,22 +96,8 @@ pub fn replace_links(line: &str, keep_text: bool) -> String {
     while let Some(open) = rest.find('[') {
         out.push_str(&rest[..open]);
         let after = &rest[open..];
-        // The `]` that closes this `[`: link text may hold brackets (`[`#[deny(warnings)]`](…)`).
-        let mut depth = 0usize;
-        let close = after.char_indices().find_map(|(i, c)| {
-            match c {
-                '[' => depth += 1,
-                ']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-            None
-        });
-        let Some(close) = close else {
+        // Link text may hold brackets (`[`#[deny(warnings)]`](…)`).
+        let Some(close) = matching_close(after, '[', ']') else {
             out.push_str(after);
             return out;
         };
@@ -296,6 +293,16 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bracket_is_closed_by_its_own_pair() {
+        assert_eq!(matching_close("[a [b] c] d", '[', ']'), Some(8));
+        assert_eq!(matching_close("<T: Into<U>> X", '<', '>'), Some(11));
+        assert_eq!(matching_close("[never", '[', ']'), None);
+        assert_eq!(matching_close("x[a]", '[', ']'), None);
+        assert_eq!(after_generics("<T: Into<U>> Trait<T>"), " Trait<T>");
+        assert_eq!(after_generics("Trait<T>"), "Trait<T>");
+    }
 
     #[test]
     fn link_definitions_and_list_items_are_told_by_their_line() {

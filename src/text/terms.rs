@@ -6,7 +6,7 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{
-    fenced_lines, first_sentence, lead_name, looks_like_code, replace_links,
+    after_generics, fenced_lines, first_sentence, lead_name, looks_like_code, replace_links,
     strip_line_markers as strip_markers,
 };
 use super::words::{
@@ -728,7 +728,7 @@ impl Terms {
         }
         if let Some(rest) = line.strip_prefix("impl") {
             if let Some((tr, _)) = rest.split_once(" for ") {
-                let tr = skip_generics(tr.trim());
+                let tr = after_generics(tr.trim()).trim();
                 let name = last_segment(tr);
                 if name.chars().next().is_some_and(char::is_uppercase)
                     && !EVERYDAY_TRAITS.contains(&name)
@@ -946,27 +946,6 @@ fn everyday_type(s: &str) -> bool {
         .all(|a| a.len() == 1 && a.chars().all(|c| c.is_ascii_uppercase()));
     let plain = !args.contains("dyn ") && !args.contains("impl ");
     placeholders || plain && EVERYDAY_TYPES.contains(&head.trim_start_matches('&').trim())
-}
-
-/// `<T: Bound> Trait<X>` → `Trait<X>`.
-fn skip_generics(s: &str) -> &str {
-    if !s.starts_with('<') {
-        return s;
-    }
-    let mut depth = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '<' => depth += 1,
-            '>' => {
-                depth -= 1;
-                if depth == 0 {
-                    return s[i + 1..].trim();
-                }
-            }
-            _ => {}
-        }
-    }
-    s
 }
 
 /// `fmt::Display` → `Display`, `From<io::Error>` → `From`.
