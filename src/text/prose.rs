@@ -110,6 +110,10 @@ mod tests {
             None
         );
         assert_eq!(passage(text, "[constructor]: ctor.md"), None);
+        // Nor is one offered as a quote.
+        let quoted = crate::text::quotes::sentences(text);
+        assert!(quoted.iter().all(|s| !s.contains("https://")), "{quoted:?}");
+        assert!(quoted.iter().any(|s| s.contains("constructor idiom")));
     }
 
     #[test]

@@ -132,7 +132,8 @@ pub fn sentences(text: &str) -> Vec<String> {
         // A heading names a section; it is not evidence of what the section says.
         let heading =
             line.trim().starts_with('#') && line.trim().trim_start_matches('#').starts_with(' ');
-        if in_code || heading {
+        // A link definition (`[x]: https://…`) is where a link goes, not what the author says.
+        if in_code || heading || is_link_definition(line) {
             continue;
         }
         let t = line
