@@ -29,48 +29,56 @@ pub fn prose_of(kind: FileKind, text: &str) -> Option<String> {
 /// quote it), joined across line breaks and list markers: what the author says. None when the
 /// evidence is not found in the text's prose or the sentence is too long to quote.
 pub fn passage(text: &str, evidence: &str) -> Option<String> {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let evidence = norm(evidence);
+    let evidence = one_line(evidence);
     if evidence.len() < 8 {
         return None;
     }
-    // The text's paragraphs, each on one line: a list item is a paragraph of its own, and a
-    // link definition (`[x]: https://…`) is not prose.
-    let mut paragraphs = vec![String::new()];
-    for (line, in_code) in fenced_lines(text) {
-        let t = strip_line_markers(line);
-        let not_prose = in_code || t.is_empty() || is_link_definition(line);
-        if not_prose || opens_list_item(line) {
-            paragraphs.push(String::new());
+    // The text's paragraphs, each read as one line when it ends: a list item is a paragraph
+    // of its own, and a link definition (`[x]: https://…`) is not prose.
+    let mut paragraph = String::new();
+    let lines = fenced_lines(text).map(Some).chain([None]);
+    for line in lines {
+        let prose = line
+            .filter(|&(l, in_code)| !in_code && !is_link_definition(l))
+            .map(|(l, _)| (strip_line_markers(l), opens_list_item(l)))
+            .filter(|(t, _)| !t.is_empty());
+        if prose.is_none_or(|(_, item)| item) {
+            if let Some(found) = sentence_around(&one_line(&paragraph), &evidence) {
+                return found;
+            }
+            paragraph.clear();
         }
-        if !not_prose {
-            let last = paragraphs.last_mut().expect("a paragraph");
-            last.push_str(t);
-            last.push(' ');
+        if let Some((t, _)) = prose {
+            paragraph.push_str(t);
+            paragraph.push(' ');
         }
-    }
-    for paragraph in paragraphs {
-        let para = norm(&paragraph);
-        let Some(at) = para.find(&evidence) else {
-            continue;
-        };
-        let stops = |c: char| matches!(c, '.' | '?' | '!');
-        let start = para[..at]
-            .char_indices()
-            .rfind(|&(i, c)| stops(c) && para[i + 1..].starts_with(' '))
-            .map_or(0, |(i, _)| i + 2);
-        let from = at + evidence.len();
-        let end = para[from..]
-            .char_indices()
-            .find(|&(i, c)| {
-                stops(c)
-                    && (para[from + i + 1..].is_empty() || para[from + i + 1..].starts_with(' '))
-            })
-            .map_or(para.len(), |(i, c)| from + i + c.len_utf8());
-        let sentence = para[start.min(at)..end].trim();
-        return (sentence.len() <= 400).then(|| sentence.to_string());
     }
     None
+}
+
+/// A text's words joined by one space.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The sentence of a paragraph (on one line) around `evidence`: None when the evidence is not
+/// in it, `Some(None)` when it is but its sentence is too long to quote.
+fn sentence_around(para: &str, evidence: &str) -> Option<Option<String>> {
+    let at = para.find(evidence)?;
+    let stops = |c: char| matches!(c, '.' | '?' | '!');
+    let start = para[..at]
+        .char_indices()
+        .rfind(|&(i, c)| stops(c) && para[i + 1..].starts_with(' '))
+        .map_or(0, |(i, _)| i + 2);
+    let from = at + evidence.len();
+    let end = para[from..]
+        .char_indices()
+        .find(|&(i, c)| {
+            stops(c) && (para[from + i + 1..].is_empty() || para[from + i + 1..].starts_with(' '))
+        })
+        .map_or(para.len(), |(i, c)| from + i + c.len_utf8());
+    let sentence = para[start.min(at)..end].trim();
+    Some((sentence.len() <= 400).then(|| sentence.to_string()))
 }
 
 #[cfg(test)]

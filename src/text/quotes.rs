@@ -60,10 +60,21 @@ pub fn after_generics(s: &str) -> &str {
 
 /// Whether a line opens a list item (`- `, `* `, `+ `, `1. `, `2) `).
 pub fn opens_list_item(line: &str) -> bool {
-    let t = line.trim_start();
+    after_list_marker(line.trim_start()).is_some()
+}
+
+/// A text past the list marker it starts with (`- `, `* `, `+ `, `1. `, `2) `), if any.
+fn after_list_marker(t: &str) -> Option<&str> {
+    if let Some(rest) = ["- ", "* ", "+ "].iter().find_map(|m| t.strip_prefix(m)) {
+        return Some(rest);
+    }
     let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
-    ["- ", "* ", "+ "].iter().any(|m| t.starts_with(m))
-        || (digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")))
+    if digits.len() == t.len() {
+        return None;
+    }
+    digits
+        .strip_prefix(". ")
+        .or_else(|| digits.strip_prefix(") "))
 }
 
 /// A line past its list markers (`-`, `+`, `* `, `1.`, `2)`), quote and heading marks and
@@ -75,12 +86,8 @@ pub fn strip_line_markers(line: &str) -> &str {
         t = t
             .trim_start_matches(['#', '>', '-', '+', '/', '!'])
             .trim_start();
-        if let Some(r) = t.strip_prefix("* ") {
+        if let Some(r) = after_list_marker(t) {
             t = r.trim_start();
-        }
-        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
-        if digits.len() < t.len() && (digits.starts_with(". ") || digits.starts_with(") ")) {
-            t = digits[2..].trim_start();
         }
         if t.len() == before {
             return t;
