@@ -455,7 +455,14 @@ pub(crate) fn findings_from(
                     .to_string()
             };
             let prose_only = kind_of(chunk).is_prose();
-            let grounding = format!("{}\n{}", chunk.heading_path.join("\n"), chunk.text);
+            // The chunk's headings are headings of its text: a section's rule heading names
+            // every chunk of the section, as the terms offered it.
+            let mut grounding: String = chunk
+                .heading_path
+                .iter()
+                .map(|h| format!("# {h}\n"))
+                .collect();
+            grounding.push_str(&chunk.text);
             let evidence = s("evidence");
             let name = names::clean_name(&s("name"));
             // Only a name that stands on its own is completed: a generic or invented one
@@ -1050,6 +1057,46 @@ async fn related_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A section whose heading states its claim spans several chunks: the heading names each
+    /// of them (the terms offer it to all), not only the chunk that holds the heading line.
+    #[test]
+    fn a_sections_rule_heading_names_its_chunks_below_the_heading_line() {
+        let heading = "2) if T: 'static then T must be valid for the entire program";
+        let chunk = |text: &str| ChunkRow {
+            id: 1,
+            source_id: 1,
+            rel_path: "post.md".into(),
+            root: "/r".into(),
+            kind: "markdown".into(),
+            ordinal: 3,
+            line_start: 40,
+            line_end: 44,
+            byte_start: 0,
+            heading_path: vec!["Misconceptions".into(), heading.into()],
+            text: text.into(),
+            tokens: 40,
+            facts: None,
+        };
+        let name = "if T: 'static then T must be valid for the entire program";
+        let text = "A type with a 'static bound can be dropped at any time.\nIt need not \
+                    live as long as the program: T must only be valid for as long as it is \
+                    kept, and T: 'static says it may be kept for the entire program.\n";
+        let reply = serde_json::json!({ "findings": [{ "name": name, "evidence": text }] });
+        let found = findings_from(&reply, &chunk(text), "Name the patterns.");
+        assert_eq!(found.len(), 1);
+        assert_ne!(
+            found[0].status,
+            crate::queue::FindingStatus::Rejected,
+            "{:?}",
+            found[0].reason
+        );
+        // A sentence the text only contains is still no name.
+        let sentence = "It need not live as long as the program";
+        let reply = serde_json::json!({ "findings": [{ "name": sentence, "evidence": text }] });
+        let found = findings_from(&reply, &chunk(text), "Name the patterns.");
+        assert_eq!(found[0].status, crate::queue::FindingStatus::Rejected);
+    }
 
     /// Issue 19, item 2: ingest works out each file's facts once and stores them; they are
     /// the facts the engine used to work out from the stored text of the file (on every

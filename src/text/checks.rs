@@ -116,7 +116,7 @@ pub fn check_finding(
             l.starts_with('#')
                 && super::words::without_numbering(l.trim_start_matches('#').trim())
                     .replace('`', "")
-                    == name.replace('`', "")
+                    .eq_ignore_ascii_case(&name.replace('`', ""))
         });
     if name.split_whitespace().count() > super::terms::MAX_WORDS && !rule_heading {
         return Err(format!("the name {name:?} is a sentence, not a name"));

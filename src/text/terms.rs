@@ -36,15 +36,33 @@ const RULE_MIN_WORDS: usize = 5;
 pub fn states_a_rule(heading: &str) -> bool {
     let h = without_numbering(heading.trim_start_matches('#').trim());
     let words = h.split_whitespace().count();
-    let first_person = h.split_whitespace().any(|w| {
-        let w = w.to_lowercase();
-        FIRST_PERSON.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
-    });
     (RULE_MIN_WORDS..=RULE_MAX_WORDS).contains(&words)
         && h.len() <= RULE_MAX_CHARS
-        && !first_person
-        && !is_label_heading(h)
-        && !is_structure_heading(h)
+        && names_a_topic(h)
+}
+
+/// Whether a heading names the topic of its section: not a part every topic has
+/// ("Motivation", "Example"), not a date or label ("Week 3"), not the author's diary ("What I
+/// tried"). The headings above a topic name what it belongs to (a post of "Common
+/// misconceptions" above "1) `T` only contains owned types"), not what it teaches.
+pub fn names_a_topic(heading: &str) -> bool {
+    let h = without_numbering(heading.trim_start_matches('#').trim());
+    !h.is_empty() && !is_first_person(h) && !is_label_heading(h) && !is_structure_heading(h)
+}
+
+/// A heading numbered as an item of a list or a book: "2) …", "3. Builders", "2.1 Builder".
+fn is_numbered(heading: &str) -> bool {
+    let h = heading.trim().trim_start_matches('#').trim_start();
+    let rest = h.trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.len() < h.len() && rest.trim_start_matches('\\').starts_with(['.', ')'])
+}
+
+/// A heading in the first person: the author's diary, not a name.
+fn is_first_person(h: &str) -> bool {
+    h.split_whitespace().any(|w| {
+        let w = w.to_lowercase();
+        FIRST_PERSON.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
+    })
 }
 
 /// A clause, not a name: a verb that makes a sentence of it ("Some may ask", "Works with
@@ -236,6 +254,11 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
             // In a file of topics, a topic's chunk is about the topic, not the collection.
             if rank == Rank::Heading || !file.sections_are_topics {
                 out.heading(rank, h);
+            }
+            // A numbered heading is an item of a list ("2) if `T: 'static` then …"): its
+            // chunks are about the item, not the list above it or the file's title.
+            if names_a_topic(h) && is_numbered(h) {
+                break;
             }
         }
     }
@@ -527,11 +550,8 @@ impl Terms {
     /// A short heading names its section; numbering is dropped ("3. Builders" → "Builders").
     fn heading(&mut self, rank: Rank, h: &str) {
         let h = without_numbering(h);
-        let first_person = h.split_whitespace().any(|w| {
-            let w = w.to_lowercase();
-            FIRST_PERSON.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
-        });
-        if h.split_whitespace().count() <= MAX_WORDS && !first_person && !is_label_heading(h) {
+        if h.split_whitespace().count() <= MAX_WORDS && !is_first_person(h) && !is_label_heading(h)
+        {
             self.push(rank, h);
         }
     }
@@ -1270,6 +1290,40 @@ mod tests {
             &terms("x\n", &path, FileKind::Markdown, &facts),
             "Builder"
         ));
+    }
+
+    #[test]
+    fn a_numbered_headings_chunk_is_about_its_item_not_the_list_above_it() {
+        let post = "# Common misconceptions\n\n## Intro\n\nx\n\n## The misconceptions\n\n\
+                    ### 1) clones are slow\n\nx\n\n### 2) boxes are slow\n\nx\n";
+        let facts = FileFacts::of(post, FileKind::Markdown);
+        let path = |item: &str| {
+            [
+                "Common misconceptions",
+                "The misconceptions",
+                item,
+                "Example",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let t = terms(
+            "x\n",
+            &path("2) boxes are slow"),
+            FileKind::Markdown,
+            &facts,
+        );
+        assert!(has(&t, "boxes are slow"), "{t:?}");
+        assert!(
+            !has(&t, "The misconceptions") && !has(&t, "Common misconceptions"),
+            "{t:?}"
+        );
+        // Unnumbered, the same section is still offered the headings above it.
+        let t = terms("x\n", &path("Boxes are slow"), FileKind::Markdown, &facts);
+        assert!(has(&t, "Common misconceptions"), "{t:?}");
+        // A year is not a numbering.
+        assert!(is_numbered("2) boxes") && is_numbered("2.1 Builder") && is_numbered("0\\) Setup"));
+        assert!(!is_numbered("2021 edition") && !is_numbered("Builder"));
     }
 
     #[test]
