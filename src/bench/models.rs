@@ -103,7 +103,10 @@ fn workload(cfg: &Config, set: &LabelledSet) -> Result<(serde_json::Value, Work)
         .context("no role outputs findings: the benchmark needs an extractor")?;
     let mut out = Vec::new();
     for c in &set.chunks {
-        let facts = crate::text::terms::FileFacts::of(&c.text, FileKind::Markdown);
+        let facts = crate::text::terms::FileFacts::of_chunks(
+            [(c.heading.as_slice(), c.text.as_str())],
+            FileKind::Markdown,
+        );
         let terms = role.usable_terms(crate::text::terms::terms(
             &c.text,
             &c.heading,

@@ -251,7 +251,13 @@ async fn source_facts(queue: &Queue, chunk: &ChunkRow) -> Result<FileFacts, Queu
     {
         return Ok(facts);
     }
-    let facts = FileFacts::of(&queue.source_text(chunk.source_id).await?, kind_of(chunk));
+    let chunks = queue.source_chunks(chunk.source_id).await?;
+    let facts = FileFacts::of_chunks(
+        chunks
+            .iter()
+            .map(|c| (c.heading_path.as_slice(), c.text.as_str())),
+        kind_of(chunk),
+    );
     if let Ok(json) = serde_json::to_string(&facts) {
         queue.set_source_facts(chunk.source_id, &json).await?;
     }
@@ -792,7 +798,7 @@ async fn title_patterns<'a>(
         if facts.sections_are_topics {
             continue; // its title names the collection, not a pattern
         }
-        let Some(title) = facts.title else {
+        let Some(title) = facts.title.clone() else {
             continue;
         };
         let title_key = names::pattern_key(&title);
@@ -816,15 +822,25 @@ async fn title_patterns<'a>(
         let own = count(home_key);
         let majority = distinct.iter().all(|k| *k == home_key || count(k) < own);
         for f in fs.iter().copied().filter(|f| f.pattern_key != home_key) {
-            let joins = majority
+            let chunk = queue.chunk(f.chunk_id).await?;
+            let joins = (majority && !names_its_item(f, &chunk, &facts))
                 || names::variant_of(&f.pattern_key, &title_key)
-                || in_discussion_of(&queue.chunk(f.chunk_id).await?.heading_path, &title);
+                || in_discussion_of(&chunk.heading_path, &title);
             if joins {
                 homes.insert(f.id, home);
             }
         }
     }
     Ok(homes)
+}
+
+/// Whether a finding is named after the numbered item its chunk belongs to
+/// (`terms::item_heading`): the item is a subject of its own, however many findings of the
+/// file are named after its title.
+fn names_its_item(f: &FindingRow, chunk: &ChunkRow, file: &FileFacts) -> bool {
+    let key = |n: &str| names::pattern_key(crate::text::words::without_numbering(n));
+    crate::text::terms::item_heading(&chunk.heading_path, file)
+        .is_some_and(|i| key(&chunk.heading_path[i]) == key(&f.pattern))
 }
 
 /// The first line a finding of `key` cites in `fs`.
@@ -1131,10 +1147,12 @@ mod tests {
             };
             let stored: FileFacts =
                 serde_json::from_str(first.facts.as_deref().expect("facts stored")).unwrap();
-            let text = q.source_text(source.id).await.unwrap();
+            let read = chunks
+                .iter()
+                .map(|c| (c.heading_path.as_slice(), c.text.as_str()));
             assert_eq!(
                 stored,
-                FileFacts::of(&text, kind_of(first)),
+                FileFacts::of_chunks(read, kind_of(first)),
                 "{}",
                 source.rel_path
             );
@@ -1168,7 +1186,11 @@ mod tests {
         assert_eq!(chunk.facts, None);
         let facts = source_facts(&q, &chunk).await.unwrap();
         let text = q.source_text(chunk.source_id).await.unwrap();
-        assert_eq!(facts, FileFacts::of(&text, kind_of(&chunk)));
+        assert_eq!(
+            facts,
+            FileFacts::of(&text, kind_of(&chunk)),
+            "no item: both agree"
+        );
         assert_eq!(facts.title.as_deref(), Some("Old"));
         assert!(facts.sections_are_topics);
         let again = q.chunk(ids[0]).await.unwrap();

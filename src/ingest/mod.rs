@@ -717,8 +717,12 @@ pub fn read_file(
     if chunks.is_empty() {
         notes.push("no content to chunk (only front matter or structure); nothing to index".into());
     }
-    let facts =
-        crate::text::terms::FileFacts::of_chunks(chunks.iter().map(|c| c.text.as_str()), kind);
+    let facts = crate::text::terms::FileFacts::of_chunks(
+        chunks
+            .iter()
+            .map(|c| (c.heading_path.as_slice(), c.text.as_str())),
+        kind,
+    );
     Entry::File(Box::new(SourceFile {
         facts,
         rel_path,

@@ -49,6 +49,13 @@ pub fn has_rust(text: &str) -> bool {
     any_marks(text, true)
 }
 
+/// Whether a markdown text shows Rust code: a line of a fenced code block with a mark of
+/// Rust syntax (a shell block of `export PATH=…` shows none; a word in backticks in the prose
+/// is no code).
+pub fn shows_rust_code(text: &str) -> bool {
+    fenced_lines(text).any(|(l, in_code)| in_code && has_mark(&marks_line(l, false)))
+}
+
 /// Whether a text holds a mark of Rust syntax outside its links' text (see [`has_rust`]): a
 /// list of links to chapters named `#[non_exhaustive]` holds no Rust of its own.
 fn has_rust_outside_links(text: &str) -> bool {

@@ -50,6 +50,16 @@ pub fn names_a_topic(heading: &str) -> bool {
     !h.is_empty() && !is_first_person(h) && !is_label_heading(h) && !is_structure_heading(h)
 }
 
+/// The numbered heading a chunk is an item of ("2) if `T: 'static` then …"), as an index into
+/// its heading path: the deepest of the file's items ([`FileFacts::items`], numbered headings
+/// that name a topic and whose sections show Rust code). Such a chunk is about its item, not
+/// the list above it or the file's title, and its item is a subject of its own. A numbered
+/// step whose section shows no Rust code ("3) Spend ten hours coding") is a part of its
+/// document, as an unnumbered section is.
+pub fn item_heading(headings: &[String], file: &FileFacts) -> Option<usize> {
+    headings.iter().rposition(|h| file.items.contains(h))
+}
+
 /// A heading numbered as an item of a list or a book: "2) …", "3. Builders", "2.1 Builder".
 fn is_numbered(heading: &str) -> bool {
     let h = heading.trim().trim_start_matches('#').trim_start();
@@ -142,6 +152,10 @@ pub struct FileFacts {
     /// A markdown file's title (its first level-1 heading): the planner gathers a file's
     /// variants of it on one page.
     pub title: Option<String>,
+    /// The numbered headings ("2) if `T: 'static` then …", "3. Builders") that name a topic
+    /// and whose sections show Rust code: each is a subject of its own (see
+    /// [`item_heading`]), as chunks' heading paths spell them.
+    pub items: Vec<String>,
 }
 
 impl FileFacts {
@@ -156,14 +170,32 @@ impl FileFacts {
             title: markdown
                 .then(|| crate::ingest::markdown::title(text))
                 .flatten(),
+            items: Vec::new(),
         }
     }
 
-    /// The facts of a file from its chunks, in order: what [`FileFacts::of`] finds in the
-    /// text the database keeps of it.
-    pub fn of_chunks<'a>(chunks: impl IntoIterator<Item = &'a str>, kind: FileKind) -> FileFacts {
-        let text: Vec<&str> = chunks.into_iter().collect();
-        FileFacts::of(&text.join("\n"), kind)
+    /// The facts of a file from its chunks (heading path and text), in order: what
+    /// [`FileFacts::of`] finds in the text the database keeps of it, and the items its
+    /// sections are.
+    pub fn of_chunks<'a>(
+        chunks: impl IntoIterator<Item = (&'a [String], &'a str)>,
+        kind: FileKind,
+    ) -> FileFacts {
+        let chunks: Vec<(&[String], &str)> = chunks.into_iter().collect();
+        let text: Vec<&str> = chunks.iter().map(|(_, t)| *t).collect();
+        let mut facts = FileFacts::of(&text.join("\n"), kind);
+        if Reading::of(kind) == Reading::Prose {
+            for (path, text) in chunks {
+                if crate::text::teaching::shows_rust_code(text) {
+                    for h in path.iter().filter(|h| is_numbered(h) && names_a_topic(h)) {
+                        if !facts.items.contains(h) {
+                            facts.items.push(h.clone());
+                        }
+                    }
+                }
+            }
+        }
+        facts
     }
 
     /// Whether a chunk of this file can teach a pattern: `None`, or why not.
@@ -245,6 +277,7 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         0
     };
     if prose && inner == 0 {
+        let item = item_heading(headings, file);
         for (i, h) in headings.iter().enumerate().rev() {
             let rank = if i + 1 == headings.len() {
                 Rank::Heading
@@ -255,9 +288,7 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
             if rank == Rank::Heading || !file.sections_are_topics {
                 out.heading(rank, h);
             }
-            // A numbered heading is an item of a list ("2) if `T: 'static` then …"): its
-            // chunks are about the item, not the list above it or the file's title.
-            if names_a_topic(h) && is_numbered(h) {
+            if item == Some(i) {
                 break;
             }
         }
@@ -1078,6 +1109,7 @@ mod tests {
             has_rust: crate::text::teaching::has_rust(text),
             imported: std_imports(text),
             title: None,
+            items: Vec::new(),
         }
     }
 
@@ -1294,9 +1326,6 @@ mod tests {
 
     #[test]
     fn a_numbered_headings_chunk_is_about_its_item_not_the_list_above_it() {
-        let post = "# Common misconceptions\n\n## Intro\n\nx\n\n## The misconceptions\n\n\
-                    ### 1) clones are slow\n\nx\n\n### 2) boxes are slow\n\nx\n";
-        let facts = FileFacts::of(post, FileKind::Markdown);
         let path = |item: &str| {
             [
                 "Common misconceptions",
@@ -1307,8 +1336,36 @@ mod tests {
             .map(String::from)
             .to_vec()
         };
+        // A post of misconceptions, one numbered section each; the second holds Rust in its
+        // example, not in the chunk below ("Example" is a part of the item's section); the
+        // third is a step with no Rust anywhere in its section.
+        let body = "A box costs one allocation:\n\n```rust\nlet b: Box<u8> = Box::new(1);\n```\n";
+        let prose = "Each of them costs less than you think.\n";
+        let step =
+            "Pick a project, set `AOC_YEAR`, and run:\n\n```sh\nexport PATH=$HOME/bin\n```\n";
+        let boxes = [
+            "Common misconceptions",
+            "The misconceptions",
+            "2) boxes are slow",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (item, example, steps) = (
+            boxes.clone(),
+            path("2) boxes are slow"),
+            path("3) Spend ten hours coding"),
+        );
+        let facts = FileFacts::of_chunks(
+            [
+                (item.as_slice(), body),
+                (example.as_slice(), prose),
+                (steps.as_slice(), step),
+            ],
+            FileKind::Markdown,
+        );
+        assert_eq!(facts.items, ["2) boxes are slow"]);
         let t = terms(
-            "x\n",
+            prose,
             &path("2) boxes are slow"),
             FileKind::Markdown,
             &facts,
@@ -1318,9 +1375,14 @@ mod tests {
             !has(&t, "The misconceptions") && !has(&t, "Common misconceptions"),
             "{t:?}"
         );
+        assert_eq!(item_heading(&example, &facts), Some(2));
         // Unnumbered, the same section is still offered the headings above it.
-        let t = terms("x\n", &path("Boxes are slow"), FileKind::Markdown, &facts);
+        let t = terms(body, &path("Boxes are slow"), FileKind::Markdown, &facts);
         assert!(has(&t, "Common misconceptions"), "{t:?}");
+        // A numbered step with no Rust in its section is a part of its document, not a subject.
+        let t = terms(step, &steps, FileKind::Markdown, &facts);
+        assert!(has(&t, "Common misconceptions"), "{t:?}");
+        assert_eq!(item_heading(&steps, &facts), None);
         // A year is not a numbering.
         assert!(is_numbered("2) boxes") && is_numbered("2.1 Builder") && is_numbered("0\\) Setup"));
         assert!(!is_numbered("2021 edition") && !is_numbered("Builder"));
