@@ -831,6 +831,112 @@ async fn variants_of_a_title_meet_on_its_page_and_a_subject_of_its_own_keeps_one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_numbered_item_that_shows_rust_keeps_its_page_though_the_title_is_found_most() {
+    let s = setup(0, 3).await;
+    // A post of numbered misconceptions: its title is the name found most (intro, a step,
+    // conclusion), yet each item whose section shows Rust code is a subject of its own; a
+    // numbered step with no code, named after its heading, is part of the post.
+    let chunks = [
+        (
+            vec!["Common misconceptions"],
+            "# Common misconceptions\n\nCommon misconceptions trip up every beginner.\n",
+        ),
+        (
+            vec!["Common misconceptions", "1) Clones are slow"],
+            "### 1) Clones are slow\n\nCloning an `Rc` only bumps a count.\n\n```rust\nlet b = Rc::clone(&a);\n```\n",
+        ),
+        (
+            vec!["Common misconceptions", "2) Boxes are slow"],
+            "### 2) Boxes are slow\n\nA box is one allocation.\n\n```rust\nlet b: Box<u8> = Box::new(1);\n```\n",
+        ),
+        (
+            vec!["Common misconceptions", "3) Read the book"],
+            "### 3) Read the book\n\nRead the book twice, slowly.\n",
+        ),
+        (
+            vec!["Common misconceptions", "Conclusion"],
+            "## Conclusion\n\nCommon misconceptions fade with practice.\n",
+        ),
+    ];
+    common::Seed {
+        root: "/r",
+        rel_path: "posts/misconceptions.md",
+        heading: &[],
+        chunks: chunks
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t))| (t.to_string(), 6 * i as i64 + 1, 6 * i as i64 + 5))
+            .collect(),
+        priority: 30,
+        max_attempts: 3,
+    }
+    .insert_with_paths(
+        &s.q,
+        &chunks.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+    )
+    .await;
+    let backend = FakeBackend::new(|req: &Request, _| {
+        let user = &req.messages.last().unwrap().content;
+        if user.contains("does the text above really") {
+            return Reply::Text(ACCEPT.into());
+        } else if user.contains("Pattern: ") {
+            return Reply::Text(PAGE.into());
+        } else if user.contains("\"overview\"") {
+            return Reply::Text(OVERVIEW.into());
+        }
+        let (name, sentence) = [
+            (
+                "Common misconceptions",
+                "Common misconceptions trip up every beginner.",
+            ),
+            ("Clones are slow", "Cloning an `Rc` only bumps a count."),
+            ("Boxes are slow", "A box is one allocation."),
+            ("Read the book", "Read the book twice, slowly."),
+            (
+                "Common misconceptions",
+                "Common misconceptions fade with practice.",
+            ),
+        ]
+        .into_iter()
+        .find(|(_, s)| user.contains(s))
+        .expect("a known chunk");
+        plain_finding(name, sentence)
+    });
+    let summary = run(
+        &s.q,
+        Agents::load(None, None).unwrap(),
+        backend,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(summary.jobs_dead, 0);
+    let rejected: Vec<_> =
+        s.q.current_findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.status != quarry::queue::FindingStatus::Accepted)
+            .map(|f| (f.pattern, f.reason))
+            .collect();
+    assert!(
+        rejected.is_empty(),
+        "the fixture's names pass the checks: {rejected:?}"
+    );
+    let mut names: Vec<String> =
+        s.q.patterns()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Boxes are slow", "Clones are slow", "Common misconceptions"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
     let s = setup(1, 3).await;
     let dir = tempfile::tempdir().unwrap();

@@ -351,8 +351,9 @@ fn inner_headings(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The author's term for a pattern the model named by a fragment of it: when the name's
 /// words run, in order, inside a short heading of the chunk ("Deref" under "Deref
-/// polymorphism"), the shortest such heading (the deepest among equals) becomes the name.
-/// Markdown and text only: elsewhere the "headings" are item and key paths.
+/// polymorphism"), the shortest such heading (the deepest among equals) becomes the name,
+/// without its numbering ("2) Boxes are slow" names "Boxes are slow"). Markdown and text
+/// only: elsewhere the "headings" are item and key paths.
 pub fn complete_name(name: &str, heading_path: &[String], text: &str, prose_only: bool) -> String {
     const MAX_WORDS: usize = 6;
     let key = normalise_text(name);
@@ -364,6 +365,7 @@ pub fn complete_name(name: &str, heading_path: &[String], text: &str, prose_only
     let needle = format!(" {key} ");
     let mut best: Option<(usize, String)> = None;
     for heading in heading_path.iter().cloned().chain(inner) {
+        let heading = super::words::without_numbering(&heading).to_string();
         let h = normalise_text(&heading);
         let words = h.split(' ').filter(|w| !w.is_empty()).count();
         let contains = format!(" {h} ").contains(&needle);
@@ -526,6 +528,13 @@ mod tests {
         );
         let path = vec!["Tip 1 … Tip 9".to_string()];
         assert_eq!(complete_name("Tip", &path, "", true), "Tip");
+        // A heading's numbering is no part of a name.
+        let path = vec!["Misconceptions".into(), "2) Boxes are slow".into()];
+        assert_eq!(
+            complete_name("Boxes are slow", &path, "", true),
+            "Boxes are slow"
+        );
+        assert_eq!(complete_name("boxes", &path, "", true), "Boxes are slow");
     }
 
     #[test]
