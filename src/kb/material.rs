@@ -88,6 +88,11 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
     let mut parts = vec![new_part(chunk.heading_path.last().cloned(), 0)];
     let mut heading: Option<String> = None;
     let mut paragraph: Option<String> = None;
+    // Whether the open paragraph has words of its own, outside its links' text: a list item
+    // that is only a link ("- [Intro](#intro)", a table of contents, a reading list) points
+    // somewhere; it is not the author's sentence.
+    let mut own_words = false;
+    let mut in_link = 0usize;
     let mut code: Option<(String, usize)> = None;
     let mut code_text = String::new();
     for (ev, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
@@ -108,13 +113,24 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
                 let last = parts.last_mut().expect("a part");
                 last.line_end = line_at(chunk, range.end.saturating_sub(1));
             }
+            // An item of a nested list ends the item around it: each item is sentences of
+            // its own, never run into its parent's.
+            Event::Start(Tag::Item) if code.is_none() && paragraph.is_some() => {
+                if let Some(p) = paragraph.replace(String::new()).filter(|_| own_words) {
+                    part.sentences.extend(sentences(&p));
+                }
+                own_words = false;
+            }
             Event::Start(Tag::Paragraph) | Event::Start(Tag::Item)
                 if code.is_none() && paragraph.is_none() =>
             {
                 paragraph = Some(String::new());
+                own_words = false;
             }
+            Event::Start(Tag::Link { .. }) => in_link += 1,
+            Event::End(TagEnd::Link) => in_link = in_link.saturating_sub(1),
             Event::End(TagEnd::Paragraph) | Event::End(TagEnd::Item) => {
-                if let Some(p) = paragraph.take() {
+                if let Some(p) = paragraph.take().filter(|_| own_words) {
                     part.sentences.extend(sentences(&p));
                 }
                 part.line_end = part
@@ -160,6 +176,7 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
                     h.push_str(&t);
                 } else if let Some(p) = paragraph.as_mut() {
                     p.push_str(&t);
+                    own_words |= in_link == 0 && t.chars().any(char::is_alphanumeric);
                 }
             }
             Event::Code(t) => {
@@ -168,6 +185,7 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
                     h.push_str(&t);
                 } else if let Some(p) = paragraph.as_mut() {
                     p.push_str(&span);
+                    own_words |= in_link == 0;
                 }
             }
             Event::SoftBreak | Event::HardBreak => {
@@ -417,6 +435,27 @@ mod tests {
         assert_eq!(parts.len(), 1, "{parts:#?}");
         assert_eq!((parts[0].line_start, parts[0].line_end), (40, 43));
         assert_eq!(parts[0].sentences.len(), 2, "{parts:#?}");
+    }
+
+    /// A table of contents (items that are only links) is no sentence of the author's; an
+    /// item with words of its own beside its link is; a nested item is a sentence of its own,
+    /// not run into its parent's.
+    #[test]
+    fn items_that_are_only_links_are_not_sentences_and_nested_items_stand_alone() {
+        let text = "# Misconceptions\n\n_19 May 2020_\n\n**Contents**\n- [Intro](#intro)\n- [The list](#the-list)\n    - [1) `T` is owned](#1-t-is-owned)\n    - [2) boxes are slow](#2-boxes)\n\n- [Rustlings](https://example.org) is a set of small exercises\n- Lifetimes\n    - can grow\n    - can shrink\n";
+        let parts = parts_of(&chunk(3, "markdown", 1, &["Misconceptions"], text));
+        assert_eq!(parts.len(), 1, "{parts:#?}");
+        assert_eq!(
+            parts[0].sentences,
+            [
+                "19 May 2020",
+                "Contents",
+                "Rustlings is a set of small exercises",
+                "Lifetimes",
+                "can grow",
+                "can shrink"
+            ]
+        );
     }
 
     #[test]
