@@ -36,6 +36,33 @@ impl Block {
     }
 }
 
+/// What a sentence opens in the author's text: a paragraph, an item of a list, or nothing (it
+/// goes on from the sentence before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Opens {
+    Nothing,
+    Paragraph,
+    Item,
+}
+
+/// A whole sentence of the author's, and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sentence {
+    pub text: String,
+    pub opens: Opens,
+}
+
+/// The sentences of one paragraph (or list item), the first opening it.
+fn opening(paragraph: &str, opens: Opens) -> impl Iterator<Item = Sentence> {
+    sentences(paragraph)
+        .into_iter()
+        .enumerate()
+        .map(move |(i, text)| Sentence {
+            text,
+            opens: if i == 0 { opens } else { Opens::Nothing },
+        })
+}
+
 /// A stretch of a source under one heading: its whole sentences (outside code) and its code
 /// blocks, with the lines it spans.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +73,7 @@ pub struct Part {
     pub heading: Option<String>,
     pub line_start: i64,
     pub line_end: i64,
-    pub sentences: Vec<String>,
+    pub sentences: Vec<Sentence>,
     pub blocks: Vec<Block>,
 }
 
@@ -92,6 +119,8 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
     // that is only a link ("- [Intro](#intro)", a table of contents, a reading list) points
     // somewhere; it is not the author's sentence.
     let mut own_words = false;
+    // Whether the open paragraph is an item of a list.
+    let mut item = false;
     let mut in_link = 0usize;
     let mut code: Option<(String, usize)> = None;
     let mut code_text = String::new();
@@ -117,21 +146,23 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
             // its own, never run into its parent's.
             Event::Start(Tag::Item) if code.is_none() && paragraph.is_some() => {
                 if let Some(p) = paragraph.replace(String::new()).filter(|_| own_words) {
-                    part.sentences.extend(sentences(&p));
+                    part.sentences.extend(opening(&p, opens(item)));
                 }
                 own_words = false;
+                item = true;
             }
-            Event::Start(Tag::Paragraph) | Event::Start(Tag::Item)
+            Event::Start(tag @ (Tag::Paragraph | Tag::Item))
                 if code.is_none() && paragraph.is_none() =>
             {
                 paragraph = Some(String::new());
                 own_words = false;
+                item = matches!(tag, Tag::Item);
             }
             Event::Start(Tag::Link { .. }) => in_link += 1,
             Event::End(TagEnd::Link) => in_link = in_link.saturating_sub(1),
             Event::End(TagEnd::Paragraph) | Event::End(TagEnd::Item) => {
                 if let Some(p) = paragraph.take().filter(|_| own_words) {
-                    part.sentences.extend(sentences(&p));
+                    part.sentences.extend(opening(&p, opens(item)));
                 }
                 part.line_end = part
                     .line_end
@@ -200,6 +231,14 @@ fn markdown_parts(chunk: &ChunkRow) -> Vec<Part> {
     parts
 }
 
+fn opens(item: bool) -> Opens {
+    if item {
+        Opens::Item
+    } else {
+        Opens::Paragraph
+    }
+}
+
 /// The language a block is shown with: the fence's, else `rust` when it reads as Rust.
 fn block_lang(fence: &str, body: &str) -> String {
     let fence = fence.trim();
@@ -240,7 +279,7 @@ fn rust_part(chunk: &ChunkRow) -> Part {
         .join("\n");
     let sentences = comments
         .split("\n\n")
-        .flat_map(|p| sentences(&p.replace('\n', " ")))
+        .flat_map(|p| opening(&p.replace('\n', " "), Opens::Paragraph))
         .collect();
     let mut spans: Vec<(usize, usize)> = Vec::new();
     if let Ok(tree) = crate::ingest::rust_scan::parse_tree(text) {
@@ -317,6 +356,194 @@ pub fn sentences(paragraph: &str) -> Vec<String> {
     out
 }
 
+/// A source's text read back from its chunks. Chunks overlap (each starts a few words before
+/// the previous one ends, often mid-line) and the whitespace between two chunks was trimmed;
+/// it is restored with its line breaks, so that bytes and lines stay those of the file.
+struct SourceText<'a> {
+    first: &'a ChunkRow,
+    /// Byte of the file where `text` starts.
+    byte_start: usize,
+    text: String,
+}
+
+/// A chunk's stretch grows to the paragraph it starts or ends in by at most this many bytes.
+const PARAGRAPH_REACH: usize = 600;
+
+impl<'a> SourceText<'a> {
+    /// `chunks`: all the chunks of one source. `None` when they do not fit together (none,
+    /// or ranges whose texts disagree where they overlap).
+    fn of(chunks: &[&'a ChunkRow]) -> Option<SourceText<'a>> {
+        let mut sorted = chunks.to_vec();
+        sorted.sort_by_key(|c| c.byte_start);
+        let first = *sorted.first()?;
+        let byte_start = usize::try_from(first.byte_start).unwrap_or(0);
+        let mut text = String::new();
+        let mut last_line = first.line_start;
+        for c in sorted {
+            let start = usize::try_from(c.byte_start).unwrap_or(0);
+            let end = byte_start + text.len();
+            if start > end {
+                let gap = start - end;
+                let breaks = usize::try_from(c.line_start - last_line)
+                    .unwrap_or(0)
+                    .min(gap);
+                text.push_str(&"\n".repeat(breaks));
+                text.push_str(&" ".repeat(gap - breaks));
+            }
+            let overlap = text.get(start.checked_sub(byte_start)?..)?;
+            if !(c.text.starts_with(overlap) || overlap.starts_with(c.text.as_str())) {
+                return None;
+            }
+            if let Some(rest) = c.text.get(overlap.len()..) {
+                text.push_str(rest);
+                last_line = c.line_end;
+            }
+        }
+        Some(SourceText {
+            first,
+            byte_start,
+            text,
+        })
+    }
+
+    fn line_of(&self, at: usize) -> i64 {
+        let newlines = self.text.as_bytes()[..at.min(self.text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.first.line_start + newlines as i64
+    }
+
+    /// Where the paragraph holding byte `at` (of `text`) starts: after a blank line, or at a
+    /// heading line, at most `PARAGRAPH_REACH` bytes back (else `at`): a chunk that starts
+    /// in the middle of a sentence then reads from its start.
+    fn paragraph_start(&self, at: usize) -> usize {
+        let t = &self.text;
+        let mut line = t[..at].rfind('\n').map_or(0, |i| i + 1);
+        loop {
+            if line == 0 || t[line..].trim_start().starts_with('#') {
+                return line;
+            }
+            let prev = t[..line - 1].rfind('\n').map_or(0, |i| i + 1);
+            if t[prev..line].trim().is_empty() {
+                return line;
+            }
+            if at - prev > PARAGRAPH_REACH {
+                return at;
+            }
+            line = prev;
+        }
+    }
+
+    /// Where the paragraph holding the byte before `at` ends: before the next blank line or
+    /// heading, at most `PARAGRAPH_REACH` bytes on (else `at`).
+    fn paragraph_end(&self, at: usize) -> usize {
+        let t = &self.text;
+        let mut end = t[at..].find('\n').map_or(t.len(), |i| at + i);
+        loop {
+            if end >= t.len() {
+                return t.len();
+            }
+            let next = t[end + 1..].find('\n').map_or(t.len(), |i| end + 1 + i);
+            let line = &t[end + 1..next];
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                return end;
+            }
+            if next - at > PARAGRAPH_REACH {
+                return at;
+            }
+            end = next;
+        }
+    }
+
+    /// Where the sentence holding byte `at` starts: after the last sentence end (`.`, `?`
+    /// or `!` before a capital, a digit, a code span or a quote, as [`sentences`] reads them)
+    /// or at the last list item between the start of its paragraph and `at`; the paragraph's
+    /// start when there is none, `at` when that is out of reach.
+    fn sentence_start(&self, at: usize) -> usize {
+        let floor = self.paragraph_start(at);
+        let mut start = floor;
+        for (i, c) in self.text[floor..at].char_indices() {
+            let rest = &self.text[floor + i + c.len_utf8()..];
+            let next = rest.trim_start();
+            let begins = self.text.len() - next.len();
+            let ends = matches!(c, '.' | '?' | '!')
+                && rest.starts_with(char::is_whitespace)
+                && next.chars().next().is_some_and(|n| {
+                    n.is_uppercase() || n.is_ascii_digit() || "`\"“(*".contains(n)
+                });
+            let item = c == '\n' && crate::text::quotes::opens_list_item(rest);
+            if (ends || item) && begins <= at {
+                start = begins;
+            }
+        }
+        start
+    }
+
+    /// Where the sentence holding the byte before `at` ends: at its stop, within the rest of
+    /// its paragraph (else the paragraph's end).
+    fn sentence_end(&self, at: usize) -> usize {
+        let end = self.paragraph_end(at);
+        let window = &self.text[at.min(end)..end];
+        let stop = window.char_indices().find(|&(i, c)| {
+            matches!(c, '.' | '?' | '!')
+                && window[i + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+        });
+        match stop {
+            Some((i, _)) => at + i + 1,
+            None => end,
+        }
+    }
+
+    /// The stretches of text the chunks `mine` cover, each grown to whole paragraphs and
+    /// starting where the one before it ends: each sentence is read once, from its start,
+    /// and each chunk stays a part of its own.
+    fn stretches(&self, mine: &[&ChunkRow]) -> Vec<ChunkRow> {
+        let mut spans: Vec<(usize, usize, &ChunkRow)> = mine
+            .iter()
+            .filter_map(|c| {
+                let s = usize::try_from(c.byte_start)
+                    .ok()?
+                    .checked_sub(self.byte_start)?;
+                let e = (s + c.text.len()).min(self.text.len());
+                let (s, e) = (floor_char(&self.text, s), floor_char(&self.text, e));
+                Some((self.sentence_start(s), self.sentence_end(e), *c))
+            })
+            .collect();
+        spans.sort_by_key(|&(s, _, _)| s);
+        let mut apart: Vec<(usize, usize, &ChunkRow)> = Vec::new();
+        for (s, e, c) in spans {
+            let s = apart.last().map_or(s, |last| s.max(last.1));
+            if self.text[s..e.max(s)].trim().is_empty() {
+                continue;
+            }
+            apart.push((s, e, c));
+        }
+        apart
+            .into_iter()
+            .map(|(s, e, c)| ChunkRow {
+                line_start: self.line_of(s),
+                line_end: self.line_of(e.saturating_sub(1).max(s)),
+                byte_start: (self.byte_start + s) as i64,
+                text: self.text[s..e].to_string(),
+                ..c.clone()
+            })
+            .collect()
+    }
+}
+
+/// The char boundary at or before byte `at` of `s`.
+fn floor_char(s: &str, mut at: usize) -> usize {
+    at = at.min(s.len());
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// The heading path a chunk's topic stands under: its own, without the headings that only
 /// structure a discussion ("Example", "Advantages").
 fn topic_of(path: &[String]) -> &[String] {
@@ -343,8 +570,7 @@ fn in_topic(chunk: &ChunkRow, topic: &[String]) -> bool {
 /// under an example heading first, then the one holding a finding's line, then the first of
 /// at least 3 lines, then any.
 pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)]) -> Material {
-    let mut taken: Vec<i64> = Vec::new();
-    let mut parts: Vec<Part> = Vec::new();
+    let mut taken: Vec<&ChunkRow> = Vec::new();
     for &(chunk_id, _) in at {
         let Some(home) = chunks.iter().find(|c| c.id == chunk_id) else {
             continue;
@@ -354,10 +580,40 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)]) -> Material {
             .iter()
             .filter(|c| c.source_id == home.source_id && (c.id == home.id || in_topic(c, topic)))
         {
-            if !taken.contains(&c.id) {
-                taken.push(c.id);
-                parts.extend(parts_of(c));
+            if !taken.iter().any(|t| t.id == c.id) {
+                taken.push(c);
             }
+        }
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    let mut prose_sources: Vec<i64> = Vec::new();
+    for c in &taken {
+        if matches!(
+            c.kind.parse::<FileKind>(),
+            Ok(FileKind::Markdown) | Ok(FileKind::Text)
+        ) {
+            if !prose_sources.contains(&c.source_id) {
+                prose_sources.push(c.source_id);
+            }
+        } else {
+            parts.extend(parts_of(c));
+        }
+    }
+    for source_id in prose_sources {
+        let of_source: Vec<&ChunkRow> =
+            chunks.iter().filter(|c| c.source_id == source_id).collect();
+        let mine: Vec<&ChunkRow> = taken
+            .iter()
+            .copied()
+            .filter(|c| c.source_id == source_id)
+            .collect();
+        match SourceText::of(&of_source) {
+            Some(text) => {
+                for stretch in text.stretches(&mine) {
+                    parts.extend(markdown_parts(&stretch));
+                }
+            }
+            None => parts.extend(mine.into_iter().flat_map(parts_of)),
         }
     }
     parts.sort_by_key(|p| (p.source_id, p.line_start));
@@ -411,6 +667,10 @@ mod tests {
         }
     }
 
+    fn texts(part: &Part) -> Vec<&str> {
+        part.sentences.iter().map(|s| s.text.as_str()).collect()
+    }
+
     #[test]
     fn sentences_split_at_stops_before_capitals_not_inside_code_or_abbreviations() {
         assert_eq!(
@@ -446,7 +706,7 @@ mod tests {
         let parts = parts_of(&chunk(3, "markdown", 1, &["Misconceptions"], text));
         assert_eq!(parts.len(), 1, "{parts:#?}");
         assert_eq!(
-            parts[0].sentences,
+            texts(&parts[0]),
             [
                 "19 May 2020",
                 "Contents",
@@ -456,6 +716,88 @@ mod tests {
                 "can shrink"
             ]
         );
+        let opens: Vec<Opens> = parts[0].sentences.iter().map(|s| s.opens).collect();
+        assert_eq!(
+            opens,
+            [
+                Opens::Paragraph,
+                Opens::Paragraph,
+                Opens::Item,
+                Opens::Item,
+                Opens::Item,
+                Opens::Item
+            ]
+        );
+    }
+
+    /// A chunk of `src` from byte `start` to `end`, with its lines, as ingest stores it.
+    fn cut(id: i64, kind: &str, src: &str, start: usize, end: usize) -> ChunkRow {
+        let line = |at: usize| 1 + src[..at].matches('\n').count() as i64;
+        ChunkRow {
+            id,
+            source_id: 1,
+            rel_path: "notes/borrowing.txt".into(),
+            kind: kind.into(),
+            line_start: line(start),
+            line_end: line(end - 1),
+            byte_start: start as i64,
+            text: src[start..end].into(),
+            ..ChunkRow::default()
+        }
+    }
+
+    /// The chunks of a long paragraph overlap: the second starts a few words before the first
+    /// ends, in the middle of a line. A page reads each sentence once and whole, from its
+    /// start: a chunk's stretch grows to the sentences it cuts, and starts where the stretch
+    /// before it ends.
+    #[test]
+    fn overlapping_chunks_give_each_sentence_once_and_from_its_start() {
+        let src = "Notes on borrowing.\n\nA lifetime is a region of code where a reference is valid.\nThe borrow checker rejects a reference that outlives its value.\n\nElision fills in the lifetimes of simple signatures.\n";
+        let mid = src.find("rejects").unwrap() + "rejects".len();
+        let first = cut(1, "text", src, 0, mid);
+        let second = cut(
+            2,
+            "text",
+            src,
+            src.find("borrow checker").unwrap(),
+            src.len() - 1,
+        );
+        let chunks = [first, second];
+        let m = material(&chunks, &[(2, 4)]);
+        assert_eq!(m.parts.len(), 1, "{m:#?}");
+        assert_eq!(
+            texts(&m.parts[0]),
+            [
+                "The borrow checker rejects a reference that outlives its value.",
+                "Elision fills in the lifetimes of simple signatures."
+            ],
+            "from the start of the sentence the chunk starts in"
+        );
+        assert_eq!((m.parts[0].line_start, m.parts[0].line_end), (4, 6));
+        let opens: Vec<Opens> = m.parts[0].sentences.iter().map(|s| s.opens).collect();
+        assert_eq!(opens, [Opens::Paragraph, Opens::Paragraph]);
+        // A chunk that starts a sentence starts there.
+        let third = cut(
+            3,
+            "text",
+            src,
+            src.find("The borrow").unwrap(),
+            src.len() - 1,
+        );
+        let m = material(&[chunks[0].clone(), third], &[(3, 4)]);
+        assert_eq!(
+            texts(&m.parts[0])[0],
+            "The borrow checker rejects a reference that outlives its value."
+        );
+        let m = material(&chunks, &[(1, 1), (2, 4)]);
+        assert_eq!(m.parts.len(), 2, "a part per chunk: {m:#?}");
+        let all: Vec<&str> = m.parts.iter().flat_map(texts).collect();
+        assert_eq!(all.len(), 4, "each sentence once: {m:#?}");
+        assert_eq!(
+            all[1],
+            "A lifetime is a region of code where a reference is valid."
+        );
+        assert_eq!((m.parts[0].line_start, m.parts[1].line_end), (1, 6));
     }
 
     #[test]
@@ -465,7 +807,7 @@ mod tests {
         assert_eq!(parts.len(), 3, "{parts:#?}");
         assert_eq!(parts[0].heading.as_deref(), Some("Builder"));
         assert_eq!(
-            parts[0].sentences,
+            texts(&parts[0]),
             [
                 "A builder collects the options of a value step by step.",
                 "It ends with `build`."
@@ -483,7 +825,7 @@ mod tests {
             "let c = ConfigBuilder::new()\n    .port(80)\n    .build();"
         );
         assert_eq!(
-            parts[2].sentences,
+            texts(&parts[2]),
             ["More code than a constructor for small types."]
         );
         assert_eq!(parts[2].heading.as_deref(), Some("Disadvantages"));
@@ -496,7 +838,7 @@ mod tests {
         c.rel_path = "src/indent.rs".into();
         let parts = parts_of(&c);
         assert_eq!(
-            parts[0].sentences,
+            texts(&parts[0]),
             [
                 "Restores the indent when dropped.",
                 "Use it around nested output."

@@ -364,14 +364,19 @@ fn informative(s: &str) -> bool {
     lower.split_whitespace().count() >= 3 && !meta && !crate::engine::checks::repetitive(s)
 }
 
-/// What some findings say: the first informative summary a model wrote for them, else the
-/// first of their passages long enough to say something (a heading quoted as evidence is
-/// not), quoted; with the finding it comes from.
+/// What some findings say: the first informative summary a model wrote for them that the
+/// author's text `backs` (the check all model prose passes), else the first of their
+/// passages long enough to say something (a heading quoted as evidence is not), quoted; with
+/// the finding it comes from.
 fn say<'a>(
     findings: &[&'a FindingRow],
     passages: &BTreeMap<i64, String>,
+    backs: &dyn Fn(&str) -> bool,
 ) -> Option<(String, &'a FindingRow)> {
-    if let Some(f) = findings.iter().find(|f| informative(&f.summary)) {
+    if let Some(f) = findings
+        .iter()
+        .find(|f| informative(&f.summary) && backs(&f.summary))
+    {
         return Some((f.summary.clone(), f));
     }
     // Passages are prose; a line of code quoted as a sentence reads as noise.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::material::{Material, PART_SENTENCES};
+use super::material::{Material, Opens, Sentence, PART_SENTENCES};
 use super::paths::{code_span, escape, link_target, shown, Paths};
 use super::{category_of, example, prose, say, text_field, title_case, Kb};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
@@ -260,13 +260,21 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
     m.parts
         .iter()
         .filter_map(|part| {
-            let said: Vec<&str> = part
-                .sentences
-                .iter()
-                .map(String::as_str)
-                .filter(|s| saying(s) && seen.insert(words_of(s)))
-                .take(PART_SENTENCES)
-                .collect();
+            // The sentences shown, each opening what the first of those left out before it
+            // opened (an item whose first sentence says nothing is still an item).
+            let mut said: Vec<Sentence> = Vec::new();
+            let mut pending = Opens::Nothing;
+            for s in &part.sentences {
+                pending = pending.max(s.opens);
+                if said.len() < PART_SENTENCES && saying(&s.text) && seen.insert(words_of(&s.text))
+                {
+                    said.push(Sentence {
+                        text: s.text.clone(),
+                        opens: pending,
+                    });
+                    pending = Opens::Nothing;
+                }
+            }
             if said.is_empty() {
                 return None;
             }
@@ -276,7 +284,7 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
             };
             Some(Section {
                 title: prose(&title),
-                text: prose(&said.join(" ")),
+                text: prose(&laid_out(&said)),
                 cite: lines_link(
                     part.source_id,
                     &part.rel_path,
@@ -287,6 +295,32 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
             })
         })
         .collect()
+}
+
+/// Sentences as the author laid them out: a list's items one a line. The paragraphs before
+/// a list run on, so that the part's opening is one block with its list (what a reader, and
+/// a scorer, takes for the section's first paragraph); a paragraph after a list is a block
+/// of its own.
+fn laid_out(said: &[Sentence]) -> String {
+    let mut out = String::new();
+    let mut in_list = false;
+    for s in said {
+        if !out.is_empty() {
+            out.push_str(match (s.opens, in_list) {
+                (Opens::Nothing, _) | (Opens::Paragraph, false) => " ",
+                (Opens::Item, _) => "\n",
+                (Opens::Paragraph, true) => "\n\n",
+            });
+        }
+        if s.opens == Opens::Item {
+            out.push_str("- ");
+            in_list = true;
+        } else if s.opens == Opens::Paragraph {
+            in_list = false;
+        }
+        out.push_str(&s.text);
+    }
+    out
 }
 
 /// True when most of the content words of `prose` (a model's) occur in `author` (the cited
@@ -461,8 +495,8 @@ pub fn pattern(
     if mains.is_empty() {
         mains = findings.iter().collect();
     }
-    let said = say(&mains, passages);
-    // The writer's prose is shown only where the author's text supports it.
+    // Model prose (the writer's, a finding's summary) is shown only where the author's text
+    // supports it.
     let mut author = String::new();
     for f in findings {
         author.push_str(&f.evidence);
@@ -473,14 +507,19 @@ pub fn pattern(
         }
     }
     for part in material.iter().flat_map(|m| m.parts.iter()) {
-        author.push_str(&part.sentences.join(" "));
+        for s in &part.sentences {
+            author.push_str(&s.text);
+            author.push(' ');
+        }
         author.push(' ');
         for b in &part.blocks {
             author.push_str(&b.code);
             author.push(' ');
         }
     }
-    let writer = |key: &str| text_field(page, key).filter(|t| supported(t, &author));
+    let backs = |t: &str| supported(t, &author);
+    let said = say(&mains, passages, &backs);
+    let writer = |key: &str| text_field(page, key).filter(|t| backs(t));
     let summary = writer("summary")
         .map(str::to_string)
         .or_else(|| said.as_ref().map(|(s, _)| s.clone()));
@@ -554,7 +593,7 @@ pub fn pattern(
             .iter()
             .map(|(_, fs)| Aspect {
                 title: prose(&fs[0].pattern),
-                said: say(fs, passages).map(|(said, _)| prose(&said)),
+                said: say(fs, passages, &backs).map(|(said, _)| prose(&said)),
                 findings: fs.iter().map(|f| cited_evidence(f, paths)).collect(),
             })
             .collect(),
@@ -654,7 +693,27 @@ pub fn source(s: &SourceRow, kb: &Kb, path: &str, paths: &Paths) -> SourcePage {
 
 #[cfg(test)]
 mod tests {
-    use super::{one_line, supported};
+    use super::{laid_out, one_line, supported};
+    use crate::kb::material::{Opens, Sentence};
+
+    #[test]
+    fn sentences_are_laid_out_as_the_author_laid_them_out() {
+        let s = |text: &str, opens| Sentence {
+            text: text.into(),
+            opens,
+        };
+        let said = [
+            s("A guard restores state.", Opens::Paragraph),
+            s("It runs on a panic too.", Opens::Nothing),
+            s("the value is moved in", Opens::Item),
+            s("the guard is dropped", Opens::Item),
+            s("So the state is always restored.", Opens::Paragraph),
+        ];
+        assert_eq!(
+            laid_out(&said),
+            "A guard restores state. It runs on a panic too.\n- the value is moved in\n- the guard is dropped\n\nSo the state is always restored."
+        );
+    }
 
     #[test]
     fn an_index_line_is_the_leads_first_sentence_cut_outside_code() {
