@@ -834,8 +834,9 @@ async fn variants_of_a_title_meet_on_its_page_and_a_subject_of_its_own_keeps_one
 async fn a_numbered_item_that_shows_rust_keeps_its_page_though_the_title_is_found_most() {
     let s = setup(0, 3).await;
     // A post of numbered misconceptions: its title is the name found most (intro, a step,
-    // conclusion), yet each item whose section shows Rust code is a subject of its own; a
-    // numbered step with no code, named after its heading, is part of the post.
+    // conclusion), yet each item whose section shows Rust code is a subject of its own, with
+    // the other names of its section; a numbered step with no code, named after its heading,
+    // is part of the post.
     let chunks = [
         (
             vec!["Common misconceptions"],
@@ -848,6 +849,10 @@ async fn a_numbered_item_that_shows_rust_keeps_its_page_though_the_title_is_foun
         (
             vec!["Common misconceptions", "2) Boxes are slow"],
             "### 2) Boxes are slow\n\nA box is one allocation.\n\n```rust\nlet b: Box<u8> = Box::new(1);\n```\n",
+        ),
+        (
+            vec!["Common misconceptions", "2) Boxes are slow"],
+            "**Heap allocation**: a `Vec<u8>` of one element costs one too.\n",
         ),
         (
             vec!["Common misconceptions", "3) Read the book"],
@@ -891,6 +896,10 @@ async fn a_numbered_item_that_shows_rust_keeps_its_page_though_the_title_is_foun
             ),
             ("Clones are slow", "Cloning an `Rc` only bumps a count."),
             ("Boxes are slow", "A box is one allocation."),
+            (
+                "Heap allocation",
+                "a `Vec<u8>` of one element costs one too.",
+            ),
             ("Read the book", "Read the book twice, slowly."),
             (
                 "Common misconceptions",
@@ -933,6 +942,21 @@ async fn a_numbered_item_that_shows_rust_keeps_its_page_though_the_title_is_foun
     assert_eq!(
         names,
         ["Boxes are slow", "Clones are slow", "Common misconceptions"]
+    );
+    // Another name in an item's section is an example of the item: it joins the item's page,
+    // not the title's, however often the title is found.
+    let boxes = s.q.patterns().await.unwrap();
+    let boxes = boxes.iter().find(|p| p.name == "Boxes are slow").unwrap();
+    let on_page: Vec<String> =
+        s.q.pattern_findings(boxes.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.pattern)
+            .collect();
+    assert!(
+        on_page.iter().any(|n| n == "Heap allocation"),
+        "{on_page:?}"
     );
 }
 

@@ -242,12 +242,14 @@ fn kind_of(chunk: &ChunkRow) -> FileKind {
 }
 
 /// What ingest learned about the chunk's whole file. A source recorded before ingest stored
-/// its facts gets them worked out from its stored chunks, once: they are stored for the rest.
+/// its facts, or by a quarry whose rules differ, gets them worked out from its stored chunks,
+/// once: they are stored for the rest.
 async fn source_facts(queue: &Queue, chunk: &ChunkRow) -> Result<FileFacts, QueueError> {
     if let Some(facts) = chunk
         .facts
         .as_deref()
-        .and_then(|f| serde_json::from_str(f).ok())
+        .and_then(|f| serde_json::from_str::<FileFacts>(f).ok())
+        .filter(FileFacts::are_current)
     {
         return Ok(facts);
     }
@@ -273,7 +275,7 @@ async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<Chu
     // Terms are worked out here, for per-chunk roles only (the validator does not use them);
     // the whole file tells which names are its own items (read once per file and run).
     let facts = source_facts(&ctx.queue, &chunk).await?;
-    let silence = facts.silence(&chunk.text, kind_of(&chunk));
+    let silence = facts.silence(&chunk.text, &chunk.heading_path, kind_of(&chunk));
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
             // Only the terms the role's term fields accept: the grammar offers no other.
@@ -773,8 +775,11 @@ fn hash_ids(ids: impl IntoIterator<Item = i64>) -> String {
 ///   "Constructors"), and a name found only in sections of the title's own discussion: below a
 ///   structure heading ("Disadvantages", "Discussion") or below a variant's heading.
 ///
-/// A file whose sections are all topics (a collection, see `FileFacts::sections_are_topics`)
-/// keeps a page per topic, and so does a name with a section of its own on another subject.
+/// A numbered item's findings keep a page of their own (`terms::item_heading`), and the
+/// file's other names in the item's section join it; the majority above leaves the items
+/// out. A file whose sections are all topics (a collection, see
+/// `FileFacts::sections_are_topics`) keeps a page per topic, and so does a name with a section
+/// of its own on another subject.
 async fn title_patterns<'a>(
     queue: &Queue,
     findings: &'a [FindingRow],
@@ -819,11 +824,42 @@ async fn title_patterns<'a>(
         let Some(home) = fs.iter().find(|f| f.pattern_key == home_key).copied() else {
             continue;
         };
+        let mut chunks: HashMap<i64, ChunkRow> = HashMap::new();
+        for f in &fs {
+            if let std::collections::hash_map::Entry::Vacant(e) = chunks.entry(f.chunk_id) {
+                e.insert(queue.chunk(f.chunk_id).await?);
+            }
+        }
+        // The findings named after the numbered item their chunk belongs to: each item is a
+        // subject of its own, with the file's other names in its section as its examples.
+        let item_of = |f: &FindingRow| {
+            let chunk = &chunks[&f.chunk_id];
+            crate::text::terms::item_heading(&chunk.heading_path, &facts)
+                .map(|i| chunk.heading_path[i].as_str())
+        };
+        let mut items: HashMap<&str, &FindingRow> = HashMap::new();
+        let mut item_keys: std::collections::BTreeSet<&str> = Default::default();
+        for f in fs.iter().copied() {
+            if names_its_item(f, &chunks[&f.chunk_id], &facts) {
+                items.entry(item_of(f).unwrap_or_default()).or_insert(f);
+                item_keys.insert(&f.pattern_key);
+            }
+        }
         let own = count(home_key);
-        let majority = distinct.iter().all(|k| *k == home_key || count(k) < own);
+        // The title is the name found most, the items apart.
+        let majority = distinct
+            .iter()
+            .all(|k| *k == home_key || count(k) < own || item_keys.contains(k));
         for f in fs.iter().copied().filter(|f| f.pattern_key != home_key) {
-            let chunk = queue.chunk(f.chunk_id).await?;
-            let joins = (majority && !names_its_item(f, &chunk, &facts))
+            let chunk = &chunks[&f.chunk_id];
+            if item_keys.contains(f.pattern_key.as_str()) {
+                continue;
+            }
+            if let Some(item) = item_of(f).and_then(|i| items.get(i)) {
+                homes.insert(f.id, *item);
+                continue;
+            }
+            let joins = majority
                 || names::variant_of(&f.pattern_key, &title_key)
                 || in_discussion_of(&chunk.heading_path, &title);
             if joins {
@@ -1198,6 +1234,19 @@ mod tests {
             again.facts.as_deref(),
             Some(serde_json::to_string(&facts).unwrap().as_str())
         );
+
+        // Facts an older quarry stored (no version, a fact since worked out differently) are
+        // worked out again.
+        q.set_source_facts(sid, r#"{"title": "Stale", "sections_are_topics": false}"#)
+            .await
+            .unwrap();
+        let chunk = q.chunk(ids[1]).await.unwrap();
+        let facts = source_facts(&q, &chunk).await.unwrap();
+        assert!(
+            facts.are_current() && facts.sections_are_topics,
+            "{facts:?}"
+        );
+        assert_eq!(facts.title.as_deref(), Some("Old"));
     }
 
     const CUT: &str = r#"{"findings": [

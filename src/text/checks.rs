@@ -110,8 +110,9 @@ pub fn check_finding(
             "the name {name:?} is empty or too generic to look up"
         ));
     }
-    // A name is a few words, or a heading of the chunk that states its rule whole.
-    let rule_heading = super::terms::states_a_rule(name)
+    // A name is a few words, or a heading of the chunk that states its rule whole (the terms
+    // offer no other: a numbered item's claim may be in the first person).
+    let rule_heading = super::terms::is_rule_sized(name)
         && chunk_text.lines().any(|l| {
             l.starts_with('#')
                 && super::words::without_numbering(l.trim_start_matches('#').trim())

@@ -131,14 +131,26 @@ pub fn replace_links(line: &str, keep_text: bool) -> String {
     out
 }
 
+/// The words of a line wholly in bold (`**Key takeaways**`, `__Note__`): a heading in
+/// disguise, a label of what follows.
+pub fn bold_line(line: &str) -> Option<&str> {
+    let t = line.trim();
+    ["**", "__"].iter().find_map(|m| {
+        let inner = t.strip_prefix(m)?.strip_suffix(m)?.trim();
+        (!inner.is_empty() && !inner.contains(m)).then_some(inner)
+    })
+}
+
 /// Sentences and prose lines of a text (not its headings), stripped of markdown markers,
 /// shortened at a word boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (line, in_code) in fenced_lines(text) {
-        // A heading names a section; it is not evidence of what the section says.
-        let heading =
-            line.trim().starts_with('#') && line.trim().trim_start_matches('#').starts_with(' ');
+        // A heading (or a line wholly in bold, a heading in disguise) names a section; it is
+        // not evidence of what the section says.
+        let heading = line.trim().starts_with('#')
+            && line.trim().trim_start_matches('#').starts_with(' ')
+            || bold_line(line).is_some();
         // A link definition (`[x]: https://…`) is where a link goes, not what the author says.
         if in_code || heading || is_link_definition(line) {
             continue;

@@ -5,7 +5,9 @@
 //!   `Vec<T>`, no attribute, no macro call, no `fn`/`impl` item...) teaches no Rust pattern:
 //!   a preface, a provenance note, a list of translations, a table of contents;
 //! - a chunk without Rust of its own whose lines mostly carry links is a list of references
-//!   (a reading list, "Further reading"): it points at teaching elsewhere.
+//!   (a reading list, "Further reading"): it points at teaching elsewhere;
+//! - the opening of a file whose sections are all topics, under its title alone, introduces
+//!   them (a chapter's "The rules in this chapter are about…"): each is taught in its section.
 //!
 //! The extractor is not asked about such a chunk, and the source page says why.
 
@@ -19,6 +21,8 @@ pub enum Silence {
     NoRust,
     /// The chunk is a list of references.
     References,
+    /// The chunk opens a file of topics, before its first section.
+    Introduction,
 }
 
 impl Silence {
@@ -26,6 +30,9 @@ impl Silence {
         match self {
             Silence::NoRust => "no Rust in the file (no code, no Rust syntax in its text)",
             Silence::References => "a list of references: most of its lines are links",
+            Silence::Introduction => {
+                "the introduction of a file whose sections are its topics: each is read in its section"
+            }
         }
     }
 }

@@ -6,8 +6,8 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{
-    after_generics, fenced_lines, first_sentence, lead_name, looks_like_code, replace_links,
-    strip_line_markers as strip_markers,
+    after_generics, bold_line, fenced_lines, first_sentence, lead_name, looks_like_code,
+    replace_links, strip_line_markers as strip_markers,
 };
 use super::words::{
     breaks_a_name, is_structure_heading, without_article, without_numbering, ARTICLES,
@@ -34,11 +34,15 @@ const RULE_MIN_WORDS: usize = 5;
 /// something, not a date or label, not the author's diary ("What I learned today"). Such a
 /// heading names what its section teaches; the APIs the section mentions are its examples.
 pub fn states_a_rule(heading: &str) -> bool {
+    is_rule_sized(heading) && names_a_topic(heading)
+}
+
+/// Whether a heading is as long as a rule stated as a sentence: long enough to say
+/// something, short enough to be a heading (see [`states_a_rule`]).
+pub fn is_rule_sized(heading: &str) -> bool {
     let h = without_numbering(heading.trim_start_matches('#').trim());
     let words = h.split_whitespace().count();
-    (RULE_MIN_WORDS..=RULE_MAX_WORDS).contains(&words)
-        && h.len() <= RULE_MAX_CHARS
-        && names_a_topic(h)
+    (RULE_MIN_WORDS..=RULE_MAX_WORDS).contains(&words) && h.len() <= RULE_MAX_CHARS
 }
 
 /// Whether a heading names the topic of its section: not a part every topic has
@@ -50,6 +54,14 @@ pub fn names_a_topic(heading: &str) -> bool {
     !h.is_empty() && !is_first_person(h) && !is_label_heading(h) && !is_structure_heading(h)
 }
 
+/// Whether a numbered heading whose section shows Rust code names an item of its own: as
+/// [`names_a_topic`], but a claim in the first person is the author's point, not a diary
+/// ("4) my code isn't generic and doesn't have lifetimes").
+fn names_an_item(heading: &str) -> bool {
+    let h = without_numbering(heading.trim_start_matches('#').trim());
+    !h.is_empty() && !is_label_heading(h) && !is_structure_heading(h)
+}
+
 /// The numbered heading a chunk is an item of ("2) if `T: 'static` then …"), as an index into
 /// its heading path: the deepest of the file's items ([`FileFacts::items`], numbered headings
 /// that name a topic and whose sections show Rust code). Such a chunk is about its item, not
@@ -58,6 +70,25 @@ pub fn names_a_topic(heading: &str) -> bool {
 /// document, as an unnumbered section is.
 pub fn item_heading(headings: &[String], file: &FileFacts) -> Option<usize> {
     headings.iter().rposition(|h| file.items.contains(h))
+}
+
+/// The heading a chunk under `headings` is about, as an index into it: its last, unless that
+/// states no rule and a heading above it states one or is an item: a section below a rule
+/// ("Exceptions", "Why this matters" under "Functions that can fail return Result") is part
+/// of that rule's discussion, as a section below an item is part of the item's.
+pub fn own_heading(headings: &[String], file: &FileFacts) -> usize {
+    let last = headings.len().saturating_sub(1);
+    if headings.get(last).is_some_and(|h| states_a_rule(h)) {
+        return last;
+    }
+    // The title of a file of topics names the collection, never a rule of its sections.
+    let first = usize::from(file.sections_are_topics).min(last);
+    let rule = headings[first..last]
+        .iter()
+        .rposition(|h| states_a_rule(h))
+        .map(|i| first + i);
+    let item = item_heading(&headings[..last], file);
+    rule.max(item).unwrap_or(last)
 }
 
 /// A heading numbered as an item of a list or a book: "2) …", "3. Builders", "2.1 Builder".
@@ -137,12 +168,18 @@ impl Reading {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct FileFacts {
+    /// The version of the rules that worked the facts out ([`FileFacts::VERSION`]): facts
+    /// stored by an older quarry are worked out again.
+    pub version: u32,
     /// The identifiers the file defines anywhere ([`defined_names`]).
     pub defined: Vec<String>,
     /// A markdown file of two sections or more, none of them a structure section
     /// ("Example", "See also"): each section is a topic of its own ("Iterator tricks" with
     /// `zip`, `peekable`), and the title names the collection, not a pattern.
     pub sections_are_topics: bool,
+    /// A markdown file of two sections or more whose headings each state a rule ("Functions
+    /// that can fail return Result"): a chapter of rules, whose opening introduces them.
+    pub sections_are_rules: bool,
     /// Whether the whole file holds a mark of Rust syntax (`teaching::has_rust`; a Rust
     /// source always does): without one, the file teaches no Rust pattern.
     pub has_rust: bool,
@@ -156,21 +193,39 @@ pub struct FileFacts {
     /// and whose sections show Rust code: each is a subject of its own (see
     /// [`item_heading`]), as chunks' heading paths spell them.
     pub items: Vec<String>,
+    /// The words of lines wholly in bold (`**Key takeaways**`) that the file repeats: labels
+    /// that structure it, like a heading every section has, not names.
+    pub labels: Vec<String>,
 }
 
 impl FileFacts {
+    /// Raised whenever a fact is added or worked out differently.
+    pub const VERSION: u32 = 1;
+
+    /// Whether these facts were worked out by the rules of this build.
+    pub fn are_current(&self) -> bool {
+        self.version == Self::VERSION
+    }
+
     /// The facts of a file whose stored text (its chunks' texts joined by newlines) is `text`.
     pub fn of(text: &str, kind: FileKind) -> FileFacts {
         let markdown = kind == FileKind::Markdown;
         FileFacts {
+            version: Self::VERSION,
             defined: defined_names(text),
             sections_are_topics: markdown && sections_are_topics(text),
+            sections_are_rules: markdown && sections_are_rules(text),
             has_rust: kind == FileKind::Rust || crate::text::teaching::has_rust(text),
             imported: std_imports(text),
             title: markdown
                 .then(|| crate::ingest::markdown::title(text))
                 .flatten(),
             items: Vec::new(),
+            labels: if markdown {
+                repeated_labels(text)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -187,7 +242,7 @@ impl FileFacts {
         if Reading::of(kind) == Reading::Prose {
             for (path, text) in chunks {
                 if crate::text::teaching::shows_rust_code(text) {
-                    for h in path.iter().filter(|h| is_numbered(h) && names_a_topic(h)) {
+                    for h in path.iter().filter(|h| is_numbered(h) && names_an_item(h)) {
                         if !facts.items.contains(h) {
                             facts.items.push(h.clone());
                         }
@@ -198,10 +253,39 @@ impl FileFacts {
         facts
     }
 
-    /// Whether a chunk of this file can teach a pattern: `None`, or why not.
-    pub fn silence(&self, chunk: &str, kind: FileKind) -> Option<crate::text::teaching::Silence> {
+    /// Whether a chunk of this file, under `headings`, can teach a pattern: `None`, or why
+    /// not.
+    pub fn silence(
+        &self,
+        chunk: &str,
+        headings: &[String],
+        kind: FileKind,
+    ) -> Option<crate::text::teaching::Silence> {
+        use crate::text::teaching::Silence;
+        let under_title_alone =
+            matches!(headings, [h] if self.title.as_deref() == Some(h.as_str()));
+        let has_sections =
+            fenced_lines(chunk).any(|(l, in_code)| !in_code && l.trim_start().starts_with("##"));
+        if self.sections_are_rules && under_title_alone && !has_sections {
+            return Some(Silence::Introduction);
+        }
         crate::text::teaching::silence(chunk, kind, self.has_rust)
     }
+}
+
+/// The texts of lines wholly in bold (`**Key takeaways**`, `__Note__`) that occur twice or
+/// more outside code (see [`FileFacts::labels`]).
+fn repeated_labels(markdown: &str) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (line, in_code) in fenced_lines(markdown) {
+        if let Some(inner) = bold_line(line).filter(|_| !in_code) {
+            *seen.entry(inner).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .filter(|&(_, n)| n >= 2)
+        .map(|(l, _)| l.to_string())
+        .collect()
 }
 
 /// The capitalised names `use std::…` (or `core::`, `alloc::`) lines bring in, in a source or
@@ -250,6 +334,22 @@ pub fn sections_are_topics(markdown: &str) -> bool {
     sections >= 2
 }
 
+/// True for markdown of two level-2 sections or more whose headings each state a rule (see
+/// [`FileFacts::sections_are_rules`]).
+pub fn sections_are_rules(markdown: &str) -> bool {
+    let mut sections = 0;
+    for (line, in_code) in fenced_lines(markdown) {
+        let Some(h) = line.trim().strip_prefix("## ").filter(|_| !in_code) else {
+            continue;
+        };
+        if !states_a_rule(h) {
+            return false;
+        }
+        sections += 1;
+    }
+    sections >= 2
+}
+
 /// The candidate terms of a chunk, strongest first, without duplicates (by normalised form).
 /// `file` is what the chunk's whole file tells (stored by ingest): the names it defines name
 /// the example, wherever in the file they are defined.
@@ -276,14 +376,11 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
     } else {
         0
     };
-    if prose && inner == 0 {
-        let item = item_heading(headings, file);
-        for (i, h) in headings.iter().enumerate().rev() {
-            let rank = if i + 1 == headings.len() {
-                Rank::Heading
-            } else {
-                Rank::Title
-            };
+    let own = own_heading(headings, file);
+    let item = item_heading(headings, file);
+    if prose && inner == 0 && !headings.is_empty() {
+        for (i, h) in headings[..=own].iter().enumerate().rev() {
+            let rank = if i == own { Rank::Heading } else { Rank::Title };
             // In a file of topics, a topic's chunk is about the topic, not the collection.
             if rank == Rank::Heading || !file.sections_are_topics {
                 out.heading(rank, h);
@@ -410,13 +507,15 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
         }
     }
     let mut out = out.without_defined(defined);
+    // A label the file repeats ("**Key takeaways**" after every section) structures it.
+    out.list.retain(|(_, t)| !file.labels.contains(t));
     // A section whose heading states a rule is about that rule: the heading is its first
     // name, and the APIs and code it mentions are examples of it, not names of their own
     // (unless the heading names them too). A section, not a document: a title says what a
     // whole file is about ("Review comments on the ingest service").
-    let rule = headings
-        .last()
-        .filter(|h| prose && inner == 0 && headings.len() >= 2 && states_a_rule(h));
+    let rule = headings.get(own).filter(|h| {
+        prose && inner == 0 && headings.len() >= 2 && (states_a_rule(h) || item == Some(own))
+    });
     if let Some(rule) = rule {
         let lower = rule.to_lowercase();
         out.list.retain(|(r, t)| {
@@ -1109,7 +1208,7 @@ mod tests {
             has_rust: crate::text::teaching::has_rust(text),
             imported: std_imports(text),
             title: None,
-            items: Vec::new(),
+            ..FileFacts::default()
         }
     }
 
@@ -1324,6 +1423,71 @@ mod tests {
         ));
     }
 
+    /// A chapter of rules, each a section whose heading states it: a section below a rule
+    /// ("Exceptions") is part of the rule's discussion, and the chapter's opening introduces
+    /// the rules, each taught in its own section.
+    #[test]
+    fn a_section_below_a_rule_is_about_the_rule_and_a_chapters_opening_is_not_read() {
+        let chapter = "# Errors\n\nThe rules in this chapter are about handing problems back.\n\n\
+                       ## Functions that can fail return Result instead of panicking\n\nA `Result<T, E>` lets the caller decide.\n\n\
+                       ### Exceptions\n\nPanicking is right when only a bug of ours can fail, as in `v[i]`.\n\n\
+                       ## Error messages start in lowercase and end without a period\n\nMessages get glued together by `Display`.\n";
+        let facts = FileFacts::of(chapter, FileKind::Markdown);
+        assert!(facts.sections_are_topics && facts.sections_are_rules);
+        let path = |hs: &[&str]| hs.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        let rule = "Functions that can fail return Result instead of panicking";
+        let below = path(&["Errors", rule, "Exceptions"]);
+        let t = terms(
+            "### Exceptions\n\nPanicking is right when only a bug of ours can fail, as in `v[i]`.\n",
+            &below,
+            FileKind::Markdown,
+            &facts,
+        );
+        assert_eq!(t.first().map(String::as_str), Some(rule), "{t:?}");
+        assert!(!has(&t, "Exceptions"), "{t:?}");
+        let opening = "# Errors\n\nThe rules in this chapter are about handing problems back.\n";
+        assert_eq!(
+            facts.silence(opening, &path(&["Errors"]), FileKind::Markdown),
+            Some(crate::text::teaching::Silence::Introduction)
+        );
+        assert_eq!(
+            facts.silence(
+                "A `Result<T, E>` lets the caller decide.\n",
+                &path(&["Errors", rule]),
+                FileKind::Markdown
+            ),
+            None
+        );
+        // A document that is one topic ("Builder" and its "Example") reads its opening.
+        let one = "# Builder\n\nA builder collects settings with `Foo::builder()`.\n\n## Example\n\n`let f = Foo::builder().build();`\n";
+        let facts = FileFacts::of(one, FileKind::Markdown);
+        assert_eq!(
+            facts.silence(one, &path(&["Builder"]), FileKind::Markdown),
+            None
+        );
+    }
+
+    /// A label in bold that the file repeats after every section structures it: it is no
+    /// name, and no sentence to quote.
+    #[test]
+    fn a_repeated_bold_label_is_no_term_and_no_quote() {
+        let post = "# Lifetimes\n\n## `T` only holds owned types\n\nIt holds `&'a T` too.\n\n**Key takeaways**\n\n- `T` is a superset of `&T`\n\n\
+                    ## Boxes are slow\n\nA `Box<u8>` is one allocation.\n\n**Key takeaways**\n\n- boxes cost one allocation\n\n**Once only**\n";
+        let facts = FileFacts::of(post, FileKind::Markdown);
+        assert_eq!(facts.labels, ["Key takeaways"]);
+        let path = ["Lifetimes".to_string(), "Boxes are slow".to_string()];
+        let chunk = "A `Box<u8>` is one allocation.\n\n**Key takeaways**\n\n- boxes cost one allocation\n\n**Once only**\n";
+        let t = terms(chunk, &path, FileKind::Markdown, &facts);
+        assert!(!has(&t, "Key takeaways") && has(&t, "Once only"), "{t:?}");
+        let quotes = crate::text::quotes::sentences(chunk);
+        assert!(
+            !quotes
+                .iter()
+                .any(|q| q.contains("Key takeaways") || q.contains("Once only")),
+            "{quotes:?}"
+        );
+    }
+
     #[test]
     fn a_numbered_headings_chunk_is_about_its_item_not_the_list_above_it() {
         let path = |item: &str| {
@@ -1383,6 +1547,16 @@ mod tests {
         let t = terms(step, &steps, FileKind::Markdown, &facts);
         assert!(has(&t, "Common misconceptions"), "{t:?}");
         assert_eq!(item_heading(&steps, &facts), None);
+        // A claim in the first person is the author's point once its section shows Rust.
+        let mine = path("4) my code isn't generic");
+        let facts = FileFacts::of_chunks([(mine.as_slice(), body)], FileKind::Markdown);
+        assert_eq!(facts.items, ["4) my code isn't generic"]);
+        let t = terms(prose, &mine, FileKind::Markdown, &facts);
+        assert_eq!(
+            t.first().map(String::as_str),
+            Some("my code isn't generic"),
+            "{t:?}"
+        );
         // A year is not a numbering.
         assert!(is_numbered("2) boxes") && is_numbered("2.1 Builder") && is_numbered("0\\) Setup"));
         assert!(!is_numbered("2021 edition") && !is_numbered("Builder"));

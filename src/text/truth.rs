@@ -84,7 +84,10 @@ fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
             };
             // A chunk that cannot teach (no Rust in its file, a list of references) is not
             // sent to the extractor: it offers nothing.
-            let offered = if facts.silence(&chunk.text, file.kind).is_some() {
+            let offered = if facts
+                .silence(&chunk.text, &chunk.heading_path, file.kind)
+                .is_some()
+            {
                 Vec::new()
             } else {
                 role.usable_terms(terms(&chunk.text, &chunk.heading_path, file.kind, facts))
