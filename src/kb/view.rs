@@ -12,7 +12,7 @@ use super::paths::{code_span, escape, link_target, shown, Paths};
 use super::{category_of, example, prose, say, text_field, title_case, Kb};
 use crate::queue::store::{FindingRow, PatternRow, SourceRow};
 use crate::queue::{FailedJob, FindingStatus};
-use crate::text::words::{is_structure_heading, without_numbering};
+use crate::text::words::without_numbering;
 
 /// A markdown link: `[text](target)`.
 #[derive(Clone, Debug, Serialize)]
@@ -251,7 +251,7 @@ fn saying(sentence: &str) -> bool {
 /// The author's parts of the topic as page sections: each part with something to say, under
 /// its own heading when that heading structures the discussion ("Motivation"), else as the
 /// author's words; sentences already on the page (the quote) are not repeated.
-fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
+fn sections(m: &Material, name: &str, shown: &[&str], paths: &Paths) -> Vec<Section> {
     let mut seen: BTreeSet<String> = shown
         .iter()
         .flat_map(|s| super::material::sentences(s))
@@ -278,8 +278,10 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
             if said.is_empty() {
                 return None;
             }
-            let title = match part.heading.as_deref() {
-                Some(h) if is_structure_heading(h) => title_case(without_numbering(h)),
+            // Under its own heading, unless that is the page's name: a rule's "Exceptions",
+            // a post's "Key takeaways" or "Intro" say where the sentences stand.
+            let title = match part.heading.as_deref().map(without_numbering) {
+                Some(h) if !same_name(h, name) => title_case(h),
                 _ => "In the author's words".to_string(),
             };
             Some(Section {
@@ -295,6 +297,12 @@ fn sections(m: &Material, shown: &[&str], paths: &Paths) -> Vec<Section> {
             })
         })
         .collect()
+}
+
+/// Whether a heading and a pattern's name are the same name: the same words, whatever the
+/// case, code marks and punctuation.
+fn same_name(heading: &str, name: &str) -> bool {
+    words_of(heading) == words_of(name)
 }
 
 /// Sentences as the author laid them out: a list's items one a line. The paragraphs before
@@ -570,7 +578,7 @@ pub fn pattern(
     if let Some(s) = summary.as_deref() {
         shown.push(s);
     }
-    let sections = material.map_or_else(Vec::new, |m| sections(m, &shown, paths));
+    let sections = material.map_or_else(Vec::new, |m| sections(m, &p.name, &shown, paths));
     // Aspects: the other names a document whose title is this pattern gave its parts.
     let mut aspects: Vec<(&str, Vec<&FindingRow>)> = Vec::new();
     for f in findings.iter().filter(|f| f.pattern_key != p.key) {
