@@ -275,16 +275,24 @@ async fn chunk_input(ctx: &RunContext, lease: &Lease, role: &Role) -> Result<Chu
     // Terms are worked out here, for per-chunk roles only (the validator does not use them);
     // the whole file tells which names are its own items (read once per file and run).
     let facts = source_facts(&ctx.queue, &chunk).await?;
-    let silence = facts.silence(&chunk.text, &chunk.heading_path, kind_of(&chunk));
+    let silence =
+        crate::text::teaching::silence(&chunk.text, &chunk.heading_path, kind_of(&chunk), &facts);
+    // Only the terms the role's term fields accept (the grammar offers no other) and the
+    // checks keep as a name: a name the checks would reject costs a reply and loses the
+    // chunk's true name to it.
+    let terms = role
+        .usable_terms(crate::text::terms::terms(
+            &chunk.text,
+            &chunk.heading_path,
+            kind_of(&chunk),
+            &facts,
+        ))
+        .into_iter()
+        .filter(|t| keeps_name(t, &chunk, &role.task))
+        .collect();
     let prompt = ChunkPrompt {
         chunk: ChunkCtx {
-            // Only the terms the role's term fields accept: the grammar offers no other.
-            terms: role.usable_terms(crate::text::terms::terms(
-                &chunk.text,
-                &chunk.heading_path,
-                kind_of(&chunk),
-                &facts,
-            )),
+            terms,
             ..chunk_ctx(&chunk)
         },
     };
@@ -437,6 +445,15 @@ fn rejection_feedback(findings: &[NewFinding]) -> String {
          section title often names it). If it explains none, answer {\"findings\": []}.",
     );
     out
+}
+
+/// Whether the checks keep `term` as the name of a finding on `chunk`, judged on the name
+/// alone (its evidence the whole chunk): what the terms offer is what the checks accept.
+pub(crate) fn keeps_name(term: &str, chunk: &ChunkRow, instructions: &str) -> bool {
+    let reply = serde_json::json!({ "findings": [{ "name": term, "evidence": chunk.text }] });
+    findings_from(&reply, chunk, instructions)
+        .first()
+        .is_some_and(|f| f.status != crate::queue::FindingStatus::Rejected)
 }
 
 /// Turns the extractor's reply into findings, applying the deterministic checks.
@@ -1148,6 +1165,14 @@ mod tests {
         let reply = serde_json::json!({ "findings": [{ "name": sentence, "evidence": text }] });
         let found = findings_from(&reply, &chunk(text), "Name the patterns.");
         assert_eq!(found[0].status, crate::queue::FindingStatus::Rejected);
+        // What the extractor is offered is what these checks keep: the rule heading, not a
+        // sentence, nor a type the text mentions once in passing.
+        let text = format!("{text}A `Box<str>` is one such type.\n");
+        let offered: Vec<&str> = [name, sentence, "Box<str>"]
+            .into_iter()
+            .filter(|t| keeps_name(t, &chunk(&text), "Name the patterns."))
+            .collect();
+        assert_eq!(offered, [name]);
     }
 
     /// Issue 19, item 2: ingest works out each file's facts once and stores them; they are

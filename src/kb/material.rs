@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::ingest::FileKind;
 use crate::queue::store::ChunkRow;
+use crate::text::prose::sentences;
 use crate::text::words::is_structure_heading;
 
 /// At most this many lines of an example are shown (the first ones; the citation gives the
@@ -319,43 +320,6 @@ fn rust_part(chunk: &ChunkRow) -> Part {
     }
 }
 
-/// The sentences of a paragraph (its text on one line): split after `.`, `?` or `!` followed
-/// by a space and a capital, a digit, a code span or an opening quote; not inside a code span.
-pub fn sentences(paragraph: &str) -> Vec<String> {
-    let p = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut in_code = false;
-    let bytes = p.as_bytes();
-    for (i, c) in p.char_indices() {
-        if c == '`' {
-            in_code = !in_code;
-        }
-        if in_code || !matches!(c, '.' | '?' | '!') {
-            continue;
-        }
-        let next = bytes.get(i + 1).copied();
-        let after = p[i + 1..].chars().nth(1);
-        let ends = next == Some(b' ')
-            && after
-                .is_some_and(|a| a.is_uppercase() || a.is_ascii_digit() || "`\"“(*".contains(a));
-        // "e.g. Foo", "i.e. Bar": a period after a one-letter abbreviation ends nothing.
-        let abbreviation = p[..i]
-            .rsplit(' ')
-            .next()
-            .is_some_and(|w| w.len() <= 3 && w.contains('.'));
-        if ends && !abbreviation {
-            out.push(p[start..=i].trim().to_string());
-            start = i + 1;
-        }
-    }
-    let rest = p[start..].trim();
-    if !rest.is_empty() {
-        out.push(rest.to_string());
-    }
-    out
-}
-
 /// A source's text read back from its chunks. Chunks overlap (each starts a few words before
 /// the previous one ends, often mid-line) and the whitespace between two chunks was trimmed;
 /// it is restored with its line breaks, so that bytes and lines stay those of the file.
@@ -464,14 +428,10 @@ impl<'a> SourceText<'a> {
         let floor = self.paragraph_start(at);
         let mut start = floor;
         for (i, c) in self.text[floor..at].char_indices() {
-            let rest = &self.text[floor + i + c.len_utf8()..];
-            let next = rest.trim_start();
-            let begins = self.text.len() - next.len();
-            let ends = matches!(c, '.' | '?' | '!')
-                && rest.starts_with(char::is_whitespace)
-                && next.chars().next().is_some_and(|n| {
-                    n.is_uppercase() || n.is_ascii_digit() || "`\"“(*".contains(n)
-                });
+            let here = floor + i;
+            let rest = &self.text[here + c.len_utf8()..];
+            let begins = self.text.len() - rest.trim_start().len();
+            let ends = crate::text::prose::ends_sentence(&self.text[floor..here], c, rest);
             let item = c == '\n' && crate::text::quotes::opens_list_item(rest);
             if (ends || item) && begins <= at {
                 start = begins;
@@ -486,11 +446,9 @@ impl<'a> SourceText<'a> {
         let end = self.paragraph_end(at);
         let window = &self.text[at.min(end)..end];
         let stop = window.char_indices().find(|&(i, c)| {
-            matches!(c, '.' | '?' | '!')
-                && window[i + 1..]
-                    .chars()
-                    .next()
-                    .is_none_or(char::is_whitespace)
+            let rest = &window[i + c.len_utf8()..];
+            crate::text::prose::ends_sentence(&window[..i], c, rest)
+                || (matches!(c, '.' | '?' | '!') && rest.trim().is_empty())
         });
         match stop {
             Some((i, _)) => at + i + 1,
@@ -669,20 +627,6 @@ mod tests {
 
     fn texts(part: &Part) -> Vec<&str> {
         part.sentences.iter().map(|s| s.text.as_str()).collect()
-    }
-
-    #[test]
-    fn sentences_split_at_stops_before_capitals_not_inside_code_or_abbreviations() {
-        assert_eq!(
-            sentences(
-                "A builder collects options. It then `builds. Now` the value, e.g. Foo. Done!"
-            ),
-            [
-                "A builder collects options.",
-                "It then `builds. Now` the value, e.g. Foo.",
-                "Done!"
-            ]
-        );
     }
 
     /// A blog post's list item that ends in an emoji, the chunk's last byte: the byte before

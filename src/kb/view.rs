@@ -254,7 +254,7 @@ fn saying(sentence: &str) -> bool {
 fn sections(m: &Material, name: &str, shown: &[&str], paths: &Paths) -> Vec<Section> {
     let mut seen: BTreeSet<String> = shown
         .iter()
-        .flat_map(|s| super::material::sentences(s))
+        .flat_map(|s| crate::text::prose::sentences(s))
         .map(|s| words_of(&s))
         .collect();
     m.parts

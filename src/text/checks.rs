@@ -47,6 +47,11 @@ pub fn pattern_key(name: &str) -> String {
     while words.len() > 1 && (ARTICLES.contains(&words[0]) || matches!(words[0], "using" | "use")) {
         words.remove(0);
     }
+    // "Implementing Drop" is the "Drop implementation".
+    if words.len() > 1 && matches!(words[0], "implementing" | "implement") {
+        words.remove(0);
+        words.push("implementation");
+    }
     if words.len() > 2 && words[words.len() - 2..] == ["design", "pattern"] {
         words.truncate(words.len() - 2);
     }
@@ -300,6 +305,9 @@ pub fn discussed(
         text.lines().map(str::to_string).collect()
     };
     prose.iter().for_each(|l| check(l));
+    if lines < 2 && prose_only && sole_api_of_a_paragraph(name, &prose) {
+        lines += 2;
+    }
     if lines < 2 {
         let joined: Vec<&str> = if prose_only {
             prose.iter().map(String::as_str).collect()
@@ -319,6 +327,25 @@ pub fn discussed(
     }
 }
 
+/// Whether `name` is the one API a paragraph of [`PARAGRAPH_SENTENCES`] sentences or more
+/// names ("Also put `#[must_use]` on … Now the compiler warns … It works on functions"): the
+/// paragraph is about it. `prose`: the chunk's prose lines.
+fn sole_api_of_a_paragraph(name: &str, prose: &[String]) -> bool {
+    let key = normalise_text(name);
+    prose
+        .split(|l| l.trim().is_empty())
+        .map(|p| p.join("\n"))
+        .any(|p| {
+            let apis = super::terms::apis_named(&p);
+            matches!(apis.as_slice(), [only] if normalise_text(only) == key)
+                && super::prose::sentences(&p).len() >= PARAGRAPH_SENTENCES
+        })
+}
+
+/// A paragraph of this many sentences discusses what it names (see
+/// [`sole_api_of_a_paragraph`]); a shorter one may name it in passing.
+const PARAGRAPH_SENTENCES: usize = 3;
+
 /// The last two segments of a path, what a text talks about when it uses it: its leading
 /// modules only say where it lives (`std::sync::mpsc::channel` is discussed wherever a
 /// channel or mpsc is). Any other name is itself.
@@ -332,15 +359,20 @@ fn path_tail(name: &str) -> &str {
 }
 
 /// True when the text introduces `name` as a thing, whole, a determiner before it ("This is
-/// the strategy pattern", "its `Drop` implementation"), even on one line or wrapped over two.
-/// What names a thing is `terms::named_phrases`, the rule the extractor's terms come from.
+/// the strategy pattern", "its `Drop` implementation"), or makes it a sentence's subject led
+/// by a gerund ("Cloning to satisfy the borrow checker hides …"), even on one line or wrapped
+/// over two. What names a thing is `terms::named_phrases` and `terms::gerund_subjects`, the
+/// rules the extractor's terms come from.
 fn names_a_thing(name: &str, text: &str) -> bool {
     // A name of one word once its symbols are gone ("? operator") is not a phrase.
     let key = normalise_text(name);
     key.contains(' ')
-        && super::terms::named_phrases(text)
+        && (super::terms::named_phrases(text)
             .iter()
             .any(|p| p.opened && normalise_text(&p.phrase) == key)
+            || super::terms::gerund_subjects(text)
+                .iter()
+                .any(|g| normalise_text(g) == key))
 }
 
 /// The headings inside a markdown chunk (sections merged into it), without their `#`s.
@@ -581,6 +613,17 @@ mod tests {
             true
         )
         .is_err());
+        // The one API a paragraph of three sentences names is what the paragraph is about;
+        // beside a second API, or in a shorter paragraph, it is a mention.
+        let about = "Also put `#[must_use]` on `S::new`, which returns a copy.\nTwice I \
+                     dropped it. Now the compiler warns. It works on types too.\n";
+        assert!(discussed("#[must_use]", &[], about, true).is_ok());
+        let two = about.replace("types too", "types, as `mem::take` does");
+        assert!(discussed("#[must_use]", &[], &two, true).is_err());
+        // A sentence whose subject is a phrase led by a gerund is about it.
+        let gerund = "5. **Four clones.** Cloning to satisfy the borrow checker hides the real \
+                      problem.\n";
+        assert!(discussed("Cloning to satisfy the borrow checker", &[], gerund, true).is_ok());
         assert!(discussed(
             "The worst part",
             &[],
@@ -660,6 +703,10 @@ mod tests {
         }
         assert_eq!(pattern_key("The Default trait"), "default trait");
         assert_eq!(pattern_key("Strategy design pattern"), "strategy");
+        assert_eq!(
+            pattern_key("Implementing Drop"),
+            pattern_key("Drop implementation")
+        );
         assert_ne!(pattern_key("Visitor"), pattern_key("Builder"));
     }
 

@@ -25,6 +25,49 @@ pub fn prose_of(kind: FileKind, text: &str) -> Option<String> {
     }
 }
 
+/// The sentences of a paragraph (its text on one line): split after `.`, `?` or `!` followed
+/// by a space and a capital, a digit, a code span or an opening quote; not inside a code span.
+pub fn sentences(paragraph: &str) -> Vec<String> {
+    let p = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_code = false;
+    for (i, c) in p.char_indices() {
+        if c == '`' {
+            in_code = !in_code;
+        }
+        if !in_code && ends_sentence(&p[..i], c, &p[i + c.len_utf8()..]) {
+            out.push(p[start..=i].trim().to_string());
+            start = i + 1;
+        }
+    }
+    let rest = p[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+/// Whether `c`, between `before` and `rest`, ends a sentence: a `.`, `?` or `!` followed by
+/// white space and a capital, a digit, a code span, an opening quote or emphasis; not the
+/// period of a short abbreviation ("e.g. Foo", "i.e. Bar"). The one rule [`sentences`] and
+/// `kb::material`'s source text read sentences by.
+pub fn ends_sentence(before: &str, c: char, rest: &str) -> bool {
+    if !matches!(c, '.' | '?' | '!') || !rest.starts_with(char::is_whitespace) {
+        return false;
+    }
+    let capital = rest
+        .trim_start()
+        .chars()
+        .next()
+        .is_some_and(|n| n.is_uppercase() || n.is_ascii_digit() || "`\"“(*".contains(n));
+    let abbreviation = before
+        .rsplit(char::is_whitespace)
+        .next()
+        .is_some_and(|w| w.len() <= 3 && w.contains('.'));
+    capital && !abbreviation
+}
+
 /// The whole sentence of `text` around `evidence` (a line's part, as the grammar lets a model
 /// quote it), joined across line breaks and list markers: what the author says. None when the
 /// evidence is not found in the text's prose or the sentence is too long to quote.
@@ -84,6 +127,20 @@ fn sentence_around(para: &str, evidence: &str) -> Option<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_split_at_stops_before_capitals_not_inside_code_or_abbreviations() {
+        assert_eq!(
+            sentences(
+                "A builder collects options. It then `builds. Now` the value, e.g. Foo. Done!"
+            ),
+            [
+                "A builder collects options.",
+                "It then `builds. Now` the value, e.g. Foo.",
+                "Done!"
+            ]
+        );
+    }
 
     #[test]
     fn a_passage_is_the_authors_whole_sentence_around_the_evidence() {

@@ -6,13 +6,14 @@
 //!   a preface, a provenance note, a list of translations, a table of contents;
 //! - a chunk without Rust of its own whose lines mostly carry links is a list of references
 //!   (a reading list, "Further reading"): it points at teaching elsewhere;
-//! - the opening of a file whose sections are all topics, under its title alone, introduces
-//!   them (a chapter's "The rules in this chapter are about…"): each is taught in its section.
+//! - the opening of a chapter whose sections each state a rule, under its title alone,
+//!   introduces them (a chapter's "The rules in this chapter are about…"): each is taught in its section.
 //!
 //! The extractor is not asked about such a chunk, and the source page says why.
 
 use crate::ingest::FileKind;
 use crate::text::quotes::{fenced_lines, replace_links};
+use crate::text::terms::FileFacts;
 
 /// Why a chunk is not read for patterns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub enum Silence {
     NoRust,
     /// The chunk is a list of references.
     References,
-    /// The chunk opens a file of topics, before its first section.
+    /// The chunk opens a chapter of rules, before its first section.
     Introduction,
 }
 
@@ -31,20 +32,33 @@ impl Silence {
             Silence::NoRust => "no Rust in the file (no code, no Rust syntax in its text)",
             Silence::References => "a list of references: most of its lines are links",
             Silence::Introduction => {
-                "the introduction of a file whose sections are its topics: each is read in its section"
+                "the introduction of a chapter whose sections each state a rule: each rule is read in its section"
             }
         }
     }
 }
 
-/// Whether a chunk of a file can teach a pattern: `None`, or why not. `file_has_rust` is
-/// [`has_rust`] of the whole file (`terms::FileFacts`).
-pub fn silence(chunk: &str, kind: FileKind, file_has_rust: bool) -> Option<Silence> {
+/// Whether a chunk of a file, under `headings`, can teach a pattern: `None`, or why not.
+/// `file` is what the whole file tells (`terms::FileFacts`, stored by ingest).
+pub fn silence(
+    chunk: &str,
+    headings: &[String],
+    kind: FileKind,
+    file: &FileFacts,
+) -> Option<Silence> {
     if kind == FileKind::Rust {
         return None;
     }
-    if !file_has_rust {
+    if !file.has_rust {
         return Some(Silence::NoRust);
+    }
+    // A chapter of rules opens with what they are about, under its title alone and before
+    // its first section.
+    let under_title_alone = matches!(headings, [h] if file.title.as_deref() == Some(h.as_str()));
+    let has_sections =
+        fenced_lines(chunk).any(|(l, in_code)| !in_code && l.trim_start().starts_with("##"));
+    if file.sections_are_rules && under_title_alone && !has_sections {
+        return Some(Silence::Introduction);
     }
     (!has_rust_outside_links(chunk) && is_reference_list(chunk)).then_some(Silence::References)
 }
@@ -384,20 +398,33 @@ mod tests {
     #[test]
     fn silence_follows_the_file_and_the_chunk() {
         let links = "- [One](a.md)\n- [Two](b.md)\n- [Three](c.md)\n";
+        let file = |has_rust| FileFacts {
+            has_rust,
+            ..FileFacts::default()
+        };
+        let none: &[String] = &[];
         assert_eq!(
-            silence(links, FileKind::Markdown, false),
+            silence(links, none, FileKind::Markdown, &file(false)),
             Some(Silence::NoRust)
         );
         assert_eq!(
-            silence(links, FileKind::Markdown, true),
+            silence(links, none, FileKind::Markdown, &file(true)),
             Some(Silence::References)
         );
         // A Rust source always speaks Rust; a chunk with Rust of its own is read.
-        assert_eq!(silence(links, FileKind::Rust, false), None);
+        assert_eq!(silence(links, none, FileKind::Rust, &file(false)), None);
         let with_rust = format!("{links}Each returns `Option<T>`.\n");
-        assert_eq!(silence(&with_rust, FileKind::Markdown, true), None);
         assert_eq!(
-            silence("Plain prose about a topic.", FileKind::Text, true),
+            silence(&with_rust, none, FileKind::Markdown, &file(true)),
+            None
+        );
+        assert_eq!(
+            silence(
+                "Plain prose about a topic.",
+                none,
+                FileKind::Text,
+                &file(true)
+            ),
             None
         );
     }

@@ -13,7 +13,7 @@ use super::words::{
     breaks_a_name, is_structure_heading, without_article, without_numbering, ARTICLES,
     CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS, EVERYDAY_TRAITS,
     EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START,
-    NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, STRUCTURE_WORDS,
+    NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, RUST_KEYWORDS, STRUCTURE_WORDS,
 };
 use crate::ingest::FileKind;
 
@@ -252,25 +252,6 @@ impl FileFacts {
         }
         facts
     }
-
-    /// Whether a chunk of this file, under `headings`, can teach a pattern: `None`, or why
-    /// not.
-    pub fn silence(
-        &self,
-        chunk: &str,
-        headings: &[String],
-        kind: FileKind,
-    ) -> Option<crate::text::teaching::Silence> {
-        use crate::text::teaching::Silence;
-        let under_title_alone =
-            matches!(headings, [h] if self.title.as_deref() == Some(h.as_str()));
-        let has_sections =
-            fenced_lines(chunk).any(|(l, in_code)| !in_code && l.trim_start().starts_with("##"));
-        if self.sections_are_rules && under_title_alone && !has_sections {
-            return Some(Silence::Introduction);
-        }
-        crate::text::teaching::silence(chunk, kind, self.has_rust)
-    }
 }
 
 /// The texts of lines wholly in bold (`**Key takeaways**`, `__Note__`) that occur twice or
@@ -411,6 +392,9 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
                     if documented {
                         if let Some(name) = declared_name(t) {
                             out.push(Rank::Named, &name);
+                        }
+                        if let Some(kind) = error_type(t) {
+                            out.push(Rank::Api, kind);
                         }
                     }
                     documented = false;
@@ -575,6 +559,27 @@ fn declared_name(line: &str) -> Option<String> {
     .then(|| words.join(" ").to_lowercase())
 }
 
+/// What a documented declaration of an error type is ("pub enum ConfigError {" → "Error
+/// enum"): by Rust's naming convention a type named `…Error` is the error its module
+/// returns, and the doc comment above it explains how it is built (variants, conversions).
+fn error_type(line: &str) -> Option<&'static str> {
+    let t = line
+        .trim_start_matches("pub(crate) ")
+        .trim_start_matches("pub ");
+    let (kind, rest) = t
+        .strip_prefix("enum ")
+        .map(|r| ("Error enum", r))
+        .or_else(|| t.strip_prefix("struct ").map(|r| ("Error type", r)))?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (name.len() > "Error".len()
+        && name.ends_with("Error")
+        && name.starts_with(|c: char| c.is_ascii_uppercase()))
+    .then_some(kind)
+}
+
 /// A comment's text without its markers, or None for a line of code.
 fn comment_text(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("//")?;
@@ -719,42 +724,10 @@ impl Terms {
         }
     }
 
-    /// "Cloning to satisfy the borrow checker hides the real problem": a sentence whose
-    /// subject is a phrase led by a gerund names a technique by what it does.
+    /// Sentence subjects led by a gerund (see [`gerund_subjects`]).
     fn gerund_subjects(&mut self, paragraph: &str) {
-        let plain = paragraph
-            .replace("**", "")
-            .replace("__", "")
-            .replace('`', "");
-        for sentence in plain.split([':', ';']).flat_map(|p| p.split(". ")) {
-            let words: Vec<&str> = sentence.split_whitespace().collect();
-            let Some(first) = words.first() else {
-                continue;
-            };
-            let gerund = first.len() >= 6
-                && first.ends_with("ing")
-                && first.starts_with(|c: char| c.is_ascii_uppercase())
-                && first.chars().all(char::is_alphabetic)
-                && !NOT_GERUNDS.contains(&first.to_lowercase().as_str());
-            if !gerund {
-                continue;
-            }
-            // The verb that says what the technique does: "… hides the real problem".
-            let verb = (2..words.len().min(7))
-                .find(|&i| EFFECT_VERBS.contains(&words[i].to_lowercase().as_str()));
-            if let Some(v) = verb {
-                let subject = &words[..v];
-                let last = subject[v - 1].to_lowercase();
-                if !subject
-                    .iter()
-                    .any(|w| w.ends_with(',') || w.contains(['(', '"', '=']))
-                    && !FUNCTION_WORDS.contains(&last.as_str())
-                    && !breaks_a_name(&last)
-                    && !last.ends_with("ly")
-                {
-                    self.push(Rank::Introduced, &subject.join(" "));
-                }
-            }
+        for subject in gerund_subjects(paragraph) {
+            self.push(Rank::Introduced, &subject);
         }
     }
 
@@ -821,6 +794,12 @@ impl Terms {
             let w = word
                 .trim_start_matches(['(', '[', '"', '\''])
                 .trim_end_matches(['.', ',', ';', ':', ')', ']', '"', '\'', '?', '!']);
+            // "use let-else", "an if-let chain": keywords joined by hyphens name a construct.
+            let parts: Vec<&str> = w.split('-').collect();
+            if parts.len() >= 2 && parts.iter().all(|p| RUST_KEYWORDS.contains(p)) {
+                self.push(Rank::Api, w);
+                continue;
+            }
             let path = w.contains("::") && !w.starts_with("::");
             let generic = w.starts_with(|c: char| c.is_ascii_uppercase())
                 && w.contains('<')
@@ -947,6 +926,63 @@ impl Terms {
             self.push(Rank::Heading, v);
         }
     }
+}
+
+/// "Cloning to satisfy the borrow checker hides the real problem": a sentence whose
+/// subject is a phrase led by a gerund names a technique by what it does.
+pub fn gerund_subjects(paragraph: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let plain = paragraph
+        .replace("**", "")
+        .replace("__", "")
+        .replace('`', "");
+    for sentence in plain.split([':', ';']).flat_map(|p| p.split(". ")) {
+        let words: Vec<&str> = sentence.split_whitespace().collect();
+        let Some(first) = words.first() else {
+            continue;
+        };
+        let gerund = first.len() >= 6
+            && first.ends_with("ing")
+            && first.starts_with(|c: char| c.is_ascii_uppercase())
+            && first.chars().all(char::is_alphabetic)
+            && !NOT_GERUNDS.contains(&first.to_lowercase().as_str());
+        if !gerund {
+            continue;
+        }
+        // The verb that says what the technique does: "… hides the real problem".
+        let verb = (2..words.len().min(7))
+            .find(|&i| EFFECT_VERBS.contains(&words[i].to_lowercase().as_str()));
+        if let Some(v) = verb {
+            let subject = &words[..v];
+            let last = subject[v - 1].to_lowercase();
+            if !subject
+                .iter()
+                .any(|w| w.ends_with(',') || w.contains(['(', '"', '=']))
+                && !FUNCTION_WORDS.contains(&last.as_str())
+                && !breaks_a_name(&last)
+                && !last.ends_with("ly")
+            {
+                out.push(subject.join(" "));
+            }
+        }
+    }
+    out
+}
+
+/// The APIs a paragraph names as code (`mem::take`, `#[must_use]`, `Rc::downgrade` written
+/// bare), as the terms offer them, in order; places in the author's code ("on
+/// `Schedule::new`") are not among them.
+pub fn apis_named(paragraph: &str) -> Vec<String> {
+    let mut terms = Terms::default();
+    for line in paragraph.lines() {
+        terms.code_spans(line);
+    }
+    terms
+        .list
+        .into_iter()
+        .filter(|(r, _)| *r == Rank::Api)
+        .map(|(_, t)| t)
+        .collect()
 }
 
 /// For each name `pick` finds in a line's code spans, on how many lines it is found, in the
@@ -1199,6 +1235,7 @@ pub fn named_phrases(line: &str) -> Vec<NamedPhrase> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::teaching::silence;
 
     /// The facts of a file that is only `text`, its sections not counted.
     fn own(text: &str) -> FileFacts {
@@ -1382,6 +1419,16 @@ mod tests {
         let t = terms(text, &[], FileKind::Markdown, &FileFacts::default());
         assert!(has(&t, "Cloning to satisfy the borrow checker"), "{t:?}");
         assert!(has(&t, "Returning impl Trait"), "{t:?}");
+        // Keywords joined by hyphens name a construct of the language; other compounds not.
+        let t = terms(
+            "Instead of a `match`, use let-else:\nIt keeps the happy path at the left margin, \
+             a well-known trick.\n",
+            &[],
+            FileKind::Text,
+            &FileFacts::default(),
+        );
+        assert!(has(&t, "let-else"), "{t:?}");
+        assert!(!t.iter().any(|x| x.contains("well-known")), "{t:?}");
         assert!(
             !t.iter().any(|x| x.starts_with("Nothing")
                 || x.starts_with("Adding")
@@ -1447,14 +1494,15 @@ mod tests {
         assert!(!has(&t, "Exceptions"), "{t:?}");
         let opening = "# Errors\n\nThe rules in this chapter are about handing problems back.\n";
         assert_eq!(
-            facts.silence(opening, &path(&["Errors"]), FileKind::Markdown),
+            silence(opening, &path(&["Errors"]), FileKind::Markdown, &facts),
             Some(crate::text::teaching::Silence::Introduction)
         );
         assert_eq!(
-            facts.silence(
+            silence(
                 "A `Result<T, E>` lets the caller decide.\n",
                 &path(&["Errors", rule]),
-                FileKind::Markdown
+                FileKind::Markdown,
+                &facts
             ),
             None
         );
@@ -1462,7 +1510,7 @@ mod tests {
         let one = "# Builder\n\nA builder collects settings with `Foo::builder()`.\n\n## Example\n\n`let f = Foo::builder().build();`\n";
         let facts = FileFacts::of(one, FileKind::Markdown);
         assert_eq!(
-            facts.silence(one, &path(&["Builder"]), FileKind::Markdown),
+            silence(one, &path(&["Builder"]), FileKind::Markdown, &facts),
             None
         );
     }
@@ -1560,6 +1608,19 @@ mod tests {
         // A year is not a numbering.
         assert!(is_numbered("2) boxes") && is_numbered("2.1 Builder") && is_numbered("0\\) Setup"));
         assert!(!is_numbered("2021 edition") && !is_numbered("Builder"));
+    }
+
+    #[test]
+    fn a_documented_error_type_offers_what_it_is() {
+        let text = "/// Everything that can go wrong, one variant per cause.\n#[derive(Debug)]\n\
+                    pub enum ConfigError {\n    Io(io::Error),\n}\n\
+                    /// A parsed value.\npub struct Item { v: u8 }\n";
+        let t = terms(text, &[], FileKind::Rust, &own(text));
+        assert!(has(&t, "Error enum"), "{t:?}");
+        assert!(!has(&t, "Error type"), "{t:?}");
+        let undocumented = "pub enum ParseError { Eof }\n";
+        let t = terms(undocumented, &[], FileKind::Rust, &own(undocumented));
+        assert!(!has(&t, "Error enum"), "{t:?}");
     }
 
     #[test]

@@ -84,9 +84,13 @@ fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
             };
             // A chunk that cannot teach (no Rust in its file, a list of references) is not
             // sent to the extractor: it offers nothing.
-            let offered = if facts
-                .silence(&chunk.text, &chunk.heading_path, file.kind)
-                .is_some()
+            let offered = if crate::text::teaching::silence(
+                &chunk.text,
+                &chunk.heading_path,
+                file.kind,
+                facts,
+            )
+            .is_some()
             {
                 Vec::new()
             } else {
@@ -364,12 +368,12 @@ fn true_names_are_offered_and_pass_the_checks() {
             low.push(format!("{name}: {silent} silent files < {silent_floor}"));
         }
         let floor = match name.as_str() {
-            "shapes" => 20,
+            "shapes" => 24,
             "topics" => 7,
             "rust-patterns" => 37,
             "rust-blog" => 14,
             "rules" => 23,
-            "doccomments" => 10,
+            "doccomments" => 11,
             "plainnotes" => 8,
             _ => 0,
         };

@@ -415,6 +415,15 @@ pub const KEYWORDS: &[&str] = &[
     "none", "some", "ok", "err",
 ];
 
+/// Rust's strict keywords (the language reference's list): words joined by hyphens that are
+/// all keywords ("let-else", "if-let", "async-await") name a construct of the language.
+pub const RUST_KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while",
+];
+
 /// Traits nearly every type implements; implementing one is plumbing, not a technique.
 pub const EVERYDAY_TRAITS: &[&str] = &[
     "Debug",
