@@ -887,6 +887,54 @@ async fn title_patterns<'a>(
     Ok(homes)
 }
 
+/// The functions of one module or type that a chunk names together (`mem::take` and
+/// `mem::replace`, `Option::take` and `Option::replace`) are one subject, taught side by
+/// side: each finding of such a group joins the one found first in the chunk, and so does
+/// the same name anywhere else in the file.
+fn sibling_homes(findings: &[FindingRow]) -> HashMap<i64, &FindingRow> {
+    // The path a name's last segment belongs to, without its crate (`std::mem::take` → `mem`).
+    let parent = |name: &str| {
+        let segments: Vec<&str> = name
+            .trim()
+            .trim_end_matches("()")
+            .split("::")
+            .filter(|s| !matches!(*s, "std" | "core" | "alloc"))
+            .collect();
+        (segments.len() >= 2 && !name.contains(char::is_whitespace))
+            .then(|| segments[..segments.len() - 1].join("::").to_lowercase())
+    };
+    let mut groups: BTreeMap<(i64, String), Vec<&FindingRow>> = BTreeMap::new();
+    for f in findings {
+        if let Some(p) = parent(&f.pattern) {
+            groups.entry((f.chunk_id, p)).or_default().push(f);
+        }
+    }
+    // (source, key) → the finding its name joins; the same name elsewhere in the file follows.
+    let mut joins: HashMap<(i64, &str), &FindingRow> = HashMap::new();
+    for fs in groups.into_values() {
+        let Some(first) = fs.iter().copied().min_by_key(|f| (f.line_start, f.id)) else {
+            continue;
+        };
+        for f in fs.iter().filter(|f| f.pattern_key != first.pattern_key) {
+            joins
+                .entry((f.source_id, f.pattern_key.as_str()))
+                .or_insert(first);
+        }
+    }
+    findings
+        .iter()
+        .filter_map(|f| {
+            let home = joins.get(&(f.source_id, f.pattern_key.as_str()))?;
+            Some((
+                f.id,
+                *joins
+                    .get(&(home.source_id, home.pattern_key.as_str()))
+                    .unwrap_or(home),
+            ))
+        })
+        .collect()
+}
+
 /// Whether a finding is named after the numbered item its chunk belongs to
 /// (`terms::item_heading`): the item is a subject of its own, however many findings of the
 /// file are named after its title.
@@ -946,7 +994,11 @@ pub async fn plan(
     let now = queue.now();
     // Group: one pattern per key; its name and category come from its first finding. The
     // other names of a document whose title is its main pattern join that pattern's page.
-    let homes = title_patterns(queue, &ungrouped).await?;
+    let mut homes = title_patterns(queue, &ungrouped).await?;
+    for (id, home) in sibling_homes(&ungrouped) {
+        let home = homes.get(&home.id).copied().unwrap_or(home);
+        homes.entry(id).or_insert(home);
+    }
     // Related chunks are searched before the transaction: catching the index up writes.
     let near = match (related, writer) {
         (Some(r), Some(w)) if w.spec.related > 0 && !ungrouped.is_empty() => {
@@ -1173,6 +1225,42 @@ mod tests {
             .filter(|t| keeps_name(t, &chunk(&text), "Name the patterns."))
             .collect();
         assert_eq!(offered, [name]);
+    }
+
+    #[test]
+    fn functions_of_one_module_named_in_one_chunk_share_a_page() {
+        let f = |id: i64, chunk_id: i64, name: &str, line: i64| FindingRow {
+            id,
+            job_id: 1,
+            chunk_id,
+            source_id: 1,
+            rel_path: "notes.md".into(),
+            pattern: name.into(),
+            pattern_key: names::pattern_key(name),
+            category: String::new(),
+            summary: String::new(),
+            evidence: String::new(),
+            code: None,
+            line_start: line,
+            line_end: line,
+            status: crate::queue::FindingStatus::Accepted,
+            reason: None,
+        };
+        let findings = [
+            f(1, 7, "mem::replace", 12),
+            f(2, 7, "std::mem::take", 10),
+            f(3, 7, "Option::take", 14),
+            f(4, 8, "mem::swap", 30),
+            f(5, 7, "#[non_exhaustive]", 9),
+            f(6, 9, "mem::replace", 40),
+        ];
+        let homes = sibling_homes(&findings);
+        // `mem::replace` joins `std::mem::take`, found first in its chunk, here and in the
+        // file's other chunks; a function of another module, or one the file names alone
+        // (`mem::swap`), keeps its own page.
+        assert_eq!(homes.get(&1).map(|h| h.id), Some(2));
+        assert_eq!(homes.get(&6).map(|h| h.id), Some(2));
+        assert_eq!(homes.len(), 2, "{:?}", homes.keys().collect::<Vec<_>>());
     }
 
     /// Issue 19, item 2: ingest works out each file's facts once and stores them; they are
