@@ -18,7 +18,7 @@ use crate::progress::Event;
 use crate::queue::{Done, FailOutcome, Failure, Lease, Queue, QueueError};
 
 #[cfg(test)]
-pub(crate) use stages::findings_from;
+pub(crate) use stages::name_finding;
 pub use stages::plan;
 
 /// The backends by model name (`default`, or what roles name), loaded on demand.

@@ -448,12 +448,19 @@ fn rejection_feedback(findings: &[NewFinding]) -> String {
 }
 
 /// Whether the checks keep `term` as the name of a finding on `chunk`, judged on the name
-/// alone (its evidence the whole chunk): what the terms offer is what the checks accept.
+/// alone: what the terms offer is what the checks accept.
 pub(crate) fn keeps_name(term: &str, chunk: &ChunkRow, instructions: &str) -> bool {
+    name_finding(term, chunk, instructions)
+        .is_some_and(|f| f.status != crate::queue::FindingStatus::Rejected)
+}
+
+/// The finding the checks make of `term` as a name on `chunk`, its evidence the whole chunk
+/// (so that only the name is judged): its kept name, and its status and reason.
+pub(crate) fn name_finding(term: &str, chunk: &ChunkRow, instructions: &str) -> Option<NewFinding> {
     let reply = serde_json::json!({ "findings": [{ "name": term, "evidence": chunk.text }] });
     findings_from(&reply, chunk, instructions)
-        .first()
-        .is_some_and(|f| f.status != crate::queue::FindingStatus::Rejected)
+        .into_iter()
+        .next()
 }
 
 /// Turns the extractor's reply into findings, applying the deterministic checks.

@@ -111,9 +111,7 @@ fn offered(role: &Role, file: &SourceFile) -> Vec<Offered> {
 /// The checks' verdict on `term` as the name of a finding whose evidence is the whole chunk
 /// (so that only the name is judged).
 fn verdict(term: &str, chunk: &ChunkRow, task: &str) -> Verdict {
-    let reply = serde_json::json!({ "findings": [{ "name": term, "evidence": chunk.text }] });
-    let found = crate::engine::findings_from(&reply, chunk, task);
-    match found.into_iter().next() {
+    match crate::engine::name_finding(term, chunk, task) {
         Some(f) if f.status != crate::queue::FindingStatus::Rejected => (f.pattern, Ok(())),
         Some(f) => (
             f.pattern,
