@@ -178,8 +178,11 @@ fn has_mark(line: &str) -> bool {
             ':' if next == Some(':') && ident_before && at(i + 2).is_some_and(is_ident_char) => {
                 true
             }
-            // A return type or a match arm: `-> T`, `=> x`.
-            '>' if matches!(prev, Some('-') | Some('=')) && !matches!(next, Some('>')) => true,
+            // A return type or a match arm: `-> T`, `=> x`. An arrow between two code spans
+            // is prose's ("click `Use this template` -> `Create`"): a menu path, no Rust.
+            '>' if matches!(prev, Some('-') | Some('=')) && !matches!(next, Some('>')) => {
+                !line[i + 1..].trim_start().starts_with('`')
+            }
             // A borrow: `&mut`, `&self`, `&str`, `&'a`, `&[T]`, `&T`.
             '&' if !ident_before && prev != Some('&') => {
                 let rest = &line[i + 1..];
@@ -245,12 +248,14 @@ fn has_mark(line: &str) -> bool {
         if !maybe_words {
             break;
         }
-        // A primitive numeric type, or a snake_case identifier (`into_iter`, `MAX_LEN`):
-        // prose has no underscores between letters.
+        // A primitive numeric type, or a snake_case identifier (`into_iter`, `len_utf8`):
+        // prose has no underscores between letters. A word in capitals alone (`RUST_LOG`,
+        // `AOC_YEAR`) is a shell's or a config's variable as often as a Rust constant: a
+        // constant shows itself by what is around it (`const MAX: usize`).
         let snake = word.contains('_')
             && word.starts_with(char::is_alphabetic)
             && word.ends_with(|c: char| c.is_alphanumeric())
-            && word.chars().any(char::is_alphabetic);
+            && word.chars().any(char::is_lowercase);
         if NUMERIC_TYPES.contains(&word) || snake {
             return true;
         }
@@ -355,6 +360,9 @@ mod tests {
             "match x { Some(v) => v, None => 0 }",
             "call into_iter on it",
             "keep the `HashMap` behind a `RefCell`",
+            "const MAX_LEN: usize = 64;",
+            "returns `fn len(&self) -> usize` for each",
+            "fn parse() -> Config",
         ] {
             assert!(has_rust(rust), "{rust}");
         }
@@ -374,6 +382,10 @@ mod tests {
             "I'm dumb. Super smart people write super smart articles (30 - 60 mins)",
             "The struct of the book follows the chapters.",
             "_02 May 2020 · #blogging_ on GitHub and StackOverflow",
+            // A variable of the shell or a config, and a menu path between code spans.
+            "set `AOC_YEAR` to `2020` in `.cargo/config.toml`",
+            "run it with RUST_LOG=debug to see more",
+            "Click on `Use this template` -> `Create a new repository`, then clone it",
         ] {
             assert!(!has_rust(prose), "{prose}");
         }

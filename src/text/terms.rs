@@ -200,7 +200,7 @@ pub struct FileFacts {
 
 impl FileFacts {
     /// Raised whenever a fact is added or worked out differently.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// Whether these facts were worked out by the rules of this build.
     pub fn are_current(&self) -> bool {
