@@ -899,20 +899,9 @@ async fn title_patterns<'a>(
 /// side: each finding of such a group joins the one found first in the chunk, and so does
 /// the same name anywhere else in the file.
 fn sibling_homes(findings: &[FindingRow]) -> HashMap<i64, &FindingRow> {
-    // The path a name's last segment belongs to, without its crate (`std::mem::take` → `mem`).
-    let parent = |name: &str| {
-        let segments: Vec<&str> = name
-            .trim()
-            .trim_end_matches("()")
-            .split("::")
-            .filter(|s| !matches!(*s, "std" | "core" | "alloc"))
-            .collect();
-        (segments.len() >= 2 && !name.contains(char::is_whitespace))
-            .then(|| segments[..segments.len() - 1].join("::").to_lowercase())
-    };
     let mut groups: BTreeMap<(i64, String), Vec<&FindingRow>> = BTreeMap::new();
     for f in findings {
-        if let Some(p) = parent(&f.pattern) {
+        if let Some(p) = crate::text::paths::parent(&f.pattern) {
             groups.entry((f.chunk_id, p)).or_default().push(f);
         }
     }

@@ -264,7 +264,7 @@ pub fn discussed(
     text: &str,
     prose_only: bool,
 ) -> Result<(), String> {
-    let words = name_words(path_tail(name));
+    let words = name_words(super::paths::tail(name));
     if words.is_empty() {
         return Ok(()); // symbols only (e.g. "?"), judged by the other checks
     }
@@ -345,18 +345,6 @@ fn sole_api_of_a_paragraph(name: &str, prose: &[String]) -> bool {
 /// A paragraph of this many sentences discusses what it names (see
 /// [`sole_api_of_a_paragraph`]); a shorter one may name it in passing.
 const PARAGRAPH_SENTENCES: usize = 3;
-
-/// The last two segments of a path, what a text talks about when it uses it: its leading
-/// modules only say where it lives (`std::sync::mpsc::channel` is discussed wherever a
-/// channel or mpsc is). Any other name is itself.
-fn path_tail(name: &str) -> &str {
-    let mut cuts = name.match_indices("::").map(|(i, _)| i).collect::<Vec<_>>();
-    if name.contains(char::is_whitespace) || cuts.len() < 2 {
-        return name;
-    }
-    cuts.pop();
-    cuts.last().map_or(name, |&i| &name[i + 2..])
-}
 
 /// True when the text introduces `name` as a thing, whole, a determiner before it ("This is
 /// the strategy pattern", "its `Drop` implementation"), or makes it a sentence's subject led
@@ -647,8 +635,6 @@ mod tests {
         // A path is discussed where its module and item are, not its crate.
         let ch = "Use a channel.\nstd::sync::mpsc::channel() gives a Sender.\nOne Receiver (the mc in mpsc).\n";
         assert!(discussed("std::sync::mpsc::channel", &[], ch, true).is_ok());
-        assert_eq!(path_tail("std::sync::mpsc::channel"), "mpsc::channel");
-        assert_eq!(path_tail("mem::take"), "mem::take");
         // A symbol's name is taught under a heading that shows the symbol.
         let q = "## Propagating errors with `?`\n\nUse it: the `?` operator returns early.\n";
         assert!(discussed("? operator", &path(&["Errors"]), q, true).is_ok());

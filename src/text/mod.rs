@@ -7,11 +7,13 @@
 //!   whole file tells);
 //! - `checks`: whether a name the model gave is grounded, discussed and not generic, and the
 //!   key names of one pattern meet under;
+//! - `paths`: Rust paths as names spell them (segments, parent, tail), read one way;
 //! - `prose`: the author's prose in a chunk and the sentence around a quote.
 //! - `teaching`: whether a file or chunk can teach a Rust pattern at all (`Silence`).
 //! - `words`: every word list, each once, with the case it exists for.
 
 pub mod checks;
+pub mod paths;
 pub mod prose;
 pub mod quotes;
 pub mod teaching;

@@ -14,6 +14,7 @@
 use crate::ingest::FileKind;
 use crate::text::quotes::{fenced_lines, replace_links};
 use crate::text::terms::FileFacts;
+use crate::text::words::NUMERIC_TYPES;
 
 /// Why a chunk is not read for patterns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,11 +143,6 @@ const KEYWORD_PAIRS: &[&str] = &[
     "async fn ",
     "impl<",
     "fn main(",
-];
-/// Rust's primitive numeric types: as words, they are Rust.
-const NUMERIC_TYPES: &[&str] = &[
-    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
-    "f64",
 ];
 
 fn is_ident_char(c: char) -> bool {

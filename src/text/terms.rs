@@ -10,9 +10,9 @@ use super::quotes::{
     replace_links, strip_line_markers as strip_markers,
 };
 use super::words::{
-    breaks_a_name, is_structure_heading, without_article, without_numbering, ARTICLES,
-    CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS, EVERYDAY_TRAITS,
-    EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, KEYWORDS, NOT_A_NAME_START,
+    breaks_a_name, is_everyday_name, is_structure_heading, without_article, without_numbering,
+    ARTICLES, CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS,
+    EVERYDAY_TRAITS, EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, NOT_A_NAME_START,
     NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, RUST_KEYWORDS, STRUCTURE_WORDS,
 };
 use crate::ingest::FileKind;
@@ -274,21 +274,16 @@ fn repeated_labels(markdown: &str) -> Vec<String> {
 pub fn std_imports(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in text.lines() {
-        let t = line.trim().trim_start_matches("pub ");
-        let Some(rest) = ["use std::", "use core::", "use alloc::"]
-            .iter()
-            .find_map(|p| t.strip_prefix(p))
-        else {
+        let Some(rest) = super::paths::std_use(line) else {
             continue;
         };
-        let rest = rest.trim_end_matches(';');
         let names: Vec<&str> = match rest.split_once('{') {
             Some((_, group)) => group.trim_end_matches('}').split(',').collect(),
             None => vec![rest],
         };
         for n in names {
             let n = n.split(" as ").next().unwrap_or("").trim();
-            let last = n.rsplit("::").next().unwrap_or("");
+            let last = super::paths::last(n);
             if last.starts_with(|c: char| c.is_ascii_uppercase())
                 && last.chars().all(|c| c.is_ascii_alphanumeric())
                 && !out.iter().any(|o| o == last)
@@ -898,7 +893,7 @@ impl Terms {
                 && span
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
-            (bare && !KEYWORDS.contains(&span)).then_some(span)
+            (bare && !is_everyday_name(span)).then_some(span)
         });
         // Called somewhere in the text (`.fold(`), so a function, not a word of another
         // language (`void`) or a setting (`no_run`).

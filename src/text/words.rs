@@ -406,15 +406,6 @@ pub const COMMON_MACROS: &[&str] = &[
     "format",
 ];
 
-/// Rust keywords and names every program has: never the name of a technique on their own.
-pub const KEYWORDS: &[&str] = &[
-    "mut", "self", "let", "match", "else", "for", "while", "loop", "return", "break", "continue",
-    "pub", "use", "mod", "impl", "ref", "move", "async", "await", "dyn", "where", "true", "false",
-    "unsafe", "const", "static", "type", "struct", "enum", "trait", "crate", "super", "main",
-    "new", "fn", "str", "string", "usize", "u8", "u32", "u64", "i32", "i64", "f64", "bool", "char",
-    "none", "some", "ok", "err",
-];
-
 /// Rust's strict keywords (the language reference's list): words joined by hyphens that are
 /// all keywords ("let-else", "if-let", "async-await") name a construct of the language.
 pub const RUST_KEYWORDS: &[&str] = &[
@@ -423,6 +414,26 @@ pub const RUST_KEYWORDS: &[&str] = &[
     "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
     "where", "while",
 ];
+
+/// Rust's primitive numeric types: as words of a text, they are Rust.
+pub const NUMERIC_TYPES: &[&str] = &[
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64",
+];
+
+/// Names every program has, besides keywords and numeric types: the other primitive types,
+/// `main`, `new`, the variants of `Option` and `Result`.
+const EVERYDAY_NAMES: &[&str] = &[
+    "main", "new", "str", "string", "bool", "char", "none", "some", "ok", "err",
+];
+
+/// A keyword, a primitive type or a name every program has (lower-case): never the name of a
+/// technique on its own.
+pub fn is_everyday_name(word: &str) -> bool {
+    [RUST_KEYWORDS, NUMERIC_TYPES, EVERYDAY_NAMES]
+        .iter()
+        .any(|list| list.contains(&word))
+}
 
 /// Traits nearly every type implements; implementing one is plumbing, not a technique.
 pub const EVERYDAY_TRAITS: &[&str] = &[
