@@ -383,3 +383,80 @@ fn true_names_are_offered_and_pass_the_checks() {
     println!("{report}");
     assert!(low.is_empty(), "fewer true names pass: {low:?}\n{report}");
 }
+
+/// The facts ingest works out for every file of `bench/eval` (version aside), and the
+/// [`FileFacts::VERSION`](crate::text::terms::FileFacts::VERSION) they were worked out under:
+/// facts stored by an older quarry are worked out again only when the version is raised.
+const FACTS: (u32, &str) = (
+    3,
+    "c24fb79d84bcb3fac6a89ce0c4118b72ab5946da67287b69a8fea7650fa1a271",
+);
+
+/// A change to the rules that changes what ingest stores about a file must raise
+/// `FileFacts::VERSION`, or queues enqueued before it keep facts the new rules would not give.
+#[test]
+fn a_change_to_the_facts_raises_their_version() {
+    use crate::text::terms::FileFacts;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut files = 0;
+    for (name, root, _) in folders()
+        .into_iter()
+        .filter(|(_, root, _)| root.starts_with(repo().join("bench/eval")))
+    {
+        let mut read = read_folder(&root);
+        read.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        for file in read {
+            let facts = FileFacts {
+                version: 0,
+                ..file.facts.clone()
+            };
+            h.update(format!("{name}/{}\n", file.rel_path));
+            h.update(serde_json::to_string(&facts).expect("facts serialise"));
+            files += 1;
+        }
+    }
+    assert!(files >= 20, "bench/eval's files not found: {files}");
+    // And files of the shapes the facts are about, which bench/eval may not have.
+    let items = "# Myths\n\n## The myths\n\n### 1) boxes are slow\n\n```rust\nlet b = Box::new(1);\n```\n\n### 2) clones are free\n\n```rust\nlet c = b.clone();\n```\n\n## Conclusion\n\n**Takeaway**\n\nMeasure.\n\n**Takeaway**\n\nAgain.\n";
+    let rules = "# Errors\n\n## Functions that can fail return Result\n\nUse `Result<T, E>`.\n\n## Error messages are lower-case without a full stop\n\nAs `io::Error` does.\n";
+    let steps = "# Learning\n\n## 1) Set up your machine first\n\nSet `AOC_YEAR` and click `New` -> `Create`.\n\n```sh\nexport A=1\n```\n";
+    let source = "use std::cell::{Cell, RefCell};\n/// A counter.\npub struct Counter { n: Cell<u32> }\nimpl Counter { pub fn get(&self) -> u32 { self.n.get() } }\n";
+    for (path, text) in [
+        ("items.md", items),
+        (
+            "one-item.md",
+            items.split("### 2)").next().unwrap_or_default(),
+        ),
+        ("rules.md", rules),
+        ("steps.md", steps),
+        ("lib.rs", source),
+    ] {
+        let kind = ingest::FileKind::from_path(Path::new(path)).expect("a known kind");
+        let (chunks, _, _) = ingest::split(kind, text, &IngestOptions::default(), &ApproxTokens);
+        let facts = FileFacts {
+            version: 0,
+            ..FileFacts::of_chunks(
+                chunks
+                    .iter()
+                    .map(|c| (c.heading_path.as_slice(), c.text.as_str())),
+                kind,
+            )
+        };
+        h.update(format!("fixture/{path}\n"));
+        h.update(serde_json::to_string(&facts).expect("facts serialise"));
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let (version, known) = FACTS;
+    let now = FileFacts::VERSION;
+    if digest != known {
+        let to = if now == version { version + 1 } else { now };
+        panic!(
+            "the facts ingest works out (bench/eval, the fixtures above) changed: raise FileFacts::VERSION to {to} (it is {now}) and set FACTS to ({to}, \"{digest}\")"
+        );
+    }
+    assert_eq!(
+        now, version,
+        "FileFacts::VERSION was raised: set FACTS to ({now}, \"{digest}\")"
+    );
+}
