@@ -193,9 +193,6 @@ pub struct FileFacts {
     /// and whose sections show Rust code: each is a subject of its own (see
     /// [`item_heading`]), as chunks' heading paths spell them.
     pub items: Vec<String>,
-    /// The headings above two numbered items or more (the title, "The misconceptions"):
-    /// each names the list, not a subject of its own.
-    pub lists: Vec<String>,
     /// The words of lines wholly in bold (`**Key takeaways**`) that the file repeats: labels
     /// that structure it, like a heading every section has, not names.
     pub labels: Vec<String>,
@@ -203,7 +200,7 @@ pub struct FileFacts {
 
 impl FileFacts {
     /// Raised whenever a fact is added or worked out differently.
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     /// Whether these facts were worked out by the rules of this build.
     pub fn are_current(&self) -> bool {
@@ -224,7 +221,6 @@ impl FileFacts {
                 .then(|| crate::ingest::markdown::title(text))
                 .flatten(),
             items: Vec::new(),
-            lists: Vec::new(),
             labels: if markdown {
                 repeated_labels(text)
             } else {
@@ -246,23 +242,12 @@ impl FileFacts {
         if Reading::of(kind) == Reading::Prose {
             for (path, text) in chunks {
                 if crate::text::teaching::shows_rust_code(text) {
-                    for (i, h) in path.iter().enumerate() {
-                        if !(is_numbered(h) && names_an_item(h)) {
-                            continue;
-                        }
+                    for h in path.iter().filter(|h| is_numbered(h) && names_an_item(h)) {
                         if !facts.items.contains(h) {
                             facts.items.push(h.clone());
                         }
-                        for above in &path[..i] {
-                            if !facts.lists.contains(above) {
-                                facts.lists.push(above.clone());
-                            }
-                        }
                     }
                 }
-            }
-            if facts.items.len() < 2 {
-                facts.lists.clear();
             }
         }
         facts
@@ -369,13 +354,11 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
     };
     let own = own_heading(headings, file);
     let item = item_heading(headings, file);
-    let names_a_list = |h: &str| file.lists.iter().any(|l| l.trim() == h.trim());
     if prose && inner == 0 && !headings.is_empty() {
         for (i, h) in headings[..=own].iter().enumerate().rev() {
             let rank = if i == own { Rank::Heading } else { Rank::Title };
-            // In a file of topics, a topic's chunk is about the topic, not the collection; a
-            // file of numbered items is about them, its title names the list.
-            if (rank == Rank::Heading || !file.sections_are_topics) && !names_a_list(h) {
+            // In a file of topics, a topic's chunk is about the topic, not the collection.
+            if rank == Rank::Heading || !file.sections_are_topics {
                 out.heading(rank, h);
             }
             if item == Some(i) {
@@ -439,7 +422,7 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
             let t = line.trim();
             if let Some(h) = t.strip_prefix('#') {
                 let h = h.trim_start_matches('#');
-                if (inner == 0 || !in_path(h)) && !names_a_list(h) {
+                if inner == 0 || !in_path(h) {
                     out.heading(Rank::Heading, h);
                 }
                 blank = true;
@@ -1546,61 +1529,6 @@ mod tests {
                 .any(|q| q.contains("Key takeaways") || q.contains("Once only")),
             "{quotes:?}"
         );
-    }
-
-    #[test]
-    fn the_headings_above_numbered_items_name_the_list_not_a_subject() {
-        let path = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let code = "It costs one allocation:\n\n```rust\nlet b: Box<u8> = Box::new(1);\n```\n";
-        let intro = "## The misconceptions\n\nI will go through each of them in turn.\n";
-        let (title, list) = (
-            ["Common misconceptions"],
-            ["Common misconceptions", "The misconceptions"],
-        );
-        let chunks = [
-            (path(&list), intro),
-            (
-                path(&[
-                    "Common misconceptions",
-                    "The misconceptions",
-                    "1) boxes are slow",
-                ]),
-                code,
-            ),
-            (
-                path(&[
-                    "Common misconceptions",
-                    "The misconceptions",
-                    "2) clones are free",
-                ]),
-                code,
-            ),
-            (
-                path(&["Common misconceptions", "Conclusion"]),
-                "Boxes are cheap.\n",
-            ),
-        ];
-        let facts = FileFacts::of_chunks(
-            chunks.iter().map(|(p, t)| (p.as_slice(), *t)),
-            FileKind::Markdown,
-        );
-        assert_eq!(facts.items, ["1) boxes are slow", "2) clones are free"]);
-        assert_eq!(facts.lists, ["Common misconceptions", "The misconceptions"]);
-        for (p, t) in [(path(&list), intro), (path(&title), "Some words.\n")] {
-            let offered = terms(t, &p, FileKind::Markdown, &facts);
-            assert!(
-                !has(&offered, "Common misconceptions") && !has(&offered, "The misconceptions"),
-                "{offered:?}"
-            );
-        }
-        // One numbered item is no list: its title still names the file.
-        let one = FileFacts::of_chunks(
-            chunks[..2].iter().map(|(p, t)| (p.as_slice(), *t)),
-            FileKind::Markdown,
-        );
-        assert!(one.lists.is_empty());
-        let offered = terms("Some words.\n", &path(&title), FileKind::Markdown, &one);
-        assert!(has(&offered, "Common misconceptions"), "{offered:?}");
     }
 
     #[test]
