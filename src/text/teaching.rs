@@ -175,7 +175,7 @@ fn has_mark(line: &str) -> bool {
                 true
             }
             // A return type or a match arm: `-> T`, `=> x`. An arrow between two code spans
-            // is prose's ("click `Use this template` -> `Create`"): a menu path, no Rust.
+            // is prose's ("choose `File` -> `New project`"): a menu path, no Rust.
             '>' if matches!(prev, Some('-') | Some('=')) && !matches!(next, Some('>')) => {
                 !line[i + 1..].trim_start().starts_with('`')
             }
@@ -246,7 +246,7 @@ fn has_mark(line: &str) -> bool {
         }
         // A primitive numeric type, or a snake_case identifier (`into_iter`, `len_utf8`):
         // prose has no underscores between letters. A word in capitals alone (`RUST_LOG`,
-        // `AOC_YEAR`) is a shell's or a config's variable as often as a Rust constant: a
+        // `DATABASE_URL`) is a shell's or a config's variable as often as a Rust constant: a
         // constant shows itself by what is around it (`const MAX: usize`).
         let snake = word.contains('_')
             && word.starts_with(char::is_alphabetic)
@@ -379,9 +379,9 @@ mod tests {
             "The struct of the book follows the chapters.",
             "_02 May 2020 · #blogging_ on GitHub and StackOverflow",
             // A variable of the shell or a config, and a menu path between code spans.
-            "set `AOC_YEAR` to `2020` in `.cargo/config.toml`",
+            "set `APP_MODE` to `dev` in `.env` first",
             "run it with RUST_LOG=debug to see more",
-            "Click on `Use this template` -> `Create a new repository`, then clone it",
+            "choose `File` -> `New project`, then name it",
         ] {
             assert!(!has_rust(prose), "{prose}");
         }

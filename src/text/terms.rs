@@ -1549,7 +1549,7 @@ mod tests {
         let body = "A box costs one allocation:\n\n```rust\nlet b: Box<u8> = Box::new(1);\n```\n";
         let prose = "Each of them costs less than you think.\n";
         let step =
-            "Pick a project, set `AOC_YEAR`, and run:\n\n```sh\nexport PATH=$HOME/bin\n```\n";
+            "Pick a project, set `APP_MODE`, and run:\n\n```sh\nexport PATH=$HOME/bin\n```\n";
         let boxes = [
             "Common misconceptions",
             "The misconceptions",

@@ -420,7 +420,7 @@ fn a_change_to_the_facts_raises_their_version() {
     // And files of the shapes the facts are about, which bench/eval may not have.
     let items = "# Myths\n\n## The myths\n\n### 1) boxes are slow\n\n```rust\nlet b = Box::new(1);\n```\n\n### 2) clones are free\n\n```rust\nlet c = b.clone();\n```\n\n## Conclusion\n\n**Takeaway**\n\nMeasure.\n\n**Takeaway**\n\nAgain.\n";
     let rules = "# Errors\n\n## Functions that can fail return Result\n\nUse `Result<T, E>`.\n\n## Error messages are lower-case without a full stop\n\nAs `io::Error` does.\n";
-    let steps = "# Learning\n\n## 1) Set up your machine first\n\nSet `AOC_YEAR` and click `New` -> `Create`.\n\n```sh\nexport A=1\n```\n";
+    let steps = "# Learning\n\n## 1) Set up your machine first\n\nSet `APP_MODE` and click `New` -> `Create`.\n\n```sh\nexport A=1\n```\n";
     let source = "use std::cell::{Cell, RefCell};\n/// A counter.\npub struct Counter { n: Cell<u32> }\nimpl Counter { pub fn get(&self) -> u32 { self.n.get() } }\n";
     for (path, text) in [
         ("items.md", items),
