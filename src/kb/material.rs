@@ -493,6 +493,102 @@ impl<'a> SourceText<'a> {
     }
 }
 
+/// The top-level items of the lists in `text`, as byte ranges: an item runs to the next
+/// item at its indent, a heading, or a paragraph after a blank line that is not indented
+/// into it.
+fn list_items(text: &str) -> Vec<(usize, usize)> {
+    let mut items = Vec::new();
+    let mut indent_of_items: Option<usize> = None;
+    let mut open: Option<usize> = None;
+    let (mut blank_before, mut in_code, mut at) = (false, false, 0);
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_end();
+        let body = t.trim_start();
+        let indent = t.len() - body.len();
+        if !in_code {
+            let item = crate::text::quotes::opens_list_item(t)
+                && indent_of_items.is_none_or(|i| indent == i);
+            let ends = !body.is_empty()
+                && (body.starts_with('#')
+                    || blank_before && indent <= indent_of_items.unwrap_or(0));
+            if item || ends {
+                if let Some(start) = open.take() {
+                    items.push((start, at));
+                }
+            }
+            if item {
+                indent_of_items.get_or_insert(indent);
+                open = Some(at);
+            }
+        }
+        if body.starts_with("```") || body.starts_with("~~~") {
+            in_code = !in_code;
+        }
+        if !in_code {
+            blank_before = body.is_empty();
+        }
+        at += line.len();
+    }
+    items.extend(open.map(|start| (start, text.len())));
+    items
+}
+
+/// `stretch` cut to the list items the page's findings (`mine`, lines of its source) stand in,
+/// when it is a list of two items or more whose other items feed other pages (`others`);
+/// else the stretch whole. An item is then a subject of its own: the page shows it, not its
+/// neighbours' subjects or the words around the list.
+fn items_cited(stretch: &ChunkRow, mine: &[i64], others: &[i64]) -> Vec<ChunkRow> {
+    let whole = || vec![stretch.clone()];
+    let items = list_items(&stretch.text);
+    if items.len() < 2 {
+        return whole();
+    }
+    let span = |&(a, b): &(usize, usize)| {
+        (
+            line_at(stretch, a),
+            line_at(stretch, b.saturating_sub(1).max(a)),
+        )
+    };
+    let inside = |l: i64| stretch.line_start <= l && l <= stretch.line_end;
+    let item_of = |l: i64| {
+        items.iter().position(|r| {
+            let (a, b) = span(r);
+            a <= l && l <= b
+        })
+    };
+    let mine: Vec<i64> = mine.iter().copied().filter(|&l| inside(l)).collect();
+    let mut kept: Vec<usize> = Vec::new();
+    for &l in &mine {
+        match item_of(l) {
+            Some(i) if !kept.contains(&i) => kept.push(i),
+            Some(_) => {}
+            None => return whole(), // a finding outside the items: the page is about the list
+        }
+    }
+    let shared = others
+        .iter()
+        .filter(|&&l| inside(l))
+        .filter_map(|&l| item_of(l))
+        .any(|i| !kept.contains(&i));
+    if kept.is_empty() || !shared {
+        return whole();
+    }
+    kept.sort_unstable();
+    kept.into_iter()
+        .map(|i| {
+            let (a, b) = items[i];
+            let (line_start, line_end) = span(&items[i]);
+            ChunkRow {
+                line_start,
+                line_end,
+                byte_start: stretch.byte_start + a as i64,
+                text: stretch.text[a..b].to_string(),
+                ..stretch.clone()
+            }
+        })
+        .collect()
+}
+
 /// The char boundary at or before byte `at` of `s`.
 fn floor_char(s: &str, mut at: usize) -> usize {
     at = at.min(s.len());
@@ -527,7 +623,11 @@ fn in_topic(chunk: &ChunkRow, topic: &[String]) -> bool {
 /// once, in source order; the example is the author's whole block: one of at least 3 lines
 /// under an example heading first, then the one holding a finding's line, then the first of
 /// at least 3 lines, then any.
-pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)]) -> Material {
+///
+/// `others` are the `(chunk id, line)` of the other pages' findings: a list whose items feed
+/// several pages (review comments, numbered tips) is a list of subjects, and each page shows
+/// only the items its own findings stand in ([`items_cited`]).
+pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)], others: &[(i64, i64)]) -> Material {
     let mut taken: Vec<&ChunkRow> = Vec::new();
     for &(chunk_id, _) in at {
         let Some(home) = chunks.iter().find(|c| c.id == chunk_id) else {
@@ -565,10 +665,20 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)]) -> Material {
             .copied()
             .filter(|c| c.source_id == source_id)
             .collect();
+        let lines_in = |found: &[(i64, i64)]| -> Vec<i64> {
+            found
+                .iter()
+                .filter(|(id, _)| of_source.iter().any(|c| c.id == *id))
+                .map(|&(_, line)| line)
+                .collect()
+        };
+        let (my_lines, other_lines) = (lines_in(at), lines_in(others));
         match SourceText::of(&of_source) {
             Some(text) => {
                 for stretch in text.stretches(&mine) {
-                    parts.extend(markdown_parts(&stretch));
+                    for piece in items_cited(&stretch, &my_lines, &other_lines) {
+                        parts.extend(markdown_parts(&piece));
+                    }
                 }
             }
             None => parts.extend(mine.into_iter().flat_map(parts_of)),
@@ -627,6 +737,48 @@ mod tests {
 
     fn texts(part: &Part) -> Vec<&str> {
         part.sentences.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// A list of review comments, each feeding its own page: a page keeps the items its
+    /// findings stand in, not its neighbours' subjects or the words around the list.
+    #[test]
+    fn a_list_whose_items_feed_several_pages_is_cut_to_each_pages_items() {
+        let text = "# Review comments\n\nCollected from my reviews.\n\n1. **Collect into a `Result`.** It stops at the first error.\n   Same trick works for `Option`.\n\n2. **Mark public enums `#[non_exhaustive]`.** Adding a variant\n   is then no breaking change.\n\n   ```rust\n   #[non_exhaustive]\n   pub enum Event { Start }\n   ```\n\n3. **Use `mem::take`.** It swaps in the default.\n\nNot a pattern: rebase before review.\n";
+        let c = chunk(1, "markdown", 1, &["Review comments"], text);
+        let said = |m: &Material| -> String {
+            m.parts
+                .iter()
+                .flat_map(|p| p.sentences.iter().map(|s| s.text.clone()))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        // Findings at line 8 (item 2); other pages' at lines 5 (item 1) and 16 (item 3).
+        let m = material(std::slice::from_ref(&c), &[(1, 8)], &[(1, 5), (1, 16)]);
+        let shown = said(&m);
+        assert!(
+            shown.contains("non_exhaustive") && shown.contains("breaking change"),
+            "{shown}"
+        );
+        for other in ["Collect into", "mem::take", "Collected from", "rebase"] {
+            assert!(!shown.contains(other), "{other} in {shown}");
+        }
+        let example = m.example.expect("the item's own block");
+        assert_eq!((example.line_start, example.line_end), (12, 13));
+        // No other page shares the list: the page shows it whole.
+        assert!(said(&material(std::slice::from_ref(&c), &[(1, 8)], &[])).contains("mem::take"));
+        // A finding of the page outside the items: the page is about the list.
+        let m = material(std::slice::from_ref(&c), &[(1, 8), (1, 3)], &[(1, 5)]);
+        assert!(said(&m).contains("Collect into"));
+    }
+
+    #[test]
+    fn list_items_run_to_the_next_item_a_heading_or_an_unindented_paragraph() {
+        let text = "Intro.\n\n- one\n  more of one\n\n  still one\n- two\n\nAfter.\n## H\n";
+        let items: Vec<&str> = list_items(text).iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(
+            items,
+            ["- one\n  more of one\n\n  still one\n", "- two\n\n"]
+        );
     }
 
     /// A blog post's list item that ends in an emoji, the chunk's last byte: the byte before
@@ -707,7 +859,7 @@ mod tests {
             src.len() - 1,
         );
         let chunks = [first, second];
-        let m = material(&chunks, &[(2, 4)]);
+        let m = material(&chunks, &[(2, 4)], &[]);
         assert_eq!(m.parts.len(), 1, "{m:#?}");
         assert_eq!(
             texts(&m.parts[0]),
@@ -728,12 +880,12 @@ mod tests {
             src.find("The borrow").unwrap(),
             src.len() - 1,
         );
-        let m = material(&[chunks[0].clone(), third], &[(3, 4)]);
+        let m = material(&[chunks[0].clone(), third], &[(3, 4)], &[]);
         assert_eq!(
             texts(&m.parts[0])[0],
             "The borrow checker rejects a reference that outlives its value."
         );
-        let m = material(&chunks, &[(1, 1), (2, 4)]);
+        let m = material(&chunks, &[(1, 1), (2, 4)], &[]);
         assert_eq!(m.parts.len(), 2, "a part per chunk: {m:#?}");
         let all: Vec<&str> = m.parts.iter().flat_map(texts).collect();
         assert_eq!(all.len(), 4, "each sentence once: {m:#?}");
@@ -793,13 +945,13 @@ mod tests {
         assert_eq!((b[0].line_start, b[0].line_end), (5, 8));
         assert!(b[0].code.starts_with("/// Restores"), "{}", b[0].code);
         assert_eq!((b[1].line_start, b[1].line_end), (10, 12));
-        let m = material(std::slice::from_ref(&c), &[(3, 11)]);
+        let m = material(std::slice::from_ref(&c), &[(3, 11)], &[]);
         assert_eq!(
             m.example.map(|b| b.line_start),
             Some(10),
             "the item holding the finding"
         );
-        let m = material(&[c], &[(3, 6)]);
+        let m = material(&[c], &[(3, 6)], &[]);
         assert_eq!(m.example.map(|b| b.line_start), Some(5));
     }
 
@@ -811,7 +963,7 @@ mod tests {
             chunk(3, "markdown", 20, &["Guards", "Newtypes"], "## Newtypes\n\nA newtype wraps one value to give it a meaning of its own.\n"),
             chunk(4, "markdown", 30, &["Guards", "Newtypes", "Advantages"], "### Advantages\n\nThe compiler keeps the two meanings apart for free.\n"),
         ];
-        let m = material(&chunks, &[(1, 3)]);
+        let m = material(&chunks, &[(1, 3)], &[]);
         let headings: Vec<_> = m.parts.iter().map(|p| p.heading.clone().unwrap()).collect();
         assert_eq!(headings, ["Guards", "Example"]);
         let ex = m.example.expect("an example");
@@ -820,7 +972,7 @@ mod tests {
             (13, 15),
             "the Example section's block"
         );
-        let m = material(&chunks, &[(3, 22)]);
+        let m = material(&chunks, &[(3, 22)], &[]);
         let headings: Vec<_> = m.parts.iter().map(|p| p.heading.clone().unwrap()).collect();
         assert_eq!(headings, ["Newtypes", "Advantages"]);
         assert_eq!(m.example, None, "no block of three lines in the topic");
@@ -840,7 +992,7 @@ mod tests {
                 "Unrelated notes about something else entirely.\n",
             ),
         ];
-        let m = material(&chunks, &[(1, 1)]);
+        let m = material(&chunks, &[(1, 1)], &[]);
         assert_eq!(m.parts.len(), 1);
         let ex = m.example.unwrap();
         assert_eq!(ex.lang, "rust");

@@ -89,11 +89,19 @@ impl Kb {
         let mut prose_by_chunk: BTreeMap<i64, Option<String>> = BTreeMap::new();
         let mut chunks_by_source: BTreeMap<i64, Vec<crate::queue::store::ChunkRow>> =
             BTreeMap::new();
+        let mut grouped = Vec::new();
         for p in queue.patterns().await? {
             let fs = queue.pattern_findings(p.id).await?;
-            if fs.is_empty() {
-                continue;
+            if !fs.is_empty() {
+                grouped.push((p, fs));
             }
+        }
+        // Where each page's findings stand, (chunk id, line), for the pages that share a list.
+        let found: Vec<Vec<(i64, i64)>> = grouped
+            .iter()
+            .map(|(_, fs)| fs.iter().map(|f| (f.chunk_id, f.line_start)).collect())
+            .collect();
+        for (n, (p, fs)) in grouped.into_iter().enumerate() {
             // The author's material comes from the pattern's own findings (an aspect's topic is
             // its own), their chunks first.
             let mut own: Vec<&crate::queue::store::FindingRow> =
@@ -116,7 +124,13 @@ impl Kb {
                 }
             }
             let at: Vec<(i64, i64)> = own.iter().map(|f| (f.chunk_id, f.line_start)).collect();
-            material.insert(p.id, material::material(&chunks, &at));
+            let others: Vec<(i64, i64)> = found
+                .iter()
+                .enumerate()
+                .filter(|&(m, _)| m != n)
+                .flat_map(|(_, f)| f.iter().copied())
+                .collect();
+            material.insert(p.id, material::material(&chunks, &at, &others));
             for f in &fs {
                 // A chunk often holds several findings: read and reduce it to prose once.
                 if let std::collections::btree_map::Entry::Vacant(e) =

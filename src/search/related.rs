@@ -161,11 +161,53 @@ pub async fn related_chunks(
         .iter()
         .filter(|h| !own_files.contains(&h.chunk.rel_path))
         .filter_map(|h| {
-            let s = h.similarity?;
-            (s >= min_similarity).then(|| judge(name, &h.chunk, s))
+            let s = h.similarity.filter(|s| *s >= min_similarity)?;
+            let mut r = judge(name, &h.chunk, s);
+            // A sentence that links to the pattern's own file ("see the [default
+            // idiom](default.md)") points the reader there: the page is that file's, so the
+            // pointer teaches it nothing.
+            r.cited &= !points_into(&h.chunk, (r.line_start, r.line_end), own_files);
+            Some(r)
         })
         .take(k)
         .collect())
+}
+
+/// Whether the lines `lines` of `chunk` link to one of `files` (paths relative to the
+/// folder, as the chunk's own).
+fn points_into(chunk: &RetrievedChunk, lines: (i64, i64), files: &BTreeSet<String>) -> bool {
+    let skip = usize::try_from(lines.0 - chunk.line_start).unwrap_or(0);
+    let take = usize::try_from(lines.1 - lines.0 + 1).unwrap_or(0);
+    chunk
+        .text
+        .lines()
+        .skip(skip)
+        .take(take)
+        .flat_map(crate::text::quotes::link_targets)
+        .filter_map(|t| resolve(&chunk.rel_path, t))
+        .any(|path| files.contains(&path))
+}
+
+/// The folder-relative path a link `target` written in the file `from` leads to; `None` for
+/// a URL, an anchor in the same file or a path that leaves the folder.
+fn resolve(from: &str, target: &str) -> Option<String> {
+    let path = target.split_whitespace().next()?; // `[x](a.md "title")`
+    let path = path.split(['#', '?']).next()?;
+    if path.is_empty() || path.contains(':') || path.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop(); // the file itself
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 #[cfg(test)]
@@ -182,6 +224,42 @@ mod tests {
             heading_path: heading.iter().map(|h| h.to_string()).collect(),
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn a_link_target_is_read_from_the_file_it_is_written_in() {
+        assert_eq!(
+            resolve("idioms/ctor.md", "default.md").as_deref(),
+            Some("idioms/default.md")
+        );
+        assert_eq!(
+            resolve("idioms/ctor.md", "../patterns/builder.md#usage").as_deref(),
+            Some("patterns/builder.md")
+        );
+        assert_eq!(resolve("a.md", "./b.md \"B\"").as_deref(), Some("b.md"));
+        for away in ["https://x.org/a.md", "#usage", "../../up.md", "/abs.md"] {
+            assert_eq!(resolve("docs/a.md", away), None, "{away}");
+        }
+    }
+
+    #[test]
+    fn a_sentence_that_points_to_the_pages_own_file_is_not_cited() {
+        let pointer = chunk(
+            "idioms/ctor.md",
+            &["Constructors", "See also"],
+            "## See also\n\n- The [default idiom](default.md) for a more in-depth description of\n  the `Default` trait.\n",
+        );
+        let own: BTreeSet<String> = ["idioms/default.md".to_string()].into();
+        assert!(points_into(&pointer, (12, 13), &own));
+        assert!(!points_into(
+            &pointer,
+            (12, 13),
+            &["idioms/other.md".to_string()].into()
+        ));
+        assert!(
+            !points_into(&pointer, (10, 10), &own),
+            "the heading line links nowhere"
+        );
     }
 
     #[test]

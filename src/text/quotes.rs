@@ -68,13 +68,9 @@ fn after_list_marker(t: &str) -> Option<&str> {
     if let Some(rest) = ["- ", "* ", "+ "].iter().find_map(|m| t.strip_prefix(m)) {
         return Some(rest);
     }
-    let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
-    if digits.len() == t.len() {
-        return None;
-    }
-    digits
-        .strip_prefix(". ")
-        .or_else(|| digits.strip_prefix(") "))
+    // An ordered item: a number closed by `.` or `)` and a space (not "2.1 Builder").
+    let (rest, closed) = super::words::after_number(t)?;
+    (closed && rest.len() < t.len() && t[..t.len() - rest.len()].ends_with(' ')).then_some(rest)
 }
 
 /// A line past its list markers (`-`, `+`, `* `, `1.`, `2)`), quote and heading marks and
@@ -95,39 +91,74 @@ pub fn strip_line_markers(line: &str) -> &str {
     }
 }
 
+/// A markdown link found in a line: where it starts and ends, its text and its target (a
+/// URL or path for `[text](target)`, a label for `[text][label]`).
+struct Link<'a> {
+    start: usize,
+    end: usize,
+    text: &'a str,
+    target: &'a str,
+    inline: bool,
+}
+
+/// The first link of `line` at or after byte `from`, if any; brackets that are not links
+/// are passed over.
+fn next_link(line: &str, mut from: usize) -> Option<Link<'_>> {
+    while let Some(open) = line[from..].find('[').map(|i| from + i) {
+        let after = &line[open..];
+        // Link text may hold brackets (`[`#[deny(warnings)]`](…)`).
+        let close = open + matching_close(after, '[', ']')?;
+        let tail = &line[close + 1..];
+        let closer = match tail.chars().next() {
+            Some('(') => ')',
+            Some('[') => ']',
+            _ => {
+                from = close + 1;
+                continue;
+            }
+        };
+        let Some(end) = tail.find(closer) else {
+            from = close + 1;
+            continue;
+        };
+        return Some(Link {
+            start: open,
+            end: close + 1 + end + 1,
+            text: &line[open + 1..close],
+            target: tail[1..end].trim(),
+            inline: closer == ')',
+        });
+    }
+    None
+}
+
 /// A line with its markdown links (`[text](url)`, `[text][ref]`) replaced by their text
 /// (`keep_text`) or by nothing; brackets that are not links are left as they are.
 pub fn replace_links(line: &str, keep_text: bool) -> String {
     let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        // Link text may hold brackets (`[`#[deny(warnings)]`](…)`).
-        let Some(close) = matching_close(after, '[', ']') else {
-            out.push_str(after);
-            return out;
-        };
-        let tail = &after[close + 1..];
-        let target_end = match tail.chars().next() {
-            Some('(') => tail.find(')'),
-            Some('[') => tail.find(']'),
-            _ => None,
-        };
-        match target_end {
-            Some(end) => {
-                if keep_text {
-                    out.push_str(&after[1..close]);
-                }
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push_str(&after[..close + 1]);
-                rest = tail;
-            }
+    let mut at = 0;
+    while let Some(link) = next_link(line, at) {
+        out.push_str(&line[at..link.start]);
+        if keep_text {
+            out.push_str(link.text);
         }
+        at = link.end;
     }
-    out.push_str(rest);
+    out.push_str(&line[at..]);
+    out
+}
+
+/// The targets of a text's inline links (`[text](target)`), as written: URLs, paths,
+/// anchors.
+pub fn link_targets(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(link) = next_link(text, at) {
+        if link.inline {
+            out.push(link.target);
+        }
+        at = link.end;
+    }
     out
 }
 
@@ -340,6 +371,8 @@ mod tests {
             !opens_list_item("*emphasis* here")
                 && !opens_list_item("2021 was")
                 && !opens_list_item("text")
+                && !opens_list_item("2.1 Builder")
+                && !opens_list_item("1.foo")
         );
     }
 
@@ -362,6 +395,11 @@ mod tests {
         );
         assert_eq!(replace_links(line, false), "-  and , [not a link] here");
         assert_eq!(replace_links("[open [b](x)", true), "[open [b](x)");
+        assert_eq!(link_targets(line), ["./deny.md", "b.md"]);
+        assert_eq!(
+            link_targets("[ref][label], [site]( https://x.org/a ) and [(b)](#b)"),
+            ["https://x.org/a", "#b"]
+        );
     }
 
     #[test]

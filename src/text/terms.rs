@@ -10,10 +10,11 @@ use super::quotes::{
     replace_links, strip_line_markers as strip_markers,
 };
 use super::words::{
-    breaks_a_name, is_everyday_name, is_structure_heading, without_article, without_numbering,
-    ARTICLES, CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS, EFFECT_VERBS,
-    EVERYDAY_TRAITS, EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS, NOT_A_NAME_START,
-    NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, RUST_KEYWORDS, STRUCTURE_WORDS,
+    after_number, breaks_a_name, is_everyday_name, is_structure_heading, without_article,
+    without_numbering, ARTICLES, CALENDAR_WORDS, CLAUSE_WORDS, COMMON_MACROS, DETERMINERS,
+    EFFECT_VERBS, EVERYDAY_TRAITS, EVERYDAY_TYPES, FIRST_PERSON, FUNCTION_WORDS, HEAD_NOUNS,
+    NOT_A_NAME_START, NOT_GERUNDS, PLACE_WORDS, PLUMBING_ATTRIBUTES, RUST_KEYWORDS,
+    STRUCTURE_WORDS,
 };
 use crate::ingest::FileKind;
 
@@ -93,9 +94,7 @@ pub fn own_heading(headings: &[String], file: &FileFacts) -> usize {
 
 /// A heading numbered as an item of a list or a book: "2) …", "3. Builders", "2.1 Builder".
 fn is_numbered(heading: &str) -> bool {
-    let h = heading.trim().trim_start_matches('#').trim_start();
-    let rest = h.trim_start_matches(|c: char| c.is_ascii_digit());
-    rest.len() < h.len() && rest.trim_start_matches('\\').starts_with(['.', ')'])
+    after_number(heading.trim().trim_start_matches('#').trim_start()).is_some()
 }
 
 /// A heading in the first person: the author's diary, not a name.

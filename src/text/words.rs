@@ -78,12 +78,37 @@ pub fn is_structure_heading(heading: &str) -> bool {
     STRUCTURE_WORDS.contains(&h.as_str()) && !GRAB_BAGS.contains(&h.as_str())
 }
 
-/// A heading without its numbering: "3. Builders" → "Builders".
+/// A heading without its numbering: "3. Builders" → "Builders"; a heading that opens with a
+/// number that numbers nothing ("2021 edition") is kept whole.
 pub fn without_numbering(heading: &str) -> &str {
-    heading
-        .trim()
-        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
-        .trim()
+    let h = heading.trim();
+    after_number(h).map_or(h, |(rest, _)| rest)
+}
+
+/// The text past the number that opens `s` as an item of a list or a book, and whether the
+/// number is closed by a `.` or `)` ("3. Builders", "2) boxes", "0\\) Setup": closed; "2.1
+/// Builder": a section number, not closed). A number that numbers nothing ("2021 edition",
+/// "1.5x faster") is `None`. The one reading of numbering: headings' (`terms::is_numbered`,
+/// [`without_numbering`]) and list items' (`quotes::opens_list_item`).
+pub fn after_number(s: &str) -> Option<(&str, bool)> {
+    let digits = |t: &str| t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let first = digits(s);
+    if first == 0 {
+        return None;
+    }
+    let mut rest = &s[first..];
+    let mut sections = false; // "2.1": dotted groups of digits
+    while let Some(t) = rest.strip_prefix('.').filter(|t| digits(t) > 0) {
+        rest = &t[digits(t)..];
+        sections = true;
+    }
+    let unescaped = rest.strip_prefix('\\').unwrap_or(rest);
+    let closed = unescaped.starts_with(['.', ')']);
+    if closed {
+        rest = &unescaped[1..];
+    }
+    let ends = rest.is_empty() || rest.starts_with(char::is_whitespace);
+    ((closed || sections) && ends).then(|| (rest.trim_start(), closed))
 }
 
 /// Headings of sections that gather unrelated things.
@@ -544,3 +569,28 @@ pub const CLAUSE_WORDS: &[&str] = &[
 
 /// Words too common to find the sentence that names a finding.
 pub const EVIDENCE_STOPWORDS: &[&str] = &["the", "and", "for", "with", "implementing"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_opens_an_item_only_when_it_numbers_one() {
+        assert_eq!(after_number("3. Builders"), Some(("Builders", true)));
+        assert_eq!(after_number("2) boxes"), Some(("boxes", true)));
+        assert_eq!(after_number("0\\) Setup"), Some(("Setup", true)));
+        assert_eq!(after_number("2.1 Builder"), Some(("Builder", false)));
+        assert_eq!(after_number("12."), Some(("", true)));
+        for plain in [
+            "2021 edition",
+            "1.5x faster",
+            "3.Builders",
+            "Builder",
+            "v2. api",
+        ] {
+            assert_eq!(after_number(plain), None, "{plain}");
+        }
+        assert_eq!(without_numbering("  4) Use `Cow`"), "Use `Cow`");
+        assert_eq!(without_numbering("2021 edition"), "2021 edition");
+    }
+}
