@@ -533,57 +533,49 @@ fn list_items(text: &str) -> Vec<(usize, usize)> {
     items
 }
 
-/// `stretch` cut to the list items the page's findings (`mine`, lines of its source) stand in,
-/// when it is a list of two items or more whose other items feed other pages (`others`);
-/// else the stretch whole. An item is then a subject of its own: the page shows it, not its
-/// neighbours' subjects or the words around the list.
-fn items_cited(stretch: &ChunkRow, mine: &[i64], others: &[i64]) -> Vec<ChunkRow> {
-    let whole = || vec![stretch.clone()];
-    let items = list_items(&stretch.text);
-    if items.len() < 2 {
-        return whole();
-    }
-    let span = |&(a, b): &(usize, usize)| {
-        (
-            line_at(stretch, a),
-            line_at(stretch, b.saturating_sub(1).max(a)),
-        )
-    };
-    let inside = |l: i64| stretch.line_start <= l && l <= stretch.line_end;
-    let item_of = |l: i64| {
-        items.iter().position(|r| {
-            let (a, b) = span(r);
-            a <= l && l <= b
+/// `stretches` (of one source) cut to the list items the page's findings (`mine`, lines of
+/// the source) stand in, when every one of them stands in an item and other pages' findings
+/// (`others`) stand in other items: the list is then a list of subjects, and the page shows
+/// its own, not its neighbours' or the words around the list. Else the stretches whole.
+fn items_cited(stretches: &[ChunkRow], mine: &[i64], others: &[i64]) -> Vec<ChunkRow> {
+    // Every item of every stretch: (stretch, byte range, first line, last line).
+    let items: Vec<(usize, (usize, usize), i64, i64)> = stretches
+        .iter()
+        .enumerate()
+        .flat_map(|(n, st)| {
+            list_items(&st.text).into_iter().map(move |(a, b)| {
+                let last = line_at(st, b.saturating_sub(1).max(a));
+                (n, (a, b), line_at(st, a), last)
+            })
         })
-    };
-    let mine: Vec<i64> = mine.iter().copied().filter(|&l| inside(l)).collect();
+        .collect();
+    let item_of = |l: i64| items.iter().position(|&(_, _, a, b)| a <= l && l <= b);
     let mut kept: Vec<usize> = Vec::new();
-    for &l in &mine {
+    for &l in mine {
         match item_of(l) {
             Some(i) if !kept.contains(&i) => kept.push(i),
             Some(_) => {}
-            None => return whole(), // a finding outside the items: the page is about the list
+            None => return stretches.to_vec(), // a finding outside the items: about the list
         }
     }
     let shared = others
         .iter()
-        .filter(|&&l| inside(l))
         .filter_map(|&l| item_of(l))
         .any(|i| !kept.contains(&i));
     if kept.is_empty() || !shared {
-        return whole();
+        return stretches.to_vec();
     }
     kept.sort_unstable();
     kept.into_iter()
         .map(|i| {
-            let (a, b) = items[i];
-            let (line_start, line_end) = span(&items[i]);
+            let (n, (a, b), line_start, line_end) = items[i];
+            let st = &stretches[n];
             ChunkRow {
                 line_start,
                 line_end,
-                byte_start: stretch.byte_start + a as i64,
-                text: stretch.text[a..b].to_string(),
-                ..stretch.clone()
+                byte_start: st.byte_start + a as i64,
+                text: st.text[a..b].to_string(),
+                ..st.clone()
             }
         })
         .collect()
@@ -675,10 +667,8 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)], others: &[(i64, i64)]) -
         let (my_lines, other_lines) = (lines_in(at), lines_in(others));
         match SourceText::of(&of_source) {
             Some(text) => {
-                for stretch in text.stretches(&mine) {
-                    for piece in items_cited(&stretch, &my_lines, &other_lines) {
-                        parts.extend(markdown_parts(&piece));
-                    }
+                for piece in items_cited(&text.stretches(&mine), &my_lines, &other_lines) {
+                    parts.extend(markdown_parts(&piece));
                 }
             }
             None => parts.extend(mine.into_iter().flat_map(parts_of)),
@@ -769,6 +759,19 @@ mod tests {
         // A finding of the page outside the items: the page is about the list.
         let m = material(std::slice::from_ref(&c), &[(1, 8), (1, 3)], &[(1, 5)]);
         assert!(said(&m).contains("Collect into"));
+        // The list in two chunks of one topic: the page's item is in the second, another
+        // page's in the first; the first chunk's items and words are not shown.
+        let cut = text.find("2. **Mark").expect("item 2");
+        let head = &text[..cut];
+        let mut second = chunk(2, "markdown", 8, &["Review comments"], &text[cut..]);
+        second.byte_start = cut as i64;
+        let first = chunk(1, "markdown", 1, &["Review comments"], head);
+        let m = material(&[first, second], &[(2, 16)], &[(1, 5), (2, 8)]);
+        let shown = said(&m);
+        assert!(shown.contains("mem::take"), "{shown}");
+        for other in ["Collect into", "non_exhaustive", "Collected from", "rebase"] {
+            assert!(!shown.contains(other), "{other} in {shown}");
+        }
     }
 
     #[test]
