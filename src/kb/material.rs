@@ -535,8 +535,9 @@ fn list_items(text: &str) -> Vec<(usize, usize)> {
 
 /// `stretches` (of one source) cut to the list items the page's findings (`mine`, lines of
 /// the source) stand in, when every one of them stands in an item and other pages' findings
-/// (`others`) stand in other items: the list is then a list of subjects, and the page shows
-/// its own, not its neighbours' or the words around the list. Else the stretches whole.
+/// (`others`) stand in other items: the list is then a list of subjects, divided among its
+/// pages, and the page shows its own items (and those no page claims that stand nearest to
+/// one of them), not its neighbours' or the words around the list. Else the stretches whole.
 fn items_cited(stretches: &[ChunkRow], mine: &[i64], others: &[i64]) -> Vec<ChunkRow> {
     // Every item of every stretch: (stretch, byte range, first line, last line).
     let items: Vec<(usize, (usize, usize), i64, i64)> = stretches
@@ -558,17 +559,36 @@ fn items_cited(stretches: &[ChunkRow], mine: &[i64], others: &[i64]) -> Vec<Chun
             None => return stretches.to_vec(), // a finding outside the items: about the list
         }
     }
-    let shared = others
+    let theirs: Vec<usize> = others
         .iter()
         .filter_map(|&l| item_of(l))
-        .any(|i| !kept.contains(&i));
-    if kept.is_empty() || !shared {
+        .filter(|i| !kept.contains(i))
+        .collect();
+    if kept.is_empty() || theirs.is_empty() {
         return stretches.to_vec();
     }
+    // An item no page's finding stands in goes with the nearest item one does (the earlier
+    // on a tie), so the list is divided among its pages and no item is lost or shown twice.
+    let claimed: Vec<usize> = kept.iter().chain(&theirs).copied().collect();
+    for i in 0..items.len() {
+        let nearest = claimed.iter().min_by_key(|&&j| (i.abs_diff(j), j));
+        if !claimed.contains(&i) && nearest.is_some_and(|j| kept.contains(j)) {
+            kept.push(i);
+        }
+    }
     kept.sort_unstable();
-    kept.into_iter()
-        .map(|i| {
-            let (n, (a, b), line_start, line_end) = items[i];
+    // Items next to each other in one stretch make one piece: one list on the page.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for i in kept {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == i && items[*last].0 == items[i].0 => *last = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    runs.into_iter()
+        .map(|(first, last)| {
+            let (n, (a, _), line_start, _) = items[first];
+            let (_, (_, b), _, line_end) = items[last];
             let st = &stretches[n];
             ChunkRow {
                 line_start,
@@ -752,6 +772,18 @@ mod tests {
         for other in ["Collect into", "mem::take", "Collected from", "rebase"] {
             assert!(!shown.contains(other), "{other} in {shown}");
         }
+        // An item no page claims goes with the nearest claimed one: item 1 with item 2.
+        let m = material(std::slice::from_ref(&c), &[(1, 8)], &[(1, 16)]);
+        assert!(said(&m).contains("Collect into"), "{}", said(&m));
+        assert_eq!(
+            m.parts.len(),
+            1,
+            "items 1 and 2 are one list: {:#?}",
+            m.parts
+        );
+        let m = material(std::slice::from_ref(&c), &[(1, 16)], &[(1, 8)]);
+        assert!(!said(&m).contains("Collect into"), "{}", said(&m));
+        let m = material(std::slice::from_ref(&c), &[(1, 8)], &[(1, 5), (1, 16)]);
         let example = m.example.expect("the item's own block");
         assert_eq!((example.line_start, example.line_end), (12, 13));
         // No other page shares the list: the page shows it whole.
