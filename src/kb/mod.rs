@@ -35,6 +35,9 @@ pub struct Kb {
     pub notes: BTreeMap<i64, Vec<(String, i64, i64, serde_json::Value)>>,
     /// Per finding id of a pattern: the author's whole sentence around its evidence.
     pub passages: BTreeMap<i64, String>,
+    /// Per finding id: the lines of its chunk that the code it quoted stands at (the model's
+    /// code line is not always at the finding's own lines), when found.
+    pub code_at: BTreeMap<i64, (i64, i64)>,
     /// Per pattern id: the author's own material for its page (the topic's parts, the example).
     pub material: BTreeMap<i64, material::Material>,
     /// Per source id: the line ranges the extractor was not asked about, and why (no Rust in
@@ -85,8 +88,10 @@ impl Kb {
         let findings = queue.current_findings().await?;
         let mut patterns = Vec::new();
         let mut passages = BTreeMap::new();
+        let mut code_at = BTreeMap::new();
         let mut material = BTreeMap::new();
         let mut prose_by_chunk: BTreeMap<i64, Option<String>> = BTreeMap::new();
+        let mut code_lines_of: BTreeMap<i64, crate::queue::store::ChunkRow> = BTreeMap::new();
         let mut chunks_by_source: BTreeMap<i64, Vec<crate::queue::store::ChunkRow>> =
             BTreeMap::new();
         let mut grouped = Vec::new();
@@ -144,6 +149,13 @@ impl Kb {
                             .ok()
                             .and_then(|k| prose_of(k, &chunk.text)),
                     );
+                    code_lines_of.insert(f.chunk_id, chunk);
+                }
+                let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
+                if let Some(lines) =
+                    code.and_then(|c| code_lines(&code_lines_of[&f.chunk_id], c, f.line_start))
+                {
+                    code_at.insert(f.id, lines);
                 }
                 let prose = prose_by_chunk[&f.chunk_id].as_deref();
                 if let Some(text) = prose.and_then(|t| passage(t, &f.evidence)) {
@@ -211,6 +223,7 @@ impl Kb {
             failures: queue.failures().await?,
             notes,
             passages,
+            code_at,
             material,
             unread,
             related,
@@ -250,6 +263,7 @@ pub fn render(kb: &Kb, templates: &Templates) -> Result<Vec<Page>, TemplateError
             findings,
             reply,
             &kb.passages,
+            &kb.code_at,
             kb.material.get(&p.id),
             &paths,
         )
@@ -415,6 +429,30 @@ fn category_of(p: &PatternRow, findings: &[FindingRow]) -> String {
         .into_iter()
         .find(|(_, n)| *n == most)
         .map_or_else(|| p.category.clone(), |(c, _)| c.to_string())
+}
+
+/// The lines of `chunk` that `code` (a model's quote of it) stands at: where its first line
+/// occurs, the occurrence nearest line `near` on a tie; `None` when it does not occur, or the
+/// chunk's lines are not the source's (a JSON chunk is its fields flattened).
+fn code_lines(chunk: &crate::queue::store::ChunkRow, code: &str, near: i64) -> Option<(i64, i64)> {
+    use crate::ingest::FileKind;
+    if !matches!(
+        chunk.kind.parse::<FileKind>(),
+        Ok(FileKind::Markdown | FileKind::Text | FileKind::Rust)
+    ) {
+        return None;
+    }
+    let mut lines = code.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    let more = lines.count() as i64;
+    chunk
+        .text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(first))
+        .map(|(i, _)| chunk.line_start + i as i64)
+        .min_by_key(|l| (l - near).abs())
+        .map(|l| (l, (l + more).min(chunk.line_end)))
 }
 
 /// The finding whose code line best shows the pattern: one of its own findings before an

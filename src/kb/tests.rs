@@ -77,6 +77,7 @@ fn kb() -> Kb {
         failures: vec![],
         notes: Default::default(),
         passages: Default::default(),
+        code_at: Default::default(),
         material: Default::default(),
         unread: Default::default(),
         related: Default::default(),
@@ -846,4 +847,48 @@ fn the_stages_shown_are_found_by_what_their_roles_output() {
     std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
     let renamed = crate::agent::Agents::load(Some(dir.path()), None).unwrap();
     assert_eq!(Stages::of(&renamed).page.as_deref(), Some("draft"));
+}
+
+/// The model quoted item 2's code line for a finding at item 3's line: the example cites the
+/// line the code stands at, not the finding's.
+#[test]
+fn a_quoted_code_line_is_cited_where_it_stands_in_its_chunk() {
+    let chunk = crate::queue::store::ChunkRow {
+        id: 1,
+        kind: "markdown".into(),
+        line_start: 10,
+        line_end: 14,
+        text: "1. `let a = b.take();` moves it out.\n\n2. **`impl Deref for Admin`** fakes inheritance.\n   `impl Deref for Admin` again.\n3. Mark it `#[non_exhaustive]`.".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code_lines(&chunk, "2. **`impl Deref for Admin`**", 14),
+        Some((12, 12))
+    );
+    // Two occurrences: the one nearest the finding's line.
+    assert_eq!(
+        code_lines(&chunk, "`impl Deref for Admin`", 14),
+        Some((13, 13))
+    );
+    assert_eq!(
+        code_lines(&chunk, "let a = b.take();\nmore", 10),
+        Some((10, 11))
+    );
+    assert_eq!(code_lines(&chunk, "fn missing()", 10), None);
+    assert_eq!(code_lines(&chunk, "  \n", 10), None);
+    let json = crate::queue::store::ChunkRow {
+        kind: "json".into(),
+        ..chunk.clone()
+    };
+    assert_eq!(code_lines(&json, "`impl Deref for Admin`", 14), None);
+
+    let mut kb = kb();
+    let f = &mut kb.patterns[0].1[0];
+    f.code = Some("2. **`impl Deref for Admin`**".into());
+    let id = f.id;
+    kb.code_at.insert(id, (12, 12));
+    let pages = render(&kb);
+    let text = &page(&pages, "patterns/error-propagation.md").text;
+    let example = text.split("## Example").nth(1).expect("an example");
+    assert!(example.contains("notes/errors.md:12-12"), "{example}");
 }

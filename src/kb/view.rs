@@ -495,6 +495,7 @@ pub fn pattern(
     findings: &[FindingRow],
     page: &Option<serde_json::Value>,
     passages: &BTreeMap<i64, String>,
+    code_at: &BTreeMap<i64, (i64, i64)>,
     material: Option<&Material>,
     paths: &Paths,
 ) -> PatternPage {
@@ -563,8 +564,15 @@ pub fn pattern(
                 } else {
                     "text"
                 };
+            let lines = code_at.get(&f.id).copied();
             Example {
-                cite: citation(f, 1, paths),
+                cite: lines_link(
+                    f.source_id,
+                    &f.rel_path,
+                    lines.unwrap_or((f.line_start, f.line_end)),
+                    1,
+                    paths,
+                ),
                 lang: lang.into(),
                 fence: fence_for(code),
                 code: code.to_string(),
