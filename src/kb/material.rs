@@ -687,9 +687,19 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)], others: &[(i64, i64)]) -
         let (my_lines, other_lines) = (lines_in(at), lines_in(others));
         match SourceText::of(&of_source) {
             Some(text) => {
-                for piece in items_cited(&text.stretches(&mine), &my_lines, &other_lines) {
-                    parts.extend(markdown_parts(&piece));
-                }
+                // A part (under a heading of its own) that another page's finding stands in
+                // and none of this page's is that page's subject, not this one's: a log's
+                // Monday on the page of its Friday.
+                let stands_in = |lines: &[i64], p: &Part| {
+                    lines.iter().any(|&l| p.line_start <= l && l <= p.line_end)
+                };
+                let pieces = items_cited(&text.stretches(&mine), &my_lines, &other_lines);
+                parts.extend(
+                    pieces
+                        .iter()
+                        .flat_map(markdown_parts)
+                        .filter(|p| stands_in(&my_lines, p) || !stands_in(&other_lines, p)),
+                );
             }
             None => parts.extend(mine.into_iter().flat_map(parts_of)),
         }
@@ -804,6 +814,29 @@ mod tests {
         for other in ["Collect into", "non_exhaustive", "Collected from", "rebase"] {
             assert!(!shown.contains(other), "{other} in {shown}");
         }
+    }
+
+    /// A log's days under one topic, each day feeding its own page: a page does not show the
+    /// day another page's finding stands in and none of its own does.
+    #[test]
+    fn a_part_only_another_pages_findings_stand_in_is_left_to_that_page() {
+        let text = "# Week log\n\nPorting the scheduler this week.\n\n## Monday\n\nThe answer is `Option::take`: it moves the value out and leaves `None` behind.\n\n## Misc\n\nFor scripts I return `Box<dyn Error>` from everything, main included.\n";
+        let c = chunk(1, "markdown", 1, &["Week log"], text);
+        let said = |m: &Material| -> String {
+            m.parts
+                .iter()
+                .flat_map(|p| p.sentences.iter().map(|s| s.text.clone()))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        // This page's finding at line 11 (Misc), another's at line 7 (Monday).
+        let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[(1, 7)]));
+        assert!(shown.contains("Box<dyn Error>"), "{shown}");
+        assert!(shown.contains("Porting the scheduler"), "{shown}");
+        assert!(!shown.contains("Option::take"), "{shown}");
+        // Alone on the file, the page shows every day.
+        let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[]));
+        assert!(shown.contains("Option::take"), "{shown}");
     }
 
     #[test]
