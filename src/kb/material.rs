@@ -665,7 +665,10 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)], others: &[(i64, i64)]) -
             if !prose_sources.contains(&c.source_id) {
                 prose_sources.push(c.source_id);
             }
-        } else {
+        } else if at.iter().any(|&(id, _)| id == c.id) || !others.iter().any(|&(id, _)| id == c.id)
+        {
+            // A chunk of the topic that only other pages' findings come from (one entry of a
+            // macro's list of declarations, each with its own page) is theirs.
             parts.extend(parts_of(c));
         }
     }
@@ -837,6 +840,35 @@ mod tests {
         // Alone on the file, the page shows every day.
         let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[]));
         assert!(shown.contains("Option::take"), "{shown}");
+    }
+
+    /// Entries of one Rust item, one chunk each, each feeding its own page: a page does not
+    /// show the chunk only another page's findings come from.
+    #[test]
+    fn a_rust_chunk_only_another_pages_findings_come_from_is_left_to_that_page() {
+        let entry = |id: i64, line: i64, doc: &str| {
+            let mut c = chunk(id, "rust", line, &["declare_checks!"], doc);
+            c.rel_path = "src/checks.rs".into();
+            c
+        };
+        let chunks = [
+            entry(
+                1,
+                1,
+                "/// Swap with `std::mem::swap` instead of a temporary.\nMANUAL_SWAP: Warn,\n",
+            ),
+            entry(
+                2,
+                3,
+                "/// Count the iterator instead of collecting it first.\nNEEDLESS_COLLECT: Warn,\n",
+            ),
+        ];
+        let shown = |m: &Material| format!("{:?}", m.parts);
+        let m = material(&chunks, &[(2, 4)], &[(1, 2)]);
+        assert!(shown(&m).contains("NEEDLESS_COLLECT"), "{}", shown(&m));
+        assert!(!shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
+        let m = material(&chunks, &[(2, 4)], &[]);
+        assert!(shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
     }
 
     #[test]
