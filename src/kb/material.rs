@@ -762,19 +762,21 @@ mod tests {
         part.sentences.iter().map(|s| s.text.as_str()).collect()
     }
 
+    /// Every sentence a page's material shows, in order.
+    fn said(m: &Material) -> String {
+        m.parts
+            .iter()
+            .flat_map(|p| p.sentences.iter().map(|s| s.text.clone()))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
     /// A list of review comments, each feeding its own page: a page keeps the items its
     /// findings stand in, not its neighbours' subjects or the words around the list.
     #[test]
     fn a_list_whose_items_feed_several_pages_is_cut_to_each_pages_items() {
         let text = "# Review comments\n\nCollected from my reviews.\n\n1. **Collect into a `Result`.** It stops at the first error.\n   Same trick works for `Option`.\n\n2. **Mark public enums `#[non_exhaustive]`.** Adding a variant\n   is then no breaking change.\n\n   ```rust\n   #[non_exhaustive]\n   pub enum Event { Start }\n   ```\n\n3. **Use `mem::take`.** It swaps in the default.\n\nNot a pattern: rebase before review.\n";
         let c = chunk(1, "markdown", 1, &["Review comments"], text);
-        let said = |m: &Material| -> String {
-            m.parts
-                .iter()
-                .flat_map(|p| p.sentences.iter().map(|s| s.text.clone()))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
         // Findings at line 8 (item 2); other pages' at lines 5 (item 1) and 16 (item 3).
         let m = material(std::slice::from_ref(&c), &[(1, 8)], &[(1, 5), (1, 16)]);
         let shown = said(&m);
@@ -825,13 +827,6 @@ mod tests {
     fn a_part_only_another_pages_findings_stand_in_is_left_to_that_page() {
         let text = "# Week log\n\nPorting the scheduler this week.\n\n## Monday\n\nThe answer is `Option::take`: it moves the value out and leaves `None` behind.\n\n## Misc\n\nFor scripts I return `Box<dyn Error>` from everything, main included.\n";
         let c = chunk(1, "markdown", 1, &["Week log"], text);
-        let said = |m: &Material| -> String {
-            m.parts
-                .iter()
-                .flat_map(|p| p.sentences.iter().map(|s| s.text.clone()))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
         // This page's finding at line 11 (Misc), another's at line 7 (Monday).
         let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[(1, 7)]));
         assert!(shown.contains("Box<dyn Error>"), "{shown}");
