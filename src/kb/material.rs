@@ -533,6 +533,37 @@ fn list_items(text: &str) -> Vec<(usize, usize)> {
     items
 }
 
+/// The paragraphs of `text` with no list, as byte ranges: blocks between blank lines, a
+/// code block going with the paragraph before it (the sentence it shows), a heading with the
+/// paragraph after it (the one it titles).
+fn paragraphs(text: &str) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let (mut open, mut blank_before, mut in_code, mut at) = (None, true, false, 0);
+    let mut titles_next = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim();
+        let fence = body.starts_with("```") || body.starts_with("~~~");
+        if !in_code && !body.is_empty() && blank_before && !fence && !titles_next {
+            if let Some(start) = open.take() {
+                out.push((start, at));
+            }
+        }
+        if !body.is_empty() && open.is_none() {
+            open = Some(at);
+        }
+        if !body.is_empty() && !in_code {
+            titles_next = body.starts_with('#');
+        }
+        if fence {
+            in_code = !in_code;
+        }
+        blank_before = body.is_empty() && !in_code;
+        at += line.len();
+    }
+    out.extend(open.map(|start| (start, text.len())));
+    out
+}
+
 /// `stretches` (of one source) cut to the list items the page's findings (`mine`, lines of
 /// the source) stand in, when every one of them stands in an item and other pages' findings
 /// (`others`) stand in other items: the list is then a list of subjects, divided among its
@@ -544,7 +575,13 @@ fn items_cited(stretches: &[ChunkRow], mine: &[i64], others: &[i64]) -> Vec<Chun
         .iter()
         .enumerate()
         .flat_map(|(n, st)| {
-            list_items(&st.text).into_iter().map(move |(a, b)| {
+            let items = list_items(&st.text);
+            let units = if items.is_empty() {
+                paragraphs(&st.text)
+            } else {
+                items
+            };
+            units.into_iter().map(move |(a, b)| {
                 let last = line_at(st, b.saturating_sub(1).max(a));
                 (n, (a, b), line_at(st, a), last)
             })
@@ -830,7 +867,8 @@ mod tests {
         // This page's finding at line 11 (Misc), another's at line 7 (Monday).
         let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[(1, 7)]));
         assert!(shown.contains("Box<dyn Error>"), "{shown}");
-        assert!(shown.contains("Porting the scheduler"), "{shown}");
+        // The opening goes with the nearest day that has a page: Monday.
+        assert!(!shown.contains("Porting the scheduler"), "{shown}");
         assert!(!shown.contains("Option::take"), "{shown}");
         // Alone on the file, the page shows every day.
         let shown = said(&material(std::slice::from_ref(&c), &[(1, 11)], &[]));
@@ -864,6 +902,19 @@ mod tests {
         assert!(!shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
         let m = material(&chunks, &[(2, 4)], &[]);
         assert!(shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
+    }
+
+    #[test]
+    fn paragraphs_keep_the_code_block_that_follows_them() {
+        let text = "## Habits\n\nFirst, use `fold`:\n\n```rust\nlet n = xs.iter().fold(0, f);\n\nn\n```\n\nSecond, let-else.\nIt diverges.\n";
+        let got: Vec<&str> = paragraphs(text).iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(
+            got,
+            [
+                "## Habits\n\nFirst, use `fold`:\n\n```rust\nlet n = xs.iter().fold(0, f);\n\nn\n```\n\n",
+                "Second, let-else.\nIt diverges.\n"
+            ]
+        );
     }
 
     #[test]
