@@ -22,6 +22,15 @@ mod view;
 pub use paths::{pattern_path, source_path, Paths};
 pub use templates::{write_defaults as write_default_templates, TemplateError, Templates};
 
+/// Where the code a finding quoted stands in its chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quoted {
+    /// Code: in a code block of a markdown or text chunk, or a Rust chunk; its lines.
+    Code(i64, i64),
+    /// A line of the author's prose, outside any code block: not an example.
+    Prose,
+}
+
 /// Everything the knowledge base is rendered from.
 #[derive(Clone, Debug, Default)]
 pub struct Kb {
@@ -35,9 +44,9 @@ pub struct Kb {
     pub notes: BTreeMap<i64, Vec<(String, i64, i64, serde_json::Value)>>,
     /// Per finding id of a pattern: the author's whole sentence around its evidence.
     pub passages: BTreeMap<i64, String>,
-    /// Per finding id: the lines of its chunk that the code it quoted stands at (the model's
-    /// code line is not always at the finding's own lines), when found.
-    pub code_at: BTreeMap<i64, (i64, i64)>,
+    /// Per finding id: where the code it quoted stands in its chunk (the model's code line is
+    /// not always at the finding's own lines), when found.
+    pub code_at: BTreeMap<i64, Quoted>,
     /// Per pattern id: the author's own material for its page (the topic's parts, the example).
     pub material: BTreeMap<i64, material::Material>,
     /// Per source id: the line ranges the extractor was not asked about, and why (no Rust in
@@ -152,10 +161,19 @@ impl Kb {
                     code_lines_of.insert(f.chunk_id, chunk);
                 }
                 let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
-                if let Some(lines) =
-                    code.and_then(|c| code_lines(&code_lines_of[&f.chunk_id], c, f.line_start))
-                {
-                    code_at.insert(f.id, lines);
+                let chunk = &code_lines_of[&f.chunk_id];
+                if let Some((a, b)) = code.and_then(|c| code_lines(chunk, c, f.line_start)) {
+                    let in_block = material::parts_of(chunk)
+                        .iter()
+                        .flat_map(|p| &p.blocks)
+                        .any(|k| k.line_start <= a && a <= k.line_end);
+                    let prose = chunk.kind.parse() != Ok(crate::ingest::FileKind::Rust);
+                    let quoted = if prose && !in_block {
+                        Quoted::Prose
+                    } else {
+                        Quoted::Code(a, b)
+                    };
+                    code_at.insert(f.id, quoted);
                 }
                 let prose = prose_by_chunk[&f.chunk_id].as_deref();
                 if let Some(text) = prose.and_then(|t| passage(t, &f.evidence)) {
@@ -457,8 +475,12 @@ fn code_lines(chunk: &crate::queue::store::ChunkRow, code: &str, near: i64) -> O
 
 /// The finding whose code line best shows the pattern: one of its own findings before an
 /// aspect's, a line naming the pattern's words before one that does not, a longer line
-/// before a shorter one (`fn new() -> Self {` shows little).
-fn example<'a>(p: &PatternRow, findings: &'a [FindingRow]) -> Option<&'a FindingRow> {
+/// before a shorter one (`fn new() -> Self {` shows little); only the findings `usable` keeps.
+fn example<'a>(
+    p: &PatternRow,
+    findings: &'a [FindingRow],
+    usable: impl Fn(&FindingRow) -> bool,
+) -> Option<&'a FindingRow> {
     let words: Vec<String> = crate::engine::checks::normalise_text(&p.name)
         .split(' ')
         .filter(|w| w.len() >= 3)
@@ -466,6 +488,7 @@ fn example<'a>(p: &PatternRow, findings: &'a [FindingRow]) -> Option<&'a Finding
         .collect();
     findings
         .iter()
+        .filter(|f| usable(f))
         .filter_map(|f| {
             let code = f.code.as_deref().filter(|c| !c.trim().is_empty())?;
             let norm = crate::engine::checks::normalise_text(code);

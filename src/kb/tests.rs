@@ -338,7 +338,7 @@ fn a_pages_category_is_its_findings_majority_and_its_example_names_it() {
     let fs = vec![a, b, c];
     assert_eq!(category_of(&p, &fs), "design pattern");
     assert_eq!(
-        example(&p, &fs).map(|f| f.id),
+        example(&p, &fs, |_| true).map(|f| f.id),
         Some(2),
         "the line naming it"
     );
@@ -886,9 +886,14 @@ fn a_quoted_code_line_is_cited_where_it_stands_in_its_chunk() {
     let f = &mut kb.patterns[0].1[0];
     f.code = Some("2. **`impl Deref for Admin`**".into());
     let id = f.id;
-    kb.code_at.insert(id, (12, 12));
+    kb.code_at.insert(id, Quoted::Code(12, 12));
     let pages = render(&kb);
     let text = &page(&pages, "patterns/error-propagation.md").text;
     let example = text.split("## Example").nth(1).expect("an example");
     assert!(example.contains("notes/errors.md:12-12"), "{example}");
+    // A line of the author's prose the model quoted as code is no example.
+    kb.code_at.insert(id, Quoted::Prose);
+    let pages = render(&kb);
+    let text = &page(&pages, "patterns/error-propagation.md").text;
+    assert!(!text.contains("## Example"), "{text}");
 }

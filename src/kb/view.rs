@@ -495,7 +495,7 @@ pub fn pattern(
     findings: &[FindingRow],
     page: &Option<serde_json::Value>,
     passages: &BTreeMap<i64, String>,
-    code_at: &BTreeMap<i64, (i64, i64)>,
+    code_at: &BTreeMap<i64, super::Quoted>,
     material: Option<&Material>,
     paths: &Paths,
 ) -> PatternPage {
@@ -556,7 +556,9 @@ pub fn pattern(
         code: b.code.clone(),
     });
     let example = authors.or_else(|| {
-        example(p, findings).map(|f| {
+        // A line of the author's prose the model quoted as code is no example.
+        let code = |f: &FindingRow| code_at.get(&f.id) != Some(&super::Quoted::Prose);
+        example(p, findings, code).map(|f| {
             let code = f.code.as_deref().unwrap_or_default();
             let lang =
                 if f.rel_path.ends_with(".rs") || code.contains("fn ") || code.contains("let ") {
@@ -564,15 +566,12 @@ pub fn pattern(
                 } else {
                     "text"
                 };
-            let lines = code_at.get(&f.id).copied();
+            let lines = match code_at.get(&f.id) {
+                Some(&super::Quoted::Code(a, b)) => (a, b),
+                _ => (f.line_start, f.line_end),
+            };
             Example {
-                cite: lines_link(
-                    f.source_id,
-                    &f.rel_path,
-                    lines.unwrap_or((f.line_start, f.line_end)),
-                    1,
-                    paths,
-                ),
+                cite: lines_link(f.source_id, &f.rel_path, lines, 1, paths),
                 lang: lang.into(),
                 fence: fence_for(code),
                 code: code.to_string(),
