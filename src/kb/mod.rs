@@ -99,8 +99,7 @@ impl Kb {
         let mut passages = BTreeMap::new();
         let mut code_at = BTreeMap::new();
         let mut material = BTreeMap::new();
-        let mut prose_by_chunk: BTreeMap<i64, Option<String>> = BTreeMap::new();
-        let mut code_lines_of: BTreeMap<i64, crate::queue::store::ChunkRow> = BTreeMap::new();
+        let mut read: BTreeMap<i64, ChunkRead> = BTreeMap::new();
         let mut chunks_by_source: BTreeMap<i64, Vec<crate::queue::store::ChunkRow>> =
             BTreeMap::new();
         let mut grouped = Vec::new();
@@ -146,37 +145,16 @@ impl Kb {
                 .collect();
             material.insert(p.id, material::material(&chunks, &at, &others));
             for f in &fs {
-                // A chunk often holds several findings: read and reduce it to prose once.
-                if let std::collections::btree_map::Entry::Vacant(e) =
-                    prose_by_chunk.entry(f.chunk_id)
-                {
-                    let chunk = queue.chunk(f.chunk_id).await?;
-                    e.insert(
-                        chunk
-                            .kind
-                            .parse()
-                            .ok()
-                            .and_then(|k| prose_of(k, &chunk.text)),
-                    );
-                    code_lines_of.insert(f.chunk_id, chunk);
+                // A chunk often holds several findings: it is read once.
+                if let std::collections::btree_map::Entry::Vacant(e) = read.entry(f.chunk_id) {
+                    e.insert(ChunkRead::of(queue.chunk(f.chunk_id).await?));
                 }
+                let chunk = &read[&f.chunk_id];
                 let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
-                let chunk = &code_lines_of[&f.chunk_id];
-                if let Some((a, b)) = code.and_then(|c| code_lines(chunk, c, f.line_start)) {
-                    let in_block = material::parts_of(chunk)
-                        .iter()
-                        .flat_map(|p| &p.blocks)
-                        .any(|k| k.line_start <= a && a <= k.line_end);
-                    let prose = chunk.kind.parse() != Ok(crate::ingest::FileKind::Rust);
-                    let quoted = if prose && !in_block {
-                        Quoted::Prose
-                    } else {
-                        Quoted::Code(a, b)
-                    };
+                if let Some(quoted) = code.and_then(|c| chunk.quoted(c, f.line_start)) {
                     code_at.insert(f.id, quoted);
                 }
-                let prose = prose_by_chunk[&f.chunk_id].as_deref();
-                if let Some(text) = prose.and_then(|t| passage(t, &f.evidence)) {
+                if let Some(text) = chunk.prose.as_deref().and_then(|t| passage(t, &f.evidence)) {
                     passages.insert(f.id, text);
                 }
             }
@@ -447,6 +425,50 @@ fn category_of(p: &PatternRow, findings: &[FindingRow]) -> String {
         .into_iter()
         .find(|(_, n)| *n == most)
         .map_or_else(|| p.category.clone(), |(c, _)| c.to_string())
+}
+
+/// A chunk that findings quote, read once however many findings it holds.
+struct ChunkRead {
+    chunk: crate::queue::store::ChunkRow,
+    /// Its prose (markdown reduced to sentences), where the passages around evidence are found.
+    prose: Option<String>,
+    /// The line ranges of its code blocks (markdown and text chunks).
+    blocks: Vec<(i64, i64)>,
+}
+
+impl ChunkRead {
+    fn of(chunk: crate::queue::store::ChunkRow) -> ChunkRead {
+        let prose = chunk
+            .kind
+            .parse()
+            .ok()
+            .and_then(|k| prose_of(k, &chunk.text));
+        let blocks = material::parts_of(&chunk)
+            .iter()
+            .flat_map(|p| &p.blocks)
+            .map(|b| (b.line_start, b.line_end))
+            .collect();
+        ChunkRead {
+            chunk,
+            prose,
+            blocks,
+        }
+    }
+
+    /// Where the code a finding quoted stands: the lines of the chunk holding its first line
+    /// (the nearest to line `near` when there are several), code when they are in a code
+    /// block or a Rust chunk, prose otherwise. Markdown, text and Rust only: a JSON finding
+    /// keeps its own lines.
+    fn quoted(&self, code: &str, near: i64) -> Option<Quoted> {
+        let (a, b) = code_lines(&self.chunk, code, near)?;
+        let in_block = self.blocks.iter().any(|&(s, e)| s <= a && a <= e);
+        let rust = self.chunk.kind.parse() == Ok(crate::ingest::FileKind::Rust);
+        Some(if rust || in_block {
+            Quoted::Code(a, b)
+        } else {
+            Quoted::Prose
+        })
+    }
 }
 
 /// The lines of `chunk` that `code` (a model's quote of it) stands at: where its first line
