@@ -123,6 +123,9 @@ pub struct ModelConfig {
     pub memory_budget_mb: u64,
     pub chat_template: String,
     pub prefix_cache: bool,
+    /// Append the text a role's schema forces (the rest of a term or a quoted sentence once
+    /// its start is chosen) in one batch instead of one decoding step per token.
+    pub jump_forward: bool,
     /// Element type of the KV cache: "f16", "q8_0" (half the memory) or "q4_0".
     pub kv_type: crate::llm::llama::KvType,
     /// One KV cache shared by all workers (true), or one of `ctx_per_slot` cells per worker.
@@ -258,6 +261,7 @@ impl Default for ModelConfig {
             memory_budget_mb: 8192,
             chat_template: "chatml".into(),
             prefix_cache: true,
+            jump_forward: true,
             kv_type: crate::llm::llama::KvType::F16,
             kv_unified: true,
             contexts: 0,

@@ -297,3 +297,70 @@ async fn the_extractor_names_only_terms_of_its_chunk() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_text_is_appended_in_one_batch_and_the_reply_stays_valid() {
+    use quarry::agent::context::{ChunkCtx, ChunkPrompt};
+    use quarry::agent::Agents;
+
+    // A chunk whose sentences the extractor quotes: once a quote's first words are chosen, the
+    // grammar forces its rest, which jump-forward appends in one batch.
+    let text = "A builder collects the settings of a value one call at a time, then builds it.\n\
+                Use a builder when a constructor would take many optional arguments.\n\n\
+                ```rust\nlet server = ServerBuilder::new().port(8080).build();\n```\n";
+    let offered = vec!["builder".to_string(), "ServerBuilder".to_string()];
+    let agents = Agents::load(None, None).unwrap();
+    let role = agents.role("extractor").unwrap();
+    let (schema, grammar) = role.constrained(text, &offered).unwrap();
+    let chunk = ChunkCtx {
+        file: "notes/builder.md".into(),
+        kind: "markdown".into(),
+        line_start: 1,
+        line_end: 6,
+        heading: "Builder".into(),
+        text: text.into(),
+        terms: offered.clone(),
+    };
+    let messages = agents.messages(role, &ChunkPrompt { chunk }).unwrap();
+    let mut replies = Vec::new();
+    for jump in [false, true] {
+        let mut o = LlamaOptions::new(model());
+        o.slots = 1;
+        o.ctx_per_slot = 1024;
+        o.jump_forward = jump;
+        let e = LlamaEngine::start(o).unwrap();
+        let mut req = Request::new(messages.clone());
+        req.grammar = Some(grammar.clone());
+        req.schema = Some(std::sync::Arc::new(schema.clone()));
+        req.sampling = role.sampling();
+        req.timeout = Duration::from_secs(300);
+        let done = e.generate(req).await.unwrap();
+        replies.push((done.text, done.timings, e.stats()));
+    }
+    // Greedy replies with and without it are not always the same text: the forced tokens are
+    // evaluated in one batch (llama.cpp's kernels round differently for other batch shapes) and
+    // may be split otherwise than the model would have sampled them. What holds: the reply is
+    // valid, every forced field is one of the chunk's own, and fewer steps made it.
+    let (off, on) = (&replies[0], &replies[1]);
+    assert_eq!(off.1.forced_tokens, 0);
+    for (text, timings, _) in [off, on] {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the grammar gives JSON ({e}): {text}"));
+        grammar::validate(&schema, &v).unwrap();
+        assert!(timings.forced_tokens <= timings.gen_tokens);
+    }
+    assert!(on.1.forced_tokens > 0, "nothing was forced: {}", on.0);
+    let steps_per_token = |r: &(
+        String,
+        quarry::llm::Timings,
+        quarry::llm::llama::EngineStats,
+    )| { r.2.steps as f64 / r.1.gen_tokens.max(1) as f64 };
+    assert!(
+        steps_per_token(on) < steps_per_token(off),
+        "forced tokens take no step of their own: {} steps for {} tokens with, {} for {} without",
+        on.2.steps,
+        on.1.gen_tokens,
+        off.2.steps,
+        off.1.gen_tokens
+    );
+}

@@ -149,8 +149,16 @@ pub fn print_bill(bill: &[crate::queue::StageBill]) {
         return;
     }
     println!(
-        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
-        "tokens", "jobs", "prompt", "cached", "computed", "generated", "model s", "span s"
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8}",
+        "tokens",
+        "jobs",
+        "prompt",
+        "cached",
+        "computed",
+        "generated",
+        "forced",
+        "model s",
+        "span s"
     );
     let mut total = crate::queue::StageBill {
         stage: "total".into(),
@@ -163,6 +171,7 @@ pub fn print_bill(bill: &[crate::queue::StageBill]) {
         total.cached_tokens += b.cached_tokens;
         total.computed_tokens += b.computed_tokens;
         total.gen_tokens += b.gen_tokens;
+        total.forced_tokens += b.forced_tokens;
         total.attempt_seconds += b.attempt_seconds;
     }
     // Stages overlap: the total has no span of its own.
@@ -177,13 +186,14 @@ fn print_bill_line(b: &crate::queue::StageBill) {
         format!("{:.0}", b.span_seconds)
     };
     println!(
-        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9.0} {:>8}",
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9.0} {:>8}",
         b.stage,
         b.jobs,
         b.prompt_tokens,
         b.cached_tokens,
         b.computed_tokens,
         b.gen_tokens,
+        b.forced_tokens,
         b.attempt_seconds,
         span
     );

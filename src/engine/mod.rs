@@ -117,6 +117,8 @@ pub struct Usage {
     pub gen_tokens: u64,
     /// Of `prompt_tokens`, those served from a KV cache.
     pub cached_tokens: u64,
+    /// Of `gen_tokens`, those the grammar forced.
+    pub forced_tokens: u64,
 }
 
 /// Runs workers until the queue is drained (every job settled and nothing left to plan) or
@@ -455,6 +457,7 @@ async fn record_failure(ctx: &RunContext, lease: &Lease, err: &JobError, usage: 
         prompt_tokens: usage.prompt_tokens as i64,
         gen_tokens: usage.gen_tokens as i64,
         cached_tokens: usage.cached_tokens as i64,
+        forced_tokens: usage.forced_tokens as i64,
         ..Done::default()
     };
     match ctx.queue.fail(lease, &failure, &tokens).await {

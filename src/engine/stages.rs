@@ -91,6 +91,7 @@ async fn ask(
             messages: messages.clone(),
             sampling: role.sampling(),
             grammar: Some(grammar.clone()),
+            schema: Some(Arc::new(schema.clone())),
             stop: Vec::new(),
             timeout: ctx.timeout,
             progress: Some(progress.clone()),
@@ -100,6 +101,7 @@ async fn ask(
         usage.prompt_tokens += done.timings.prompt_tokens;
         usage.gen_tokens += done.timings.gen_tokens;
         usage.cached_tokens += done.timings.cached_tokens;
+        usage.forced_tokens += done.timings.forced_tokens;
         match read_reply(&role.schema, schema, &done.text, done.stop) {
             Ok((v, reply)) => {
                 if reply != done.text {
@@ -232,6 +234,7 @@ fn done_of(result: serde_json::Value, reply: String, usage: &Usage) -> Done {
         prompt_tokens: usage.prompt_tokens as i64,
         gen_tokens: usage.gen_tokens as i64,
         cached_tokens: usage.cached_tokens as i64,
+        forced_tokens: usage.forced_tokens as i64,
     }
 }
 

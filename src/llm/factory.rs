@@ -34,6 +34,7 @@ impl ConfigLoader {
         o.memory_budget_mb = m.memory_budget_mb;
         o.fallback_template = m.chat_template.clone();
         o.prefix_cache = m.prefix_cache;
+        o.jump_forward = m.jump_forward;
         o.kv_type = m.kv_type;
         o.kv_unified = m.kv_unified;
         o.contexts = m.contexts;

@@ -51,6 +51,9 @@ pub struct LlamaOptions {
     pub fallback_template: String,
     /// Reuse KV of common prefixes across requests.
     pub prefix_cache: bool,
+    /// Append the text a request's schema forces (the rest of a term or a quoted sentence
+    /// once its start is chosen) in one batch instead of one step per token.
+    pub jump_forward: bool,
     /// Element type of the KV cache.
     pub kv_type: KvType,
     /// One KV cache shared by all slots (true), or a stream of `ctx_per_slot` cells per slot
@@ -106,6 +109,7 @@ impl LlamaOptions {
             memory_budget_mb: 8192,
             fallback_template: "chatml".into(),
             prefix_cache: true,
+            jump_forward: true,
             kv_type: KvType::F16,
             kv_unified: true,
             contexts: 0,
@@ -258,6 +262,8 @@ pub struct EngineStats {
     pub prompt_tokens: u64,
     pub cached_tokens: u64,
     pub gen_tokens: u64,
+    /// Of `gen_tokens`, those forced by a grammar and appended in one batch.
+    pub forced_tokens: u64,
     pub steps: u64,
 }
 
@@ -422,6 +428,13 @@ struct Active {
     n_gen: usize,
     /// Token sampled but not yet evaluated.
     next: Option<LlamaToken>,
+    /// Tokens the grammar forces after `next`, accepted by it but not yet evaluated: they
+    /// are evaluated in one batch, and only the last one's logits are sampled.
+    forced: std::collections::VecDeque<LlamaToken>,
+    n_forced: usize,
+    /// The reply's tokens as the KV cache holds them (sampled or forced), each with the byte
+    /// of `bytes` it starts at.
+    out: Vec<(LlamaToken, usize)>,
     /// Index in the current batch whose logits belong to this slot.
     logits_at: Option<i32>,
     started: Instant,
@@ -710,6 +723,9 @@ impl Engine<'_> {
             bytes: Vec::new(),
             n_gen: 0,
             next: None,
+            forced: Default::default(),
+            n_forced: 0,
+            out: Vec::new(),
             logits_at: None,
             started: Instant::now(),
             first_token: None,
@@ -786,13 +802,24 @@ impl Engine<'_> {
                 continue;
             };
             a.logits_at = None;
-            if let Some(tok) = a.next.take() {
+            // The sampled token, then what the grammar forces after it, as far as the batch
+            // holds; the last token's logits are sampled once nothing forced is left.
+            let mut feed: Vec<LlamaToken> = a.next.take().into_iter().collect();
+            let room = cap.saturating_sub(used + feed.len());
+            let n = a.forced.len().min(room);
+            feed.extend(a.forced.drain(..n));
+            let done = a.forced.is_empty();
+            for (k, &tok) in feed.iter().enumerate() {
+                let last = done && k + 1 == feed.len();
                 let pos = slot.cache.len() as i32;
-                if self.batch.add(tok, pos, &[slot.seq], true).is_ok() {
-                    a.logits_at = Some(used as i32);
-                    slot.cache.push(tok);
-                    used += 1;
+                if self.batch.add(tok, pos, &[slot.seq], last).is_err() {
+                    break;
                 }
+                if last {
+                    a.logits_at = Some(used as i32);
+                }
+                slot.cache.push(tok);
+                used += 1;
             }
         }
         // Prefilling slots share what is left, in chunks.
@@ -878,6 +905,7 @@ impl Engine<'_> {
             if vocab.is_eog(tok) {
                 stop = Some(StopReason::EndOfText);
             } else {
+                a.out.push((tok, a.bytes.len()));
                 a.bytes
                     .extend_from_slice(&vocab.token_to_piece(tok, false, None));
                 a.n_gen += 1;
@@ -891,6 +919,9 @@ impl Engine<'_> {
                     stop = Some(StopReason::MaxTokens);
                 } else {
                     a.next = Some(tok);
+                    if self.opts.jump_forward {
+                        jump_forward(&vocab, a);
+                    }
                     a.stream.push(&a.bytes, &a.job.req.stop);
                 }
             }
@@ -905,6 +936,7 @@ impl Engine<'_> {
                     cached_tokens: a.cached as u64,
                     prompt_ms: ms(done - a.started),
                     gen_tokens: a.n_gen as u64,
+                    forced_tokens: a.n_forced as u64,
                     gen_ms: ms(now - done),
                 };
                 if let Ok(mut st) = self.stats.lock() {
@@ -912,6 +944,7 @@ impl Engine<'_> {
                     st.prompt_tokens += timings.prompt_tokens;
                     st.cached_tokens += timings.cached_tokens;
                     st.gen_tokens += timings.gen_tokens;
+                    st.forced_tokens += timings.forced_tokens;
                 }
                 let text = String::from_utf8_lossy(&a.bytes).into_owned();
                 a.stream.finish(&text);
@@ -929,6 +962,85 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Appends to `a` what its grammar forces after the text it has generated (jump-forward
+/// decoding): the text its schema forces ([`super::grammar::forced_in`]: the rest of a term or
+/// a quoted sentence once its start is chosen) is accepted by the grammar and queued to be
+/// evaluated in one batch, up to `max_tokens`.
+///
+/// The tokens queued are those the tokenizer reads the whole value as (from the reply's
+/// token holding its opening quote), as the model would most likely have sampled them, when
+/// the model's own tokens of the value so far agree with that reading up to the one just
+/// sampled (which is then replaced, not yet evaluated); else the rest's own tokens.
+fn jump_forward(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, a: &mut Active) {
+    let (Some(schema), Some(grammar)) = (a.job.req.schema.as_deref(), a.grammar.as_mut()) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&a.bytes) else {
+        return; // cut inside a character: the next token completes it
+    };
+    let Some((quote, rest)) = super::grammar::forced_in(schema, text) else {
+        return;
+    };
+    let pieces = vocab.tokenize(rest.as_bytes(), false, false);
+    if a.n_gen + pieces.len() > a.max_tokens {
+        return; // sampled as before, and cut at max_tokens as before
+    }
+    // The grammar reads characters: any tokens of the rest take it to the same state.
+    let mut accepted = 0;
+    for &tok in &pieces {
+        if !allows(grammar, tok) {
+            break;
+        }
+        grammar.accept(tok);
+        accepted += 1;
+    }
+    let pieces = &pieces[..accepted];
+    let bytes: Vec<u8> = pieces
+        .iter()
+        .flat_map(|&t| vocab.token_to_piece(t, false, None))
+        .collect();
+    // The value as the tokenizer reads it, from the token holding its quote.
+    let first = a.out.iter().rposition(|&(_, at)| at <= quote).unwrap_or(0);
+    let from = a.out.get(first).map_or(0, |&(_, at)| at);
+    let whole = accepted == pieces.len() && text.is_char_boundary(from);
+    let mut feed: Vec<LlamaToken> = pieces.to_vec();
+    let mut at = a.bytes.len();
+    if whole && accepted > 0 {
+        let value = format!("{}{}", &text[from..], String::from_utf8_lossy(&bytes));
+        let read = vocab.tokenize(value.as_bytes(), false, false);
+        let mine: Vec<LlamaToken> = a.out[first..].iter().map(|&(t, _)| t).collect();
+        let evaluated = mine.len() - 1; // the last one sampled is still to be evaluated
+        let fits = a.n_gen - 1 + read.len().saturating_sub(evaluated) <= a.max_tokens;
+        if fits && read.len() > evaluated && read[..evaluated] == mine[..evaluated] {
+            a.next = None;
+            if let Some((_, start)) = a.out.pop() {
+                at = start;
+            }
+            a.n_gen -= 1;
+            feed = read[evaluated..].to_vec();
+        }
+    }
+    for &tok in &feed {
+        a.out.push((tok, at));
+        at += vocab.token_to_piece(tok, false, None).len();
+    }
+    a.bytes.extend_from_slice(&bytes);
+    let added = feed.len() - usize::from(a.next.is_none() && !feed.is_empty());
+    a.n_gen += feed.len();
+    a.n_forced += added;
+    a.forced.extend(feed);
+    if let Some(p) = &a.job.req.progress {
+        p.add_generated(added as u64);
+    }
+}
+
+/// True when the grammar admits `tok` next.
+fn allows(grammar: &mut LlamaSampler, tok: LlamaToken) -> bool {
+    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 1.0, 0.0)], false);
+    grammar.apply(&mut one);
+    one.data.first().is_some_and(|d| d.logit().is_finite())
+}
+
 /// Samples the next token. With a grammar, the unconstrained best token is tried first and
 /// the full grammar pass runs only when the grammar rejects it (about 1.4x instead of 2x the
 /// cost of a step).
@@ -940,10 +1052,7 @@ fn sample(
 ) -> LlamaToken {
     let tok = chain.sample(ctx, idx);
     let Some(grammar) = grammar else { return tok };
-    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 1.0, 0.0)], false);
-    grammar.apply(&mut one);
-    let ok = one.data.first().is_some_and(|d| d.logit().is_finite());
-    let tok = if ok {
+    let tok = if allows(grammar, tok) {
         tok
     } else {
         let mut all = ctx.token_data_array_ith(idx);

@@ -75,6 +75,10 @@ pub struct Request {
     pub sampling: Sampling,
     /// GBNF grammar the output must follow.
     pub grammar: Option<String>,
+    /// The JSON schema `grammar` was compiled from, when there is one: the embedded engine
+    /// appends what it forces (the rest of a term or a quoted sentence once its start is
+    /// chosen) in one batch instead of sampling it token by token (jump-forward decoding).
+    pub schema: Option<Arc<serde_json::Value>>,
     pub stop: Vec<String>,
     pub timeout: Duration,
     /// Live counters the progress view reads; optional.
@@ -90,6 +94,7 @@ impl Request {
             messages,
             sampling: Sampling::default(),
             grammar: None,
+            schema: None,
             stop: Vec::new(),
             timeout: Duration::from_secs(300),
             progress: None,
@@ -188,6 +193,9 @@ pub struct Timings {
     pub cached_tokens: u64,
     pub prompt_ms: f64,
     pub gen_tokens: u64,
+    /// Of `gen_tokens`, those the grammar forced, appended in one batch (jump-forward) rather
+    /// than sampled one step each.
+    pub forced_tokens: u64,
     pub gen_ms: f64,
 }
 

@@ -398,6 +398,7 @@ impl OpenAiBackend {
                 .as_u64()
                 .or_else(|| t["predicted_n"].as_u64())
                 .unwrap_or(reply.pieces),
+            forced_tokens: 0,
             gen_ms: t["predicted_ms"].as_f64().unwrap_or(ms(end - first)),
         };
         if let Some(p) = &req.progress {

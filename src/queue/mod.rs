@@ -497,7 +497,8 @@ impl Queue {
                     "UPDATE jobs SET state = 'done', result = v.column3, last_reply = v.column4,
                          lease_token = NULL, lease_expires_at = NULL,
                          prompt_tokens = prompt_tokens + v.column5, gen_tokens = gen_tokens + v.column6,
-                         cached_tokens = cached_tokens + v.column7, finished_at = ",
+                         cached_tokens = cached_tokens + v.column7,
+                         forced_tokens = forced_tokens + v.column8, finished_at = ",
                 );
                 qb.push_bind(now)
                     .push(", updated_at = ")
@@ -510,7 +511,8 @@ impl Queue {
                         .push_bind(d.reply.clone())
                         .push_bind(d.prompt_tokens)
                         .push_bind(d.gen_tokens)
-                        .push_bind(d.cached_tokens);
+                        .push_bind(d.cached_tokens)
+                        .push_bind(d.forced_tokens);
                 });
                 qb.push(
                     ") AS v WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2
@@ -565,7 +567,7 @@ impl Queue {
             "UPDATE jobs SET state = 'done', result = $1, last_reply = $2, lease_token = NULL,
                  lease_expires_at = NULL, prompt_tokens = prompt_tokens + $3,
                  gen_tokens = gen_tokens + $4, finished_at = $5, updated_at = $5,
-                 cached_tokens = cached_tokens + $8
+                 cached_tokens = cached_tokens + $8, forced_tokens = forced_tokens + $9
              WHERE id = $6 AND lease_token = $7 AND state = 'leased'",
         )
         .bind(done.result.to_string())
@@ -576,6 +578,7 @@ impl Queue {
         .bind(lease.id.0)
         .bind(&lease.token)
         .bind(done.cached_tokens)
+        .bind(done.forced_tokens)
         .execute(&mut **c)
         .await?
         .rows_affected());
@@ -641,7 +644,7 @@ impl Queue {
             "UPDATE jobs SET state = $1, run_after = $2, lease_token = NULL, lease_expires_at = NULL,
                  last_error_kind = $3, last_error = $4, last_reply = COALESCE($5, last_reply),
                  prompt_tokens = prompt_tokens + $6, gen_tokens = gen_tokens + $7,
-                 cached_tokens = cached_tokens + $10,
+                 cached_tokens = cached_tokens + $10, forced_tokens = forced_tokens + $11,
                  updated_at = $8, finished_at = CASE WHEN $1 = 'dead' THEN $8 ELSE finished_at END
              WHERE id = $9",
         )
@@ -655,6 +658,7 @@ impl Queue {
         .bind(now)
         .bind(lease.id.0)
         .bind(tokens.cached_tokens)
+        .bind(tokens.forced_tokens)
         .execute(&mut **c)
         .await?
         .rows_affected());
@@ -900,6 +904,7 @@ impl Queue {
             i64,
             i64,
             i64,
+            i64,
             Option<i64>,
             Option<i64>,
         );
@@ -908,6 +913,7 @@ impl Queue {
                     CAST(COALESCE(SUM(j.prompt_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM(j.cached_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM(j.gen_tokens), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(j.forced_tokens), 0) AS BIGINT),
                     CAST(COALESCE(SUM((SELECT SUM(a.finished_at - a.started_at) FROM attempts a
                                        WHERE a.job_id = j.id AND a.finished_at IS NOT NULL)), 0) AS BIGINT),
                     CAST(MIN((SELECT MIN(a.started_at) FROM attempts a WHERE a.job_id = j.id)) AS BIGINT),
@@ -919,19 +925,22 @@ impl Queue {
         Ok(rows
             .into_iter()
             .map(
-                |(stage, jobs, done, prompt, cached, gen_tokens, ms, first, last)| StageBill {
-                    stage,
-                    jobs,
-                    done,
-                    prompt_tokens: prompt,
-                    cached_tokens: cached,
-                    computed_tokens: prompt - cached,
-                    gen_tokens,
-                    attempt_seconds: ms as f64 / 1000.0,
-                    span_seconds: match (first, last) {
-                        (Some(a), Some(b)) if b >= a => (b - a) as f64 / 1000.0,
-                        _ => 0.0,
-                    },
+                |(stage, jobs, done, prompt, cached, gen_tokens, forced, ms, first, last)| {
+                    StageBill {
+                        stage,
+                        jobs,
+                        done,
+                        prompt_tokens: prompt,
+                        cached_tokens: cached,
+                        computed_tokens: prompt - cached,
+                        gen_tokens,
+                        forced_tokens: forced,
+                        attempt_seconds: ms as f64 / 1000.0,
+                        span_seconds: match (first, last) {
+                            (Some(a), Some(b)) if b >= a => (b - a) as f64 / 1000.0,
+                            _ => 0.0,
+                        },
+                    }
                 },
             )
             .collect())
@@ -1113,6 +1122,8 @@ pub struct Done {
     pub gen_tokens: i64,
     /// Of `prompt_tokens`, those whose KV came from a cache instead of being computed.
     pub cached_tokens: i64,
+    /// Of `gen_tokens`, those the grammar forced (appended in one batch, not sampled).
+    pub forced_tokens: i64,
 }
 
 /// What one stage has cost so far: the token bill of its jobs (every attempt, failed ones
@@ -1128,6 +1139,8 @@ pub struct StageBill {
     /// Prompt tokens computed: `prompt_tokens - cached_tokens`.
     pub computed_tokens: i64,
     pub gen_tokens: i64,
+    /// Of `gen_tokens`, those the grammar forced (appended in one batch, not sampled).
+    pub forced_tokens: i64,
     pub attempt_seconds: f64,
     /// From the stage's first attempt starting to its last one finishing (stages overlap).
     pub span_seconds: f64,
@@ -1281,7 +1294,7 @@ async fn finish_attempt(
 ) -> Result<()> {
     on_tx!(tx, c => sqlx::query(
         "UPDATE attempts SET finished_at = $1, outcome = $2, error_kind = $3, error = $4, reply = $5,
-             prompt_tokens = $6, gen_tokens = $7, cached_tokens = $10
+             prompt_tokens = $6, gen_tokens = $7, cached_tokens = $10, forced_tokens = $11
          WHERE job_id = $8 AND attempt = $9 AND finished_at IS NULL",
     )
     .bind(now)
@@ -1294,6 +1307,7 @@ async fn finish_attempt(
     .bind(lease.id.0)
     .bind(lease.attempt)
     .bind(tokens.cached_tokens)
+    .bind(tokens.forced_tokens)
     .execute(&mut **c)
     .await?
         .rows_affected());

@@ -157,9 +157,11 @@ fn landed_migrations_keep_their_text() {
         ("migrations", 20261130000010, "1a5f0ed40da11e95"),
         ("migrations", 20261130000030, "6fe6d08a5bf839b5"),
         ("migrations", 20261201000001, "e9e9afefcbe4c98a"),
+        ("migrations", 20261207000001, "0be78b25665f54b0"),
         ("migrations_pg", 20261130000002, "b7e49fd34ffb1f80"),
         ("migrations_pg", 20261130000030, "b680e010b3f03086"),
         ("migrations_pg", 20261201000001, "e9e9afefcbe4c98a"),
+        ("migrations_pg", 20261207000001, "3560b89a0c6dcd02"),
     ];
     let now: Vec<(&str, i64, String)> =
         [("migrations", &MIGRATOR), ("migrations_pg", &MIGRATOR_PG)]
@@ -610,6 +612,7 @@ async fn the_bill_counts_every_attempts_tokens_per_stage(t: TestQueue) {
         prompt_tokens: 100,
         cached_tokens: 60,
         gen_tokens: 10,
+        forced_tokens: 4,
         ..Done::default()
     };
     t.q.fail(&a, &failure(true), &spent).await.unwrap();
@@ -629,6 +632,7 @@ async fn the_bill_counts_every_attempts_tokens_per_stage(t: TestQueue) {
             cached_tokens: 120,
             computed_tokens: 80,
             gen_tokens: 20,
+            forced_tokens: 8,
             attempt_seconds: 1.5,
             // From the first attempt's start to the second one's end.
             span_seconds: 3.5,

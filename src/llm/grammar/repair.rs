@@ -39,14 +39,14 @@ pub fn close_truncated(schema: &Value, reply: &str) -> Result<String, String> {
 }
 
 /// A value read from a reply's prefix: whole, or cut by the end of the text.
-enum Read {
+pub(super) enum Read {
     Whole(Value),
     Cut(Partial),
 }
 
 /// A value cut by the end of the text.
 #[derive(Clone, Debug)]
-enum Partial {
+pub(super) enum Partial {
     /// A value that was whole (the root of a reply that was not cut).
     Whole(Value),
     /// Nothing of the value yet (cut after a key's colon).
@@ -62,9 +62,9 @@ enum Partial {
 }
 
 /// Reads JSON until the text ends.
-struct PrefixReader<'a> {
-    s: &'a str,
-    i: usize,
+pub(super) struct PrefixReader<'a> {
+    pub(super) s: &'a str,
+    pub(super) i: usize,
 }
 
 impl PrefixReader<'_> {
@@ -85,7 +85,7 @@ impl PrefixReader<'_> {
         Err(format!("not a JSON reply: {what} at byte {}", self.i))
     }
 
-    fn value(&mut self) -> Result<Read, String> {
+    pub(super) fn value(&mut self) -> Result<Read, String> {
         self.ws();
         match self.peek() {
             None => Ok(Read::Cut(Partial::Nothing)),
