@@ -86,12 +86,13 @@ async fn ask(
     let backend = ctx.backend(&role.spec.model).await?;
     let mut messages = messages;
     let mut last_error = String::new();
+    let forcing = Arc::new(schema.clone());
     for attempt in 0..2 {
         let req = Request {
             messages: messages.clone(),
             sampling: role.sampling(),
             grammar: Some(grammar.clone()),
-            schema: Some(Arc::new(schema.clone())),
+            schema: Some(forcing.clone()),
             stop: Vec::new(),
             timeout: ctx.timeout,
             progress: Some(progress.clone()),

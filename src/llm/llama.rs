@@ -994,6 +994,9 @@ fn jump_forward(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, a: &mut Active) {
         grammar.accept(tok);
         accepted += 1;
     }
+    if accepted == 0 {
+        return;
+    }
     let pieces = &pieces[..accepted];
     let bytes: Vec<u8> = pieces
         .iter()
@@ -1002,10 +1005,10 @@ fn jump_forward(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, a: &mut Active) {
     // The value as the tokenizer reads it, from the token holding its quote.
     let first = a.out.iter().rposition(|&(_, at)| at <= quote).unwrap_or(0);
     let from = a.out.get(first).map_or(0, |&(_, at)| at);
-    let whole = accepted == pieces.len() && text.is_char_boundary(from);
     let mut feed: Vec<LlamaToken> = pieces.to_vec();
     let mut at = a.bytes.len();
-    if whole && accepted > 0 {
+    let mut replaced = false;
+    if text.is_char_boundary(from) {
         let value = format!("{}{}", &text[from..], String::from_utf8_lossy(&bytes));
         let read = vocab.tokenize(value.as_bytes(), false, false);
         let mine: Vec<LlamaToken> = a.out[first..].iter().map(|&(t, _)| t).collect();
@@ -1017,6 +1020,7 @@ fn jump_forward(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, a: &mut Active) {
                 at = start;
             }
             a.n_gen -= 1;
+            replaced = true;
             feed = read[evaluated..].to_vec();
         }
     }
@@ -1025,7 +1029,8 @@ fn jump_forward(vocab: &llama_cpp_2::vocab::LlamaVocab<'_>, a: &mut Active) {
         at += vocab.token_to_piece(tok, false, None).len();
     }
     a.bytes.extend_from_slice(&bytes);
-    let added = feed.len() - usize::from(a.next.is_none() && !feed.is_empty());
+    // A replaced sampled token is counted as sampled: the rest of the feed was forced.
+    let added = feed.len() - usize::from(replaced);
     a.n_gen += feed.len();
     a.n_forced += added;
     a.forced.extend(feed);
