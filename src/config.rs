@@ -195,8 +195,12 @@ pub struct SearchConfig {
     /// `ask`: a quote after the first is kept only when its sentence's cosine similarity to
     /// the question is at least this (a weak second citation, a record line, is dropped).
     pub min_sentence_similarity: f32,
-    /// The pipeline: a chunk of another file is related to a pattern (and offered to its
-    /// writer) only when its cosine similarity to the pattern's query is at least this.
+    /// The pipeline: how many chunks of other files near each pattern the planner looks up
+    /// (hybrid search, SQLite only); those that name and discuss the pattern are cited by its
+    /// page (and shown to the writer, when it runs). 0: none.
+    pub related: usize,
+    /// The pipeline: a chunk of another file is related to a pattern only when its cosine
+    /// similarity to the pattern's query is at least this.
     pub related_min_similarity: f32,
     /// "See also" links a pattern page to the nearest other pages at least this similar.
     pub see_also_min_similarity: f32,
@@ -211,6 +215,7 @@ impl Default for SearchConfig {
             top_k: 5,
             min_similarity: 0.2,
             min_sentence_similarity: 0.2,
+            related: 3,
             related_min_similarity: 0.45,
             see_also_min_similarity: 0.55,
         }

@@ -129,13 +129,16 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
             "A builder collects optional settings before construction.",
         ))
     });
-    // Every stage, the validator (off by default) switched on by a two-line file.
+    // Every stage, the validator and the writer (off by default) switched on by two-line
+    // files.
     let agents_dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        agents_dir.path().join("on.toml"),
-        "name = \"validator\"\nenabled = true\n",
-    )
-    .unwrap();
+    for role in ["validator", "writer"] {
+        std::fs::write(
+            agents_dir.path().join(format!("{role}.toml")),
+            format!("name = \"{role}\"\nenabled = true\n"),
+        )
+        .unwrap();
+    }
     let summary = run(
         &s.q,
         Agents::load(Some(agents_dir.path()), None).unwrap(),
@@ -154,7 +157,7 @@ async fn good_replies_flow_through_every_stage_to_cited_pages() {
     let patterns = s.q.patterns().await.unwrap();
     assert_eq!(patterns.len(), 1, "two chunks naming one pattern meet");
     let out = tempfile::tempdir().unwrap();
-    let agents = Agents::load(None, None).unwrap();
+    let agents = Agents::load(Some(agents_dir.path()), None).unwrap();
     quarry::cmd::render(&s.q, &agents, out.path())
         .await
         .unwrap();
@@ -225,7 +228,8 @@ async fn a_renamed_writer_stage_still_reaches_the_page_and_the_overview() {
         .find(|(n, _)| *n == "writer.toml")
         .unwrap()
         .1
-        .replace("stage = \"write\"", "stage = \"draft\"");
+        .replace("stage = \"write\"", "stage = \"draft\"")
+        .replace("enabled = false", "enabled = true");
     assert!(writer.contains("\"draft\""));
     std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
     let agents = || Agents::load(Some(dir.path()), None).unwrap();
@@ -972,7 +976,9 @@ async fn a_reply_cut_at_max_tokens_inside_a_text_field_is_closed_not_lost() {
     assert!(writer.contains("max_tokens = 640"));
     std::fs::write(
         agents_dir.join("writer.toml"),
-        writer.replace("max_tokens = 640", "max_tokens = 60"),
+        writer
+            .replace("max_tokens = 640", "max_tokens = 60")
+            .replace("enabled = false", "enabled = true"),
     )
     .unwrap();
     // 60 tokens are 240 bytes for the fake: the reply is cut inside "pitfalls".

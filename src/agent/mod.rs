@@ -164,9 +164,9 @@ pub struct RoleSpec {
     /// reply, the model hears the reasons and answers again, this many times.
     #[serde(default)]
     pub feedback_rounds: u32,
-    /// For a writer (`input = "pattern"`): how many chunks of other files near the pattern
-    /// (hybrid search over the chunks, SQLite only) the planner looks up; those that name
-    /// the pattern are shown to the writer and cited by its page. 0: none.
+    /// For a writer (`input = "pattern"`): how many of the chunks of other files that the
+    /// planner found near the pattern and that name it (`[search] related`) its prompt shows.
+    /// 0: none.
     #[serde(default)]
     pub related: usize,
     /// Set on false to switch a built-in role off.
@@ -313,16 +313,37 @@ impl std::fmt::Debug for Agents {
     }
 }
 
+/// The role a file switches on or off, when that is all the file says (`name` and `enabled`).
+fn switch_of(text: &str) -> Option<(String, bool)> {
+    let table = text.parse::<toml::Table>().ok()?;
+    let only_a_switch = table.keys().all(|k| k == "name" || k == "enabled");
+    let on = table.get("enabled")?.as_bool()?;
+    let name = table.get("name")?.as_str()?;
+    only_a_switch.then(|| (name.to_string(), on))
+}
+
 #[cfg(test)]
 impl Agents {
-    /// Every built-in role, those switched off by default (the validator) switched on: for
-    /// tests of what each role's schema and grammar admit.
+    /// Every built-in role, those switched off by default (the validator, the writer)
+    /// switched on: for tests of what each role's schema and grammar admit.
     pub fn all_built_in() -> Agents {
+        Agents::built_in_with(None)
+    }
+
+    /// The built-in roles with the writer (off by default) switched on: for tests of what
+    /// reaches a page through it.
+    pub fn with_writer() -> Agents {
+        Agents::built_in_with(Some("writer"))
+    }
+
+    /// The built-in roles, those off by default switched on: `only` that one, or all.
+    fn built_in_with(only: Option<&str>) -> Agents {
         let dir = tempfile::tempdir().expect("temp dir");
         for (file, text) in DEFAULT_AGENTS {
             let table: toml::Table = text.parse().expect("built-in spec");
-            if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
-                let name = table["name"].as_str().expect("name");
+            let name = table["name"].as_str().expect("name");
+            let off = table.get("enabled").and_then(|v| v.as_bool()) == Some(false);
+            if off && only.is_none_or(|o| o == name) {
                 let on = format!("name = {name:?}\nenabled = true\n");
                 std::fs::write(dir.path().join(format!("on-{file}")), on).expect("write");
             }
@@ -349,7 +370,13 @@ impl Agents {
             })
             .collect();
         for (name, path, text) in read_dir_files(agents_dir, "toml")? {
-            files.insert(name, (path, text));
+            // A switch (`agents/writer.toml` holding `name` and `enabled` only) switches the
+            // role its file is named after; it does not replace the built-in spec.
+            let key = match switch_of(&text) {
+                Some(_) => format!("{name} (switch)"),
+                None => name,
+            };
+            files.insert(key, (path, text));
         }
         let mut templates: BTreeMap<String, String> = DEFAULT_PROMPTS
             .iter()
@@ -372,16 +399,12 @@ impl Agents {
         let mut switches = BTreeMap::new();
         let mut to_load = Vec::new();
         for (_file, (path, text)) in files {
-            if let Ok(table) = text.parse::<toml::Table>() {
-                let enabled = table.get("enabled").and_then(|v| v.as_bool());
-                let name = table.get("name").and_then(|v| v.as_str());
-                let only_a_switch = table.keys().all(|k| k == "name" || k == "enabled");
-                if let (Some(on), Some(name), true) = (enabled, name, only_a_switch) {
-                    switches.insert(name.to_string(), on);
-                    continue;
+            match switch_of(&text) {
+                Some((name, on)) => {
+                    switches.insert(name, on);
                 }
+                None => to_load.push((path, text)),
             }
-            to_load.push((path, text));
         }
         for (path, text) in to_load {
             let mut spec: RoleSpec = toml::from_str(&text).map_err(|e| AgentError::Spec {

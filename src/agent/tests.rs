@@ -18,8 +18,9 @@ fn chunk() -> ChunkCtx {
 fn built_in_roles_load_with_grammars() {
     let agents = Agents::load(None, None).unwrap();
     let names: Vec<&str> = agents.roles().map(|r| r.spec.name.as_str()).collect();
-    // The validator is built in but off: its advisory verdict changes no page.
-    assert_eq!(names, ["extractor", "synthesizer", "writer"]);
+    // The validator and the writer are built in but off: with the default model neither
+    // changes a page.
+    assert_eq!(names, ["extractor", "synthesizer"]);
     for r in agents.roles() {
         assert!(r.grammar.contains("root ::="), "{}", r.spec.name);
     }
@@ -130,18 +131,29 @@ fn a_two_line_file_switches_a_built_in_role_off() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("off.toml"),
-        "name = \"writer\"\nenabled = false\n",
+        "name = \"synthesizer\"\nenabled = false\n",
     )
     .unwrap();
     let agents = Agents::load(Some(dir.path()), None).unwrap();
-    assert!(agents.role("writer").is_err());
-    assert!(agents.by_output(OutputKind::Page).is_none());
+    assert!(agents.role("synthesizer").is_err());
+    assert!(agents.by_output(OutputKind::Overview).is_none());
     assert!(agents.role("extractor").is_ok());
 }
 
 #[test]
 fn a_two_line_file_switches_a_built_in_role_on_as_built_in() {
     assert!(Agents::load(None, None).unwrap().role("validator").is_err());
+    // Named anything, or after the built-in file (which it then switches, not replaces).
+    for file in ["on.toml", "validator.toml"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(file),
+            "name = \"validator\"\nenabled = true\n",
+        )
+        .unwrap();
+        let agents = Agents::load(Some(dir.path()), None).unwrap();
+        assert!(agents.role("validator").is_ok(), "{file}");
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("on.toml"),
@@ -199,7 +211,7 @@ fn reply_naming(name: &str) -> String {
 /// model and refused by validation, every time.
 #[test]
 fn a_term_the_name_field_refuses_is_not_offered() {
-    let agents = Agents::load(None, None).unwrap();
+    let agents = Agents::with_writer();
     let role = agents.role("extractor").unwrap();
     let terms: Vec<String> = ["T", "'a", "Builder"].map(String::from).to_vec();
     let g = role.grammar_for(TEXT, &terms).unwrap();

@@ -58,19 +58,18 @@ pub async fn run(mut cfg: Config, args: RunArgs) -> Result<u8> {
         })
     };
     let (events_tx, events_rx) = mpsc::channel(256);
-    let related = embedder.as_ref().and_then(|e| {
-        agents
-            .by_output(crate::agent::OutputKind::Page)
-            .filter(|w| w.spec.related > 0)
-            .map(|_| {
-                Arc::new(crate::search::related::Related {
-                    embedder: e.clone(),
-                    batch: cfg.search.batch,
-                    min_similarity: cfg.search.related_min_similarity,
-                    events: Some(events_tx.clone()),
-                })
+    let related = embedder
+        .as_ref()
+        .filter(|_| cfg.search.related > 0)
+        .map(|e| {
+            Arc::new(crate::search::related::Related {
+                embedder: e.clone(),
+                batch: cfg.search.batch,
+                per_pattern: cfg.search.related,
+                min_similarity: cfg.search.related_min_similarity,
+                events: Some(events_tx.clone()),
             })
-    });
+        });
     let (stop_tx, stop_rx) = watch::channel(false);
     let view = tokio::spawn(progress::show(
         queue.clone(),

@@ -970,10 +970,11 @@ fn in_discussion_of(path: &[String], title: &str) -> bool {
 }
 
 /// Plans the next stages once extraction and validation are over: groups accepted findings
-/// into patterns, adds a write job per pattern whose findings changed, and a synthesize job
-/// behind every write. With `related` (and a writer whose `related` is above 0), each new
-/// write's pattern first gets the chunks of other files near it (`search::related`), stored
-/// with the job. Idempotent (dedup keys); returns how many jobs it created.
+/// into patterns, adds a write job per pattern whose findings changed (when a writer runs),
+/// and a synthesize job behind every write (or, with no writer, after any pattern changed).
+/// With `related`, each changed pattern first gets the chunks of other files near it
+/// (`search::related`), stored with it for its page and its writer. Idempotent (dedup keys);
+/// returns how many jobs it created.
 pub async fn plan(
     queue: &Queue,
     agents: &Agents,
@@ -1000,9 +1001,9 @@ pub async fn plan(
         homes.entry(id).or_insert(home);
     }
     // Related chunks are searched before the transaction: catching the index up writes.
-    let near = match (related, writer) {
-        (Some(r), Some(w)) if w.spec.related > 0 && !ungrouped.is_empty() => {
-            related_of(queue, r, w.spec.related, &ungrouped, &homes).await
+    let near = match related {
+        Some(r) if !ungrouped.is_empty() => {
+            related_of(queue, r, r.per_pattern, &ungrouped, &homes).await
         }
         _ => BTreeMap::new(),
     };
@@ -1024,19 +1025,26 @@ pub async fn plan(
         touched.insert(id);
         keys.insert(id, &home.pattern_key);
     }
+    for &pattern in &touched {
+        if let Some(rows) = keys.get(&pattern).and_then(|k| near.get(*k)) {
+            crate::queue::retrieval::set_related(&mut tx, pattern, rows).await?;
+        }
+    }
+    // Each touched pattern with the findings it has now: what its write job and the
+    // overview are made from.
+    let mut versions = Vec::new();
+    for &pattern in &touched {
+        versions.push((pattern, store::pattern_finding_ids(&mut tx, pattern).await?));
+    }
     let mut created = 0;
     if let Some(writer) = writer {
-        let mut jobs = Vec::new();
-        for &pattern in &touched {
-            let finding_ids = store::pattern_finding_ids(&mut tx, pattern).await?;
-            if let Some(rows) = keys.get(&pattern).and_then(|k| near.get(*k)) {
-                crate::queue::retrieval::set_related(&mut tx, pattern, rows).await?;
-            }
-            jobs.push(NewJob {
+        let jobs: Vec<NewJob> = versions
+            .iter()
+            .map(|(pattern, finding_ids)| NewJob {
                 role: writer.spec.name.clone(),
                 stage: writer.spec.stage.clone(),
                 input_kind: InputKind::Pattern.as_str().into(),
-                input_id: Some(pattern),
+                input_id: Some(*pattern),
                 dedup: format!(
                     "pattern:{pattern}:{}",
                     hash_ids(finding_ids.iter().copied())
@@ -1046,28 +1054,39 @@ pub async fn plan(
                 payload: serde_json::json!({}),
                 est_tokens: 400,
                 depends_on: Vec::new(),
-            });
-        }
+            })
+            .collect();
         created += insert_jobs(&mut tx, &jobs, now).await?.len();
     }
     if let Some(synth) = synth {
-        let writes = store::jobs_of_stage(
-            &mut tx,
-            &writer.map(|w| w.spec.stage.clone()).unwrap_or_default(),
-        )
-        .await?;
-        if !writes.is_empty() {
+        // Behind every page the writer writes; without a writer, once the patterns changed.
+        let (dedup, depends_on) = match writer {
+            Some(w) => {
+                let writes = store::jobs_of_stage(&mut tx, &w.spec.stage).await?;
+                (
+                    format!("kb:{}", hash_ids(writes.iter().map(|j| j.0))),
+                    writes,
+                )
+            }
+            None => {
+                let ids = versions
+                    .iter()
+                    .flat_map(|(p, f)| std::iter::once(-p).chain(f.iter().copied()));
+                (format!("kb:patterns:{}", hash_ids(ids)), Vec::new())
+            }
+        };
+        if !depends_on.is_empty() || (writer.is_none() && !touched.is_empty()) {
             let job = NewJob {
                 role: synth.spec.name.clone(),
                 stage: synth.spec.stage.clone(),
                 input_kind: InputKind::Kb.as_str().into(),
                 input_id: None,
-                dedup: format!("kb:{}", hash_ids(writes.iter().map(|j| j.0))),
+                dedup,
                 priority: synth.spec.priority,
                 max_attempts: synth.spec.max_attempts,
                 payload: serde_json::json!({}),
                 est_tokens: 600,
-                depends_on: writes,
+                depends_on,
             };
             created += insert_jobs(&mut tx, &[job], now).await?.len();
         }
@@ -1396,7 +1415,7 @@ mod tests {
 
     #[test]
     fn a_cut_reply_that_no_completion_makes_valid_is_not_asked_again() {
-        let agents = Agents::load(None, None).unwrap();
+        let agents = Agents::with_writer();
         let role = agents.role("writer").unwrap();
         let cut = r#"{"summary": "A builder collects settings.", "when_to_use": "Many optional settings, set one by one"#;
         match read_reply(&role.schema, &role.schema, cut, StopReason::MaxTokens) {

@@ -827,7 +827,7 @@ mod page_templates {
 
 #[test]
 fn the_stages_shown_are_found_by_what_their_roles_output() {
-    let builtin = crate::agent::Agents::load(None, None).unwrap();
+    let builtin = crate::agent::Agents::with_writer();
     assert_eq!(
         Stages::of(&builtin),
         Stages {
@@ -843,7 +843,8 @@ fn the_stages_shown_are_found_by_what_their_roles_output() {
         .find(|(n, _)| *n == "writer.toml")
         .unwrap()
         .1
-        .replace("stage = \"write\"", "stage = \"draft\"");
+        .replace("stage = \"write\"", "stage = \"draft\"")
+        .replace("enabled = false", "enabled = true");
     std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
     let renamed = crate::agent::Agents::load(Some(dir.path()), None).unwrap();
     assert_eq!(Stages::of(&renamed).page.as_deref(), Some("draft"));

@@ -102,11 +102,21 @@ fn backend() -> Arc<FakeBackend> {
     })
 }
 
+/// A run of the built-in roles with the writer switched on (`agents`: other roles).
 async fn run(q: &Queue, backend: Arc<FakeBackend>, related: Option<Arc<Related>>) {
+    run_with(q, Agents::with_writer(), backend, related).await
+}
+
+async fn run_with(
+    q: &Queue,
+    agents: Agents,
+    backend: Arc<FakeBackend>,
+    related: Option<Arc<Related>>,
+) {
     let backend: Arc<dyn Backend> = backend;
     let ctx = RunContext {
         queue: q.clone(),
-        agents: Arc::new(Agents::load(None, None).unwrap()),
+        agents: Arc::new(agents),
         backends: Arc::new(crate::llm::registry::Registry::fixed(
             [("default".to_string(), backend)].into(),
         )),
@@ -137,6 +147,7 @@ fn related(e: Embedder) -> Option<Arc<Related>> {
     Some(Arc::new(Related {
         embedder: Arc::new(e),
         batch: 4,
+        per_pattern: 3,
         min_similarity: -1.0,
         events: None,
     }))
@@ -152,7 +163,7 @@ fn writer_prompts(b: &FakeBackend) -> Vec<String> {
 
 async fn render(q: &Queue, see: Option<SeeAlso<'_>>) -> (tempfile::TempDir, String, String) {
     let out = tempfile::tempdir().unwrap();
-    let agents = Agents::load(None, None).unwrap();
+    let agents = Agents::with_writer();
     crate::cmd::render_with(
         q,
         &agents,
@@ -348,8 +359,44 @@ async fn without_the_embedding_model_the_pipeline_runs_and_pages_cite_their_own_
     assert!(!page.contains("more.md"), "{page}");
 }
 
+/// The writer is off by default: the planner still looks up the files near each pattern, its
+/// page cites the one that discusses it, and the overview is written once the patterns are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_with_related_0_looks_nothing_up() {
+async fn without_the_writer_pages_cite_related_files_and_the_overview_is_written() {
+    let (_d, q) = three_files().await;
+    let (e, _) = embed::tests::tiny();
+    let b = backend();
+    let agents = Agents::load(None, None).unwrap();
+    assert!(
+        agents.role("writer").is_err(),
+        "the writer is off by default"
+    );
+    run_with(&q, agents, b.clone(), related(e)).await;
+    assert!(writer_prompts(&b).is_empty());
+    assert!(
+        b.requests()
+            .iter()
+            .any(|r| r.messages.last().unwrap().content.contains("\"overview\"")),
+        "the synthesizer ran without the writer"
+    );
+    let builder = q.pattern_id("builder").await.unwrap().unwrap();
+    let cited: Vec<String> = q
+        .related(Some(builder))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.cited)
+        .map(|r| r.rel_path)
+        .collect();
+    assert_eq!(cited, ["notes/more.md"]);
+    let (_out, page, _) = render(&q, None).await;
+    assert!(page.contains("`notes/more.md:3-3`"), "{page}");
+}
+
+/// A writer whose `related` is 0 hears of no other file; the planner's lookup (`[search]
+/// related`) still serves the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_with_related_0_hears_of_no_other_file() {
     let (_d, q) = three_files().await;
     let dir = tempfile::tempdir().unwrap();
     let writer = crate::agent::DEFAULT_AGENTS
@@ -357,36 +404,21 @@ async fn a_writer_with_related_0_looks_nothing_up() {
         .find(|(n, _)| *n == "writer.toml")
         .unwrap()
         .1
-        .replace("related = 3", "related = 0");
-    assert!(writer.contains("related = 0"));
+        .replace("related = 3", "related = 0")
+        .replace("enabled = false", "enabled = true");
+    assert!(writer.contains("related = 0") && writer.contains("enabled = true"));
     std::fs::write(dir.path().join("writer.toml"), writer).unwrap();
     let (e, _) = embed::tests::tiny();
     let b = backend();
-    let ctx_agents = Agents::load(Some(dir.path()), None).unwrap();
-    assert_eq!(ctx_agents.role("writer").unwrap().spec.related, 0);
-    // The run with the custom writer.
-    let backend: Arc<dyn Backend> = b.clone();
-    let ctx = RunContext {
-        queue: q.clone(),
-        agents: Arc::new(ctx_agents),
-        backends: Arc::new(crate::llm::registry::Registry::fixed(
-            [("default".to_string(), backend)].into(),
-        )),
-        workers: 2,
-        owner: format!("test:{}", std::process::id()),
-        timeout: Duration::from_secs(5),
-        events: None,
-        related: related(e),
-    };
-    let (_tx, rx) = tokio::sync::watch::channel(engine::Stop::Run);
-    tokio::time::timeout(Duration::from_secs(60), engine::run(ctx, rx))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(q.related(None).await.unwrap().is_empty());
-    assert_eq!(
-        q.vector_coverage("tiny").await.unwrap().1,
-        0,
-        "nothing was embedded"
+    let agents = Agents::load(Some(dir.path()), None).unwrap();
+    assert_eq!(agents.role("writer").unwrap().spec.related, 0);
+    run_with(&q, agents, b.clone(), related(e)).await;
+    let prompts = writer_prompts(&b);
+    assert_eq!(prompts.len(), 2);
+    assert!(
+        prompts.iter().all(|p| !p.contains("more.md")),
+        "{prompts:?}"
     );
+    let (_out, page, _) = render(&q, None).await;
+    assert!(page.contains("`notes/more.md:3-3`"), "{page}");
 }

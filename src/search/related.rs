@@ -31,6 +31,8 @@ pub struct Related {
     pub embedder: Arc<Embedder>,
     /// Texts embedded per batch when the index is caught up.
     pub batch: usize,
+    /// Chunks of other files looked up per pattern.
+    pub per_pattern: usize,
     /// Least cosine similarity of a related chunk to the pattern's query.
     pub min_similarity: f32,
     /// Where embedding progress goes (the run's live view), if anywhere.
