@@ -493,43 +493,34 @@ impl<'a> SourceText<'a> {
     }
 }
 
-/// The top-level items of the lists in `text`, as byte ranges: an item runs to the next
-/// item at its indent, a heading, or a paragraph after a blank line that is not indented
-/// into it.
+/// The top-level items of the lists in `text`, as byte ranges, read with pulldown-cmark: an
+/// item runs to the next item of its list (the blank lines between go with it), or to its
+/// list's end.
 fn list_items(text: &str) -> Vec<(usize, usize)> {
-    let mut items = Vec::new();
-    let mut indent_of_items: Option<usize> = None;
-    let mut open: Option<usize> = None;
-    let (mut blank_before, mut in_code, mut at) = (false, false, 0);
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_end();
-        let body = t.trim_start();
-        let indent = t.len() - body.len();
-        if !in_code {
-            let item = crate::text::quotes::opens_list_item(t)
-                && indent_of_items.is_none_or(|i| indent == i);
-            let ends = !body.is_empty()
-                && (body.starts_with('#')
-                    || blank_before && indent <= indent_of_items.unwrap_or(0));
-            if item || ends {
-                if let Some(start) = open.take() {
-                    items.push((start, at));
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0usize;
+    // Where the open top-level list's items stop joining the next one's start.
+    let mut in_list_from = 0usize;
+    for (ev, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
+        match ev {
+            Event::Start(Tag::List(_)) => {
+                depth += 1;
+                if depth == 1 {
+                    in_list_from = items.len();
                 }
             }
-            if item {
-                indent_of_items.get_or_insert(indent);
-                open = Some(at);
+            Event::End(TagEnd::List(_)) => depth = depth.saturating_sub(1),
+            Event::Start(Tag::Item) if depth == 1 => {
+                if items.len() > in_list_from {
+                    if let Some(last) = items.last_mut() {
+                        last.1 = last.1.max(range.start);
+                    }
+                }
+                items.push((range.start, range.end));
             }
+            _ => {}
         }
-        if body.starts_with("```") || body.starts_with("~~~") {
-            in_code = !in_code;
-        }
-        if !in_code {
-            blank_before = body.is_empty();
-        }
-        at += line.len();
     }
-    items.extend(open.map(|start| (start, text.len())));
     items
 }
 
@@ -569,15 +560,41 @@ fn paragraphs(text: &str) -> Vec<(usize, usize)> {
 /// (`others`) stand in other items: the list is then a list of subjects, divided among its
 /// pages, and the page shows its own items (and those no page claims that stand nearest to
 /// one of them), not its neighbours' or the words around the list. Else the stretches whole.
-fn items_cited(stretches: &[ChunkRow], mine: &[i64], others: &[i64]) -> Vec<ChunkRow> {
+///
+/// Items and paragraphs are read once over the whole source (`text`), so a stretch that
+/// starts inside a list item reads it as the item it is.
+fn items_cited(
+    text: &SourceText,
+    stretches: &[ChunkRow],
+    mine: &[i64],
+    others: &[i64],
+) -> Vec<ChunkRow> {
+    let (all_items, all_paragraphs) = (list_items(&text.text), paragraphs(&text.text));
+    // The units of `all` that overlap the stretch `st`, cut to it, in its own bytes.
+    let within = |all: &[(usize, usize)], st: &ChunkRow| -> Vec<(usize, usize)> {
+        let off = usize::try_from(st.byte_start)
+            .unwrap_or(0)
+            .saturating_sub(text.byte_start);
+        let end = off + st.text.len();
+        all.iter()
+            .filter(|&&(a, b)| a < end && b > off)
+            .map(|&(a, b)| {
+                (
+                    floor_char(&st.text, a.max(off) - off),
+                    floor_char(&st.text, b.min(end) - off),
+                )
+            })
+            .filter(|&(a, b)| !st.text[a..b].trim().is_empty())
+            .collect()
+    };
     // Every item of every stretch: (stretch, byte range, first line, last line).
     let items: Vec<(usize, (usize, usize), i64, i64)> = stretches
         .iter()
         .enumerate()
         .flat_map(|(n, st)| {
-            let items = list_items(&st.text);
+            let items = within(&all_items, st);
             let units = if items.is_empty() {
-                paragraphs(&st.text)
+                within(&all_paragraphs, st)
             } else {
                 items
             };
@@ -733,7 +750,7 @@ pub fn material(chunks: &[ChunkRow], at: &[(i64, i64)], others: &[(i64, i64)]) -
                 let stands_in = |lines: &[i64], p: &Part| {
                     lines.iter().any(|&l| p.line_start <= l && l <= p.line_end)
                 };
-                let pieces = items_cited(&text.stretches(&mine), &my_lines, &other_lines);
+                let pieces = items_cited(&text, &text.stretches(&mine), &my_lines, &other_lines);
                 parts.extend(
                     pieces
                         .iter()
@@ -902,6 +919,25 @@ mod tests {
         assert!(!shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
         let m = material(&chunks, &[(2, 4)], &[]);
         assert!(shown(&m).contains("MANUAL_SWAP"), "{}", shown(&m));
+    }
+
+    /// A chunk that starts inside a list item (chunks overlap mid-line): the item is read as
+    /// the whole source's item, so the page of the next item does not show its neighbour's
+    /// last sentences.
+    #[test]
+    fn a_stretch_that_starts_inside_an_item_leaves_that_item_to_its_page() {
+        let file = "Notes from pairing.\n\n- Take `impl AsRef<Path>` for paths.\n  Callers pass a `&str`.\n  Keep the generic part tiny.\n\n- Sort with `Reverse` for descending keys.\n  It composes in tuples.\n\n- Ask about caching.\n";
+        let cut = file.find("Keep the generic").unwrap();
+        let first_end = file.find("\n\n- Sort").unwrap();
+        let line_of = |at: usize| 1 + file[..at].matches('\n').count() as i64;
+        let mut a = chunk(1, "text", 1, &[], &file[..first_end]);
+        let mut b = chunk(2, "text", line_of(cut), &[], &file[cut..]);
+        (a.byte_start, b.byte_start) = (0, cut as i64);
+        (a.rel_path, b.rel_path) = ("pairing.txt".into(), "pairing.txt".into());
+        let m = material(&[a, b], &[(2, 7)], &[(1, 5)]);
+        let shown = said(&m);
+        assert!(shown.contains("Sort with `Reverse`"), "{shown}");
+        assert!(!shown.contains("generic part"), "{shown}");
     }
 
     #[test]
