@@ -1002,9 +1002,7 @@ pub async fn plan(
     }
     // Related chunks are searched before the transaction: catching the index up writes.
     let near = match related {
-        Some(r) if !ungrouped.is_empty() => {
-            related_of(queue, r, r.per_pattern, &ungrouped, &homes).await
-        }
+        Some(r) if !ungrouped.is_empty() => related_of(queue, r, &ungrouped, &homes).await,
         _ => BTreeMap::new(),
     };
     let mut tx = queue.begin().await?;
@@ -1025,15 +1023,13 @@ pub async fn plan(
         touched.insert(id);
         keys.insert(id, &home.pattern_key);
     }
+    // Each touched pattern with its related chunks stored and the findings it has now:
+    // what its write job and the overview are made from.
+    let mut versions = Vec::new();
     for &pattern in &touched {
         if let Some(rows) = keys.get(&pattern).and_then(|k| near.get(*k)) {
             crate::queue::retrieval::set_related(&mut tx, pattern, rows).await?;
         }
-    }
-    // Each touched pattern with the findings it has now: what its write job and the
-    // overview are made from.
-    let mut versions = Vec::new();
-    for &pattern in &touched {
         versions.push((pattern, store::pattern_finding_ids(&mut tx, pattern).await?));
     }
     let mut created = 0;
@@ -1095,13 +1091,12 @@ pub async fn plan(
     Ok(created)
 }
 
-/// The chunks of other files near each pattern of `ungrouped` (by pattern key), `k` each.
+/// The chunks of other files near each pattern of `ungrouped` (by pattern key), `related.per_pattern` each.
 /// A search that cannot run (no chunks, the model failing) leaves the patterns without:
 /// said once in the log, never a failed plan.
 async fn related_of(
     queue: &Queue,
     related: &Related,
-    k: usize,
     ungrouped: &[FindingRow],
     homes: &HashMap<i64, &FindingRow>,
 ) -> BTreeMap<String, Vec<crate::queue::retrieval::NewRelated>> {
@@ -1168,7 +1163,7 @@ async fn related_of(
             name,
             &query,
             &own,
-            k,
+            related.per_pattern,
             related.min_similarity,
         )
         .await
