@@ -524,35 +524,38 @@ fn list_items(text: &str) -> Vec<(usize, usize)> {
     items
 }
 
-/// The paragraphs of `text` with no list, as byte ranges: blocks between blank lines, a
-/// code block going with the paragraph before it (the sentence it shows), a heading with the
-/// paragraph after it (the one it titles).
+/// The paragraphs of `text` with no list, as byte ranges: its top-level blocks (CommonMark's,
+/// read by pulldown-cmark), a code block going with the block before it (the sentence it
+/// shows), a heading with the block after it (the one it titles). Each runs to the next one's
+/// start, so the blank lines between them belong to the one before.
 fn paragraphs(text: &str) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let (mut open, mut blank_before, mut in_code, mut at) = (None, true, false, 0);
-    let mut titles_next = false;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim();
-        let fence = body.starts_with("```") || body.starts_with("~~~");
-        if !in_code && !body.is_empty() && blank_before && !fence && !titles_next {
-            if let Some(start) = open.take() {
-                out.push((start, at));
+    let mut starts: Vec<usize> = Vec::new();
+    let (mut depth, mut titles_next) = (0usize, false);
+    for (ev, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
+        match ev {
+            Event::Start(tag) => {
+                if depth == 0 {
+                    let code = matches!(tag, Tag::CodeBlock(_));
+                    if starts.is_empty() || !(code || titles_next) {
+                        starts.push(range.start);
+                    }
+                    titles_next = matches!(tag, Tag::Heading { .. });
+                }
+                depth += 1;
             }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            // A block with no inner events at the top level (a rule, an HTML block's lines).
+            _ if depth == 0 => {
+                if starts.is_empty() || !titles_next {
+                    starts.push(range.start);
+                }
+                titles_next = false;
+            }
+            _ => {}
         }
-        if !body.is_empty() && open.is_none() {
-            open = Some(at);
-        }
-        if !body.is_empty() && !in_code {
-            titles_next = body.starts_with('#');
-        }
-        if fence {
-            in_code = !in_code;
-        }
-        blank_before = body.is_empty() && !in_code;
-        at += line.len();
     }
-    out.extend(open.map(|start| (start, text.len())));
-    out
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    starts.iter().copied().zip(ends).collect()
 }
 
 /// `stretches` (of one source) cut to the list items the page's findings (`mine`, lines of
@@ -949,6 +952,22 @@ mod tests {
             [
                 "## Habits\n\nFirst, use `fold`:\n\n```rust\nlet n = xs.iter().fold(0, f);\n\nn\n```\n\n",
                 "Second, let-else.\nIt diverges.\n"
+            ]
+        );
+    }
+
+    /// Read by line, a heading with no blank line before it ran into the paragraph above,
+    /// and a `~~~` block holding a line of backticks ended there.
+    #[test]
+    fn paragraphs_are_commonmark_blocks() {
+        let text = "Para one.\n## Next\nPara two.\n\n~~~\n```\n\nx\n~~~\n\nLast.\n";
+        let got: Vec<&str> = paragraphs(text).iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(
+            got,
+            [
+                "Para one.\n",
+                "## Next\nPara two.\n\n~~~\n```\n\nx\n~~~\n\n",
+                "Last.\n"
             ]
         );
     }

@@ -6,17 +6,69 @@ const MAX_LEN: usize = 150;
 const MIN_LEN: usize = 12;
 
 /// The lines of a markdown text with whether each is inside a fenced code block; the fence
-/// lines themselves are left out.
+/// lines themselves are left out. The blocks are CommonMark's (pulldown-cmark): a fence closes
+/// only with its own kind and at least its length, a "```" inside a `~~~` block or a code span
+/// of three backticks starts nothing, a block left open runs to the end of the text.
 pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
-    let mut fence = false;
-    text.lines().filter_map(move |line| {
-        let t = line.trim();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fence = !fence;
-            return None;
+    let blocks = fenced_blocks(text);
+    let (mut at, mut next) = (0usize, 0usize);
+    text.split_inclusive('\n').filter_map(move |raw| {
+        let (start, end) = (at, at + raw.len());
+        at = end;
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        while blocks.get(next).is_some_and(|b| b.end <= start) {
+            next += 1;
         }
-        Some((line, fence))
+        match blocks.get(next) {
+            Some(b) if b.start < end => {
+                let fence = b.start >= start || (b.closed && b.end <= end);
+                (!fence).then_some((line, true))
+            }
+            _ => Some((line, false)),
+        }
     })
+}
+
+/// A fenced code block of a markdown text: its bytes from the opening fence to the end of
+/// the closing one, and whether a closing fence ends it (else the text or its container does).
+struct FencedBlock {
+    start: usize,
+    end: usize,
+    closed: bool,
+}
+
+/// The fenced code blocks of `text`, in order.
+fn fenced_blocks(text: &str) -> Vec<FencedBlock> {
+    use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
+    // Cheap test first: most chunks hold no fence at all.
+    if !text.contains("```") && !text.contains("~~~") {
+        return Vec::new();
+    }
+    Parser::new_ext(text, Options::empty())
+        .into_offset_iter()
+        .filter_map(|(ev, range)| match ev {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                // The block's bytes end after its closing fence's line; the closing fence is
+                // that last line when it is a run of the opening's mark.
+                let body = text[range.clone()].trim_end();
+                let open = body.trim_start();
+                let mark = open.chars().next().unwrap_or('`');
+                let opening = open.len() - open.trim_start_matches(mark).len();
+                let last = body.rsplit('\n').next().unwrap_or("");
+                let last = last.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+                let closed = body.contains('\n')
+                    && last.len() >= opening.max(3)
+                    && last.chars().all(|c| c == mark);
+                Some(FencedBlock {
+                    start: range.start,
+                    end: range.end,
+                    closed,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A markdown link reference definition (`[label]: https://…`): where a link of the text
@@ -344,6 +396,73 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn code_of(text: &str) -> Vec<(&str, bool)> {
+        fenced_lines(text).collect()
+    }
+
+    #[test]
+    fn fenced_lines_leave_out_the_fences_and_mark_the_code() {
+        let text = "Use it:\n\n```rust\nlet x = 1;\n```\nAfter.\n";
+        assert_eq!(
+            code_of(text),
+            [
+                ("Use it:", false),
+                ("", false),
+                ("let x = 1;", true),
+                ("After.", false)
+            ]
+        );
+    }
+
+    /// The old reading toggled on any line starting with three backticks: a backtick line
+    /// inside a `~~~` block, or a shorter run inside a four-backtick block, ended the block
+    /// there and read the rest of the code as prose (and the prose after it as code).
+    #[test]
+    fn a_fence_closes_only_with_its_own_mark_and_length() {
+        let text = "~~~\n```\nlet a = 1;\n~~~\nProse.\n````md\n```\ninner\n````\nMore prose.\n";
+        assert_eq!(
+            code_of(text),
+            [
+                ("```", true),
+                ("let a = 1;", true),
+                ("Prose.", false),
+                ("```", true),
+                ("inner", true),
+                ("More prose.", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn three_backticks_inside_a_line_open_no_block_and_an_open_block_runs_to_the_end() {
+        let text = "```x``` is a code span.\nProse.\n  ```\n  code\nstill code\r\n";
+        assert_eq!(
+            code_of(text),
+            [
+                ("```x``` is a code span.", false),
+                ("Prose.", false),
+                ("  code", true),
+                ("still code", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fence_inside_a_list_item_or_a_quote_is_code() {
+        let text = "- step:\n  ```rust\n  f();\n  ```\n- next\n\n> ```\n> g();\n> ```\nend\n";
+        assert_eq!(
+            code_of(text),
+            [
+                ("- step:", false),
+                ("  f();", true),
+                ("- next", false),
+                ("", false),
+                ("> g();", true),
+                ("end", false)
+            ]
+        );
+    }
 
     #[test]
     fn a_bracket_is_closed_by_its_own_pair() {
