@@ -2,7 +2,10 @@
 //! chunk, names must be concepts the text teaches, and names that mean the same pattern meet
 //! under one key. Pure functions.
 
-use super::quotes::{fenced_lines, first_sentence, lead_clause, replace_links, strip_line_markers};
+use super::quotes::{
+    first_sentence, heading_words, lead_clause, markdown_lines, replace_links, strip_line_markers,
+    LineKind,
+};
 use super::words::{
     is_generic, is_stopword, ARTICLES, EVIDENCE_STOPWORDS, PATTERN_WORDS, STRUCTURE_WORDS,
 };
@@ -118,9 +121,9 @@ pub fn check_finding(
     // A name is a few words, or a heading of the chunk that states its rule whole (the terms
     // offer no other: a numbered item's claim may be in the first person).
     let rule_heading = super::terms::is_rule_sized(name)
-        && chunk_text.lines().any(|l| {
-            l.starts_with('#')
-                && super::words::without_numbering(l.trim_start_matches('#').trim())
+        && markdown_lines(chunk_text).any(|(l, kind)| {
+            kind.heading().is_some()
+                && super::words::without_numbering(heading_words(l))
                     .replace('`', "")
                     .eq_ignore_ascii_case(&name.replace('`', ""))
         });
@@ -284,8 +287,7 @@ pub fn discussed(
         return Ok(());
     }
     let mut lines = 0;
-    let mut check = |line: &str| {
-        let heading = prose_only && line.trim_start().starts_with('#');
+    let mut check = |line: &str, heading: bool| {
         if heading && mentions(&words, line) {
             lines += 2; // a heading inside the chunk (sections merged into one chunk)
         } else if lead_term(line).is_some_and(|t| !t.trim().is_empty() && mentions(&words, t)) {
@@ -296,15 +298,15 @@ pub fn discussed(
     };
     // Markdown and text: the prose lines; elsewhere every line. Walked once to count, and
     // joined only when the count did not decide, so a phrase wrapped over two lines is read whole.
-    let prose: Vec<String> = if prose_only {
-        fenced_lines(text)
-            .filter(|(_, in_code)| !in_code)
-            .map(|(line, _)| without_links(line))
-            .collect()
+    let (prose, headings): (Vec<String>, Vec<bool>) = if prose_only {
+        markdown_lines(text)
+            .filter(|&(_, kind)| kind != LineKind::Code)
+            .map(|(line, kind)| (without_links(line), kind.heading().is_some()))
+            .unzip()
     } else {
-        text.lines().map(str::to_string).collect()
+        text.lines().map(|l| (l.to_string(), false)).unzip()
     };
-    prose.iter().for_each(|l| check(l));
+    prose.iter().zip(&headings).for_each(|(l, &h)| check(l, h));
     if lines < 2 && prose_only && sole_api_of_a_paragraph(name, &prose) {
         lines += 2;
     }
@@ -365,9 +367,9 @@ fn names_a_thing(name: &str, text: &str) -> bool {
 
 /// The headings inside a markdown chunk (sections merged into it), without their `#`s.
 fn inner_headings(text: &str) -> impl Iterator<Item = String> + '_ {
-    fenced_lines(text)
-        .filter(|(line, in_code)| !in_code && line.trim_start().starts_with('#'))
-        .map(|(line, _)| line.trim_start().trim_start_matches('#').trim().to_string())
+    markdown_lines(text)
+        .filter(|&(_, kind)| kind.heading().is_some())
+        .map(|(line, _)| heading_words(line).to_string())
 }
 
 /// The author's term for a pattern the model named by a fragment of it: when the name's

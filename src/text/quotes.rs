@@ -5,12 +5,24 @@ const MAX_OPTIONS: usize = 40;
 const MAX_LEN: usize = 150;
 const MIN_LEN: usize = 12;
 
-/// The lines of a markdown text with whether each is inside a fenced code block; the fence
-/// lines themselves are left out. The blocks are CommonMark's (pulldown-cmark): a fence closes
-/// only with its own kind and at least its length, a "```" inside a `~~~` block or a code span
-/// of three backticks starts nothing, a block left open runs to the end of the text.
-pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
-    let blocks = fenced_blocks(text);
+/// What a line of a markdown text is, as CommonMark reads it (pulldown-cmark).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// Words, list items, quotes, tables, blank lines: anything but the two below.
+    Prose,
+    /// A line inside a fenced code block.
+    Code,
+    /// A heading's line, with its level (`## Usage` and `Usage` over `-----` are level 2).
+    Heading(u8),
+}
+
+/// The lines of a markdown text with what each is; the fences of code blocks and the
+/// underlines of headings (`=====`) are left out. A fence closes only with its own kind and at
+/// least its length, a "```" inside a `~~~` block or a code span of three backticks starts
+/// nothing, a block left open runs to the end of the text; `#[derive(Debug)]` or `#3` at the
+/// start of a line of prose is no heading.
+pub fn markdown_lines(text: &str) -> impl Iterator<Item = (&str, LineKind)> {
+    let blocks = blocks(text);
     let (mut at, mut next) = (0usize, 0usize);
     text.split_inclusive('\n').filter_map(move |raw| {
         let (start, end) = (at, at + raw.len());
@@ -21,52 +33,103 @@ pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
             next += 1;
         }
         match blocks.get(next) {
-            Some(b) if b.start < end => {
-                let fence = b.start >= start || (b.closed && b.end <= end);
-                (!fence).then_some((line, true))
-            }
-            _ => Some((line, false)),
+            Some(b) if b.start < end => match b.kind {
+                Block::Fence { closed } => {
+                    let fence = b.start >= start || (closed && b.end <= end);
+                    (!fence).then_some((line, LineKind::Code))
+                }
+                Block::Heading { level, setext } => {
+                    let underline = setext && b.end <= end;
+                    (!underline).then_some((line, LineKind::Heading(level)))
+                }
+            },
+            _ => Some((line, LineKind::Prose)),
         }
     })
 }
 
-/// A fenced code block of a markdown text: its bytes from the opening fence to the end of
-/// the closing one, and whether a closing fence ends it (else the text or its container does).
-struct FencedBlock {
-    start: usize,
-    end: usize,
-    closed: bool,
+impl LineKind {
+    /// The level of a heading's line.
+    pub fn heading(self) -> Option<u8> {
+        match self {
+            LineKind::Heading(level) => Some(level),
+            _ => None,
+        }
+    }
 }
 
-/// The fenced code blocks of `text`, in order.
-fn fenced_blocks(text: &str) -> Vec<FencedBlock> {
+/// A heading line's words, without its marks (`## Usage` → `Usage`; a setext heading's line
+/// is its words).
+pub fn heading_words(line: &str) -> &str {
+    line.trim().trim_start_matches('#').trim()
+}
+
+/// The lines of a markdown text with whether each is inside a fenced code block; fences and
+/// headings' underlines are left out ([`markdown_lines`]).
+pub fn fenced_lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
+    markdown_lines(text).map(|(line, kind)| (line, kind == LineKind::Code))
+}
+
+/// A block of a markdown text that its lines are told by: its bytes (a fenced block's from
+/// the opening fence to the end of the closing one) and what it is.
+struct Span {
+    start: usize,
+    end: usize,
+    kind: Block,
+}
+
+enum Block {
+    /// `closed`: a closing fence ends it (else the text or its container does).
+    Fence {
+        closed: bool,
+    },
+    Heading {
+        level: u8,
+        setext: bool,
+    },
+}
+
+/// The fenced code blocks and headings of `text`, in order (none nests in another).
+fn blocks(text: &str) -> Vec<Span> {
     use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
-    // Cheap test first: most chunks hold no fence at all.
-    if !text.contains("```") && !text.contains("~~~") {
+    // Cheap test first: most chunks hold no fence and no line a heading could be.
+    let may_hold = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+        t.starts_with(['#', '`', '~'])
+            || (!t.is_empty() && t.trim_end().chars().all(|c| c == '=' || c == '-'))
+    };
+    if !text.lines().any(may_hold) {
         return Vec::new();
     }
     Parser::new_ext(text, Options::empty())
         .into_offset_iter()
-        .filter_map(|(ev, range)| match ev {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
-                // The block's bytes end after its closing fence's line; the closing fence is
-                // that last line when it is a run of the opening's mark.
-                let body = text[range.clone()].trim_end();
-                let open = body.trim_start();
-                let mark = open.chars().next().unwrap_or('`');
-                let opening = open.len() - open.trim_start_matches(mark).len();
-                let last = body.rsplit('\n').next().unwrap_or("");
-                let last = last.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
-                let closed = body.contains('\n')
-                    && last.len() >= opening.max(3)
-                    && last.chars().all(|c| c == mark);
-                Some(FencedBlock {
-                    start: range.start,
-                    end: range.end,
-                    closed,
-                })
-            }
-            _ => None,
+        .filter_map(|(ev, range)| {
+            let kind = match ev {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                    // The block's bytes end after its closing fence's line; the closing fence
+                    // is that last line when it is a run of the opening's mark, as long.
+                    let body = text[range.clone()].trim_end();
+                    let open = body.trim_start();
+                    let mark = open.chars().next().unwrap_or('`');
+                    let opening = open.len() - open.trim_start_matches(mark).len();
+                    let last = body.rsplit('\n').next().unwrap_or("");
+                    let last = last.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+                    let closed = body.contains('\n')
+                        && last.len() >= opening.max(3)
+                        && last.chars().all(|c| c == mark);
+                    Block::Fence { closed }
+                }
+                Event::Start(Tag::Heading { level, .. }) => Block::Heading {
+                    level: level as u8,
+                    setext: !text[range.clone()].trim_start().starts_with('#'),
+                },
+                _ => return None,
+            };
+            Some(Span {
+                start: range.start,
+                end: range.end,
+                kind,
+            })
         })
         .collect()
 }
@@ -228,14 +291,12 @@ pub fn bold_line(line: &str) -> Option<&str> {
 /// shortened at a word boundary, without duplicates.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (line, in_code) in fenced_lines(text) {
+    for (line, kind) in markdown_lines(text) {
         // A heading (or a line wholly in bold, a heading in disguise) names a section; it is
         // not evidence of what the section says.
-        let heading = line.trim().starts_with('#')
-            && line.trim().trim_start_matches('#').starts_with(' ')
-            || bold_line(line).is_some();
+        let heading = kind.heading().is_some() || bold_line(line).is_some();
         // A link definition (`[x]: https://…`) is where a link goes, not what the author says.
-        if in_code || heading || is_link_definition(line) {
+        if kind == LineKind::Code || heading || is_link_definition(line) {
             continue;
         }
         let t = line
@@ -444,6 +505,24 @@ mod tests {
                 ("Prose.", false),
                 ("  code", true),
                 ("still code", true)
+            ]
+        );
+    }
+
+    /// Read by line, any line starting with `#` was a heading: an attribute at the start of
+    /// a sentence, an issue number. And a heading underlined with `---` was prose.
+    #[test]
+    fn headings_are_commonmark_headings() {
+        use LineKind::{Heading, Prose};
+        let text = "#[derive(Debug)] goes first,\n#3 says so.\n## Usage ##\nSub\n---\ntext\n";
+        assert_eq!(
+            markdown_lines(text).collect::<Vec<_>>(),
+            [
+                ("#[derive(Debug)] goes first,", Prose),
+                ("#3 says so.", Prose),
+                ("## Usage ##", Heading(2)),
+                ("Sub", Heading(2)),
+                ("text", Prose)
             ]
         );
     }

@@ -12,7 +12,7 @@
 //! The extractor is not asked about such a chunk, and the source page says why.
 
 use crate::ingest::FileKind;
-use crate::text::quotes::{fenced_lines, replace_links};
+use crate::text::quotes::{fenced_lines, markdown_lines, replace_links, LineKind};
 use crate::text::terms::FileFacts;
 use crate::text::words::NUMERIC_TYPES;
 
@@ -57,7 +57,7 @@ pub fn silence(
     // its first section.
     let under_title_alone = matches!(headings, [h] if file.title.as_deref() == Some(h.as_str()));
     let has_sections =
-        fenced_lines(chunk).any(|(l, in_code)| !in_code && l.trim_start().starts_with("##"));
+        markdown_lines(chunk).any(|(_, kind)| kind.heading().is_some_and(|level| level >= 2));
     if file.sections_are_rules && under_title_alone && !has_sections {
         return Some(Silence::Introduction);
     }
@@ -291,9 +291,9 @@ fn has_mark(line: &str) -> bool {
 pub fn is_reference_list(text: &str) -> bool {
     let mut lines = 0usize;
     let mut links = 0usize;
-    for (line, in_code) in fenced_lines(text) {
+    for (line, kind) in markdown_lines(text) {
         let t = line.trim();
-        if in_code || t.is_empty() || t.starts_with('#') || t.starts_with("```") {
+        if kind != LineKind::Prose || t.is_empty() {
             continue;
         }
         lines += 1;

@@ -6,8 +6,8 @@
 //! (the traits it implements, the attributes and macros it uses).
 
 use super::quotes::{
-    after_generics, bold_line, fenced_lines, first_sentence, lead_name, looks_like_code,
-    replace_links, strip_line_markers as strip_markers,
+    after_generics, bold_line, fenced_lines, first_sentence, heading_words, lead_name,
+    looks_like_code, markdown_lines, replace_links, strip_line_markers as strip_markers, LineKind,
 };
 use super::words::{
     after_number, breaks_a_name, is_everyday_name, is_structure_heading, without_article,
@@ -298,9 +298,9 @@ pub fn std_imports(text: &str) -> Vec<String> {
 /// [`FileFacts::sections_are_topics`]).
 pub fn sections_are_topics(markdown: &str) -> bool {
     let mut sections = 0;
-    for (line, in_code) in fenced_lines(markdown) {
-        if let Some(h) = line.trim().strip_prefix("##").filter(|_| !in_code) {
-            if is_structure_heading(h.trim_start_matches('#').trim()) {
+    for (line, kind) in markdown_lines(markdown) {
+        if kind.heading().is_some_and(|level| level >= 2) {
+            if is_structure_heading(heading_words(line)) {
                 return false;
             }
             sections += 1;
@@ -313,11 +313,11 @@ pub fn sections_are_topics(markdown: &str) -> bool {
 /// [`FileFacts::sections_are_rules`]).
 pub fn sections_are_rules(markdown: &str) -> bool {
     let mut sections = 0;
-    for (line, in_code) in fenced_lines(markdown) {
-        let Some(h) = line.trim().strip_prefix("## ").filter(|_| !in_code) else {
+    for (line, kind) in markdown_lines(markdown) {
+        if kind.heading() != Some(2) {
             continue;
-        };
-        if !states_a_rule(h) {
+        }
+        if !states_a_rule(heading_words(line)) {
             return false;
         }
         sections += 1;
@@ -339,9 +339,9 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
     let in_path = |h: &str| headings.iter().any(|p| p.trim() == h.trim());
     let inner = if prose {
         let mut inner = Terms::default();
-        for (line, in_code) in fenced_lines(text) {
-            if let Some(h) = line.trim().strip_prefix('#').filter(|_| !in_code) {
-                let h = h.trim_start_matches('#');
+        for (line, kind) in markdown_lines(text) {
+            if kind.heading().is_some() {
+                let h = heading_words(line);
                 if !in_path(h) {
                     inner.heading(Rank::Type, h);
                 }
@@ -412,15 +412,15 @@ pub fn terms(text: &str, headings: &[String], kind: FileKind, file: &FileFacts) 
             }
         }
     } else {
-        for (line, in_code) in fenced_lines(text) {
-            if in_code {
+        for (line, kind) in markdown_lines(text) {
+            if kind == LineKind::Code {
                 code.push(line.trim());
                 blank = true;
                 continue;
             }
             let t = line.trim();
-            if let Some(h) = t.strip_prefix('#') {
-                let h = h.trim_start_matches('#');
+            if kind.heading().is_some() {
+                let h = heading_words(line);
                 if inner == 0 || !in_path(h) {
                     out.heading(Rank::Heading, h);
                 }
