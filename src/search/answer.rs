@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::{Hit, Mode, Retriever, SearchError};
 use crate::llm::{grammar, Backend, LlmError, Message, Request};
 use crate::queue::retrieval::RetrievedChunk;
+use crate::text::quotes::{line_kinds, LineKind};
 
 /// Sentences offered to the model, the nearest the question among the retrieved passages.
 pub const MAX_CANDIDATES: usize = 8;
@@ -181,20 +182,14 @@ pub fn sentences_of(chunk: &RetrievedChunk) -> Vec<(String, i64, i64)> {
     let records = chunk.rel_path.ends_with(".json") || chunk.rel_path.ends_with(".jsonl");
     let mut out: Vec<(String, i64, i64)> = Vec::new();
     let mut words: Vec<(&str, i64)> = Vec::new();
-    let mut in_code = false;
-    for (i, raw) in chunk.text.lines().enumerate() {
+    for (i, (raw, kind)) in line_kinds(&chunk.text).enumerate() {
         let line_no = chunk.line_start + i as i64;
         let t = raw.trim();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            in_code = !in_code;
-            flush(&mut words, &mut out);
-            continue;
-        }
-        let prose = if in_code || records {
+        let prose = if records || matches!(kind, LineKind::Code | LineKind::Markup) {
             None
         } else if let Some(c) = t.strip_prefix("//") {
             Some(c.trim_start_matches(['/', '!']).trim())
-        } else if source_code || t.starts_with('#') || t.starts_with('|') {
+        } else if source_code || kind.heading().is_some() || t.starts_with('|') {
             None
         } else {
             Some(t)
@@ -694,6 +689,25 @@ mod tests {
                 20,
                 20
             )]
+        );
+    }
+
+    /// Read by line, `#[derive(Debug)]` opening a sentence made it a heading, and a line of
+    /// backticks inside a `~~~` block ended the block and read its code as prose.
+    #[test]
+    fn sentences_follow_the_markdown_blocks() {
+        let text = "#[derive(Debug)] prints a struct field by field.\n~~~\n```\nlet shown = format!(\"{x:?}\");\n~~~\nUsage\n-----\nA tail sentence of some length.\n";
+        let c = chunk(1, "notes.md", 1, text);
+        assert_eq!(
+            sentences_of(&c),
+            [
+                (
+                    "#[derive(Debug)] prints a struct field by field.".to_string(),
+                    1,
+                    1
+                ),
+                ("A tail sentence of some length.".to_string(), 8, 8)
+            ]
         );
     }
 

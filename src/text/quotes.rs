@@ -14,17 +14,23 @@ pub enum LineKind {
     Code,
     /// A heading's line, with its level (`## Usage` and `Usage` over `-----` are level 2).
     Heading(u8),
+    /// Markup alone: a code block's fence, a heading's underline.
+    Markup,
 }
 
-/// The lines of a markdown text with what each is; the fences of code blocks and the
-/// underlines of headings (`=====`) are left out. A fence closes only with its own kind and at
-/// least its length, a "```" inside a `~~~` block or a code span of three backticks starts
+/// The lines of a markdown text with what each is, but for the markup lines ([`line_kinds`]).
+pub fn markdown_lines(text: &str) -> impl Iterator<Item = (&str, LineKind)> {
+    line_kinds(text).filter(|&(_, kind)| kind != LineKind::Markup)
+}
+
+/// Every line of a markdown text with what it is. A fence closes only with its own kind and
+/// at least its length, a "```" inside a `~~~` block or a code span of three backticks starts
 /// nothing, a block left open runs to the end of the text; `#[derive(Debug)]` or `#3` at the
 /// start of a line of prose is no heading.
-pub fn markdown_lines(text: &str) -> impl Iterator<Item = (&str, LineKind)> {
+pub fn line_kinds(text: &str) -> impl Iterator<Item = (&str, LineKind)> {
     let blocks = blocks(text);
     let (mut at, mut next) = (0usize, 0usize);
-    text.split_inclusive('\n').filter_map(move |raw| {
+    text.split_inclusive('\n').map(move |raw| {
         let (start, end) = (at, at + raw.len());
         at = end;
         let line = raw.strip_suffix('\n').unwrap_or(raw);
@@ -34,16 +40,14 @@ pub fn markdown_lines(text: &str) -> impl Iterator<Item = (&str, LineKind)> {
         }
         match blocks.get(next) {
             Some(b) if b.start < end => match b.kind {
-                Block::Fence { closed } => {
-                    let fence = b.start >= start || (closed && b.end <= end);
-                    (!fence).then_some((line, LineKind::Code))
+                Block::Fence { closed } if b.start >= start || (closed && b.end <= end) => {
+                    (line, LineKind::Markup)
                 }
-                Block::Heading { level, setext } => {
-                    let underline = setext && b.end <= end;
-                    (!underline).then_some((line, LineKind::Heading(level)))
-                }
+                Block::Fence { .. } => (line, LineKind::Code),
+                Block::Heading { setext: true, .. } if b.end <= end => (line, LineKind::Markup),
+                Block::Heading { level, .. } => (line, LineKind::Heading(level)),
             },
-            _ => Some((line, LineKind::Prose)),
+            _ => (line, LineKind::Prose),
         }
     })
 }
