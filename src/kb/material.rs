@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::ingest::FileKind;
 use crate::queue::store::ChunkRow;
 use crate::text::prose::sentences;
+use crate::text::quotes::line_kinds;
 use crate::text::words::is_structure_heading;
 
 /// At most this many lines of an example are shown (the first ones; the citation gives the
@@ -328,6 +329,8 @@ struct SourceText<'a> {
     /// Byte of the file where `text` starts.
     byte_start: usize,
     text: String,
+    /// Where in `text` the lines that are headings start ([`line_kinds`]).
+    headings: std::collections::BTreeSet<usize>,
 }
 
 /// A chunk's stretch grows to the paragraph it starts or ends in by at most this many bytes.
@@ -363,10 +366,15 @@ impl<'a> SourceText<'a> {
                 last_line = c.line_end;
             }
         }
+        let headings = line_kinds(&text)
+            .filter(|(_, kind)| kind.heading().is_some())
+            .map(|(line, _)| line.as_ptr() as usize - text.as_ptr() as usize)
+            .collect();
         Some(SourceText {
             first,
             byte_start,
             text,
+            headings,
         })
     }
 
@@ -385,7 +393,7 @@ impl<'a> SourceText<'a> {
         let t = &self.text;
         let mut line = t[..at].rfind('\n').map_or(0, |i| i + 1);
         loop {
-            if line == 0 || t[line..].trim_start().starts_with('#') {
+            if line == 0 || self.headings.contains(&line) {
                 return line;
             }
             let prev = t[..line - 1].rfind('\n').map_or(0, |i| i + 1);
@@ -410,7 +418,7 @@ impl<'a> SourceText<'a> {
             }
             let next = t[end + 1..].find('\n').map_or(t.len(), |i| end + 1 + i);
             let line = &t[end + 1..next];
-            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            if line.trim().is_empty() || self.headings.contains(&(end + 1)) {
                 return end;
             }
             if next - at > PARAGRAPH_REACH {
