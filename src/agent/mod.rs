@@ -89,6 +89,18 @@ impl InputKind {
             InputKind::Kb => "kb",
         }
     }
+
+    /// The kind a job's `input_kind` column names ([`InputKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<InputKind> {
+        [
+            InputKind::Chunk,
+            InputKind::Findings,
+            InputKind::Pattern,
+            InputKind::Kb,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
 }
 
 /// What quarry does with a role's reply.

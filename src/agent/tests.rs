@@ -299,3 +299,18 @@ fn dotted_paths_go_through_arrays() {
     );
     assert!(property(&schema, "nope").is_none());
 }
+
+/// The live view names a job's input by the kind stored with the job, whatever its stage is
+/// called: every kind reads back from its name, and no other name reads as one.
+#[test]
+fn an_input_kind_reads_back_from_its_name() {
+    for kind in [
+        InputKind::Chunk,
+        InputKind::Findings,
+        InputKind::Pattern,
+        InputKind::Kb,
+    ] {
+        assert_eq!(InputKind::from_name(kind.as_str()), Some(kind));
+    }
+    assert_eq!(InputKind::from_name("write"), None);
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::agent::Agents;
+use crate::agent::{Agents, InputKind};
 use crate::llm::GenProgress;
 use crate::progress::Event;
 use crate::queue::{Done, FailOutcome, Failure, Lease, Queue, QueueError};
@@ -352,6 +352,7 @@ async fn run_one(
         job: lease.id,
         role: lease.role.clone(),
         stage: lease.stage.clone(),
+        input: InputKind::from_name(&lease.input_kind).unwrap_or(InputKind::Kb),
         input_id: lease.input_id,
         progress: progress.clone(),
     });

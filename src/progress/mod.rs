@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::agent::InputKind;
 use crate::llm::GenProgress;
 use crate::queue::{JobId, JobState, Queue, StageCount};
 
@@ -73,6 +74,9 @@ pub enum Event {
         job: JobId,
         role: String,
         stage: String,
+        /// What the role reads, so the view names its input (a chunk, a pattern) whatever
+        /// the user called its stage.
+        input: InputKind,
         input_id: Option<i64>,
         progress: Arc<GenProgress>,
     },
@@ -409,9 +413,9 @@ pub async fn show(
         tokio::select! {
             ev = async { match events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                 match ev {
-                    Some(Event::JobStarted { worker, role, stage, input_id, progress, job }) => {
+                    Some(Event::JobStarted { worker, role, stage, input, input_id, progress, job }) => {
                         let what = match input_id { Some(i) => format!("{stage} #{job} on {i}"), None => format!("{stage} #{job}") };
-                        let what = describe(&queue, &stage, input_id).await.unwrap_or(what);
+                        let what = describe(&queue, input, input_id).await.unwrap_or(what);
                         live.insert(worker, Live { role, what, progress, started: Instant::now() });
                     }
                     Some(Event::JobFinished { worker, error, outcome, job }) => {
@@ -569,15 +573,17 @@ pub async fn show(
     }
 }
 
-async fn describe(queue: &Queue, stage: &str, input_id: Option<i64>) -> Option<String> {
+/// A running job's input as the user knows it: a pattern's page, a chunk's file and lines.
+async fn describe(queue: &Queue, input: InputKind, input_id: Option<i64>) -> Option<String> {
     let id = input_id?;
-    match stage {
-        "write" => queue
+    match input {
+        InputKind::Kb => None,
+        InputKind::Pattern => queue
             .pattern(id)
             .await
             .ok()
             .map(|p| format!("page {}", p.name)),
-        _ => {
+        InputKind::Chunk | InputKind::Findings => {
             let c = queue.chunk(id).await.ok()?;
             let head = c.heading_path.last().cloned().unwrap_or_default();
             Some(format!(
