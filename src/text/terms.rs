@@ -1134,6 +1134,24 @@ fn last_segment(path: &str) -> &str {
     base.rsplit("::").next().unwrap_or(base).trim()
 }
 
+/// The quotes an author puts around a word: double, single, typographic.
+const QUOTES: &[(char, char)] = &[
+    ('"', '"'),
+    ('\'', '\''),
+    ('\u{201c}', '\u{201d}'),
+    ('\u{2018}', '\u{2019}'),
+];
+
+/// `w` without the quotes around it: a quote it only opens or only closes stays (`'a`, a
+/// lifetime; `authors'`, a possessive) unless it is a double quote, which words never hold.
+fn unquote(w: &str, open: char, close: char) -> &str {
+    match w.strip_prefix(open).and_then(|w| w.strip_suffix(close)) {
+        Some(inner) => inner,
+        None if open == '"' || open == '\u{201c}' => w.trim_matches([open, close]),
+        None => w,
+    }
+}
+
 /// A phrase that names a thing, read back from its head noun.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamedPhrase {
@@ -1209,10 +1227,15 @@ pub fn named_phrases(line: &str) -> Vec<NamedPhrase> {
                 None => written,
             };
             // Quotes around a word of the name are the author's, not the name's:
-            // `which "observation" pattern` → "observation pattern".
+            // `which "observation" pattern` → "observation pattern", `'functional' approach`
+            // → "functional approach".
             let mut phrase = words[start..i]
                 .iter()
-                .map(|w| w.trim_matches(['"', '\u{201c}', '\u{201d}']))
+                .map(|w| {
+                    QUOTES
+                        .iter()
+                        .fold(*w, |w, &(open, close)| unquote(w, open, close))
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             phrase.push(' ');
@@ -1700,6 +1723,28 @@ mod tests {
         assert!(has_any_case("observation pattern"), "{t:?}");
         assert!(has_any_case("builder pattern"), "{t:?}");
         assert!(has_any_case("extension trait"), "{t:?}");
+    }
+
+    /// An author's quotes around the word before the head are not part of the name, single
+    /// or double; a lifetime's quote is the code's own.
+    #[test]
+    fn quotes_around_a_named_phrase_word_are_left_out() {
+        for (line, name) in [
+            (
+                "The 'functional' approach is common.",
+                "functional approach",
+            ),
+            (
+                "The \u{2018}typestate\u{2019} approach fits.",
+                "typestate approach",
+            ),
+            ("We use the \"newtype\" pattern here.", "newtype pattern"),
+        ] {
+            let got: Vec<String> = named_phrases(line).into_iter().map(|p| p.phrase).collect();
+            assert_eq!(got, [name], "{line}");
+        }
+        assert_eq!(unquote("'a", '\'', '\''), "'a");
+        assert_eq!(unquote("authors'", '\'', '\''), "authors'");
     }
 
     #[test]

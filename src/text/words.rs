@@ -114,7 +114,8 @@ pub fn after_number(s: &str) -> Option<(&str, bool)> {
 /// Headings of sections that gather unrelated things.
 const GRAB_BAGS: &[&str] = &["misc", "miscellaneous", "other", "odds and ends", "random"];
 
-/// Nouns that close a named technique: "the newtype pattern", "an extension trait".
+/// Nouns that close a named technique: "the newtype pattern", "an extension trait", "the
+/// typestate approach".
 pub const HEAD_NOUNS: &[&str] = &[
     "pattern",
     "idiom",
@@ -125,6 +126,7 @@ pub const HEAD_NOUNS: &[&str] = &[
     "operator",
     "syntax",
     "technique",
+    "approach",
 ];
 
 /// Words that open a noun phrase: a name read back from its head noun is a phrase of its
